@@ -1,0 +1,41 @@
+# Hybrid Recommender Workbench. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# The stamp is older than pyproject.toml or the constraints when they change: .venv is stale.
+STAMP := $(VENV)/.installed-stamp
+TORCH := torch==2.13.0
+
+.DEFAULT_GOAL := help
+.PHONY: help setup pipeline test test-fast lint constraints
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# torch first and alone: pip takes the local CPU build; otherwise a CUDA build is pulled.
+	$(BIN)/pip install $(TORCH)
+	$(BIN)/pip install -c requirements/constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create/refresh .venv (Python 3.11, CPU torch, pinned stack)
+
+pipeline: $(STAMP) ## The main job: fetch + prepare both datasets, print a summary
+	$(BIN)/workbench pipeline
+
+test: $(STAMP) ## Run the whole test suite (unit + integration)
+	$(BIN)/pytest
+
+test-fast: $(STAMP) ## Unit tests only (no notebooks, no real datasets)
+	$(BIN)/pytest -m "not integration and not slow"
+
+lint: $(STAMP) ## ruff, and check that notebooks carry no outputs
+	$(BIN)/ruff check workbench tests
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+constraints: $(STAMP) ## Re-freeze requirements/constraints.txt from .venv
+	{ head -2 requirements/constraints.txt; $(BIN)/pip freeze --exclude-editable \
+	  | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > requirements/constraints.txt.new
+	mv requirements/constraints.txt.new requirements/constraints.txt

@@ -1,0 +1,64 @@
+"""Notebooks: thin, stripped, parameterised; executed through papermill, results in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import nbformat
+import pytest
+
+from tests.conftest import REPO
+from workbench import data
+from workbench.experiments import NotebookError, declared_parameters, execute_notebook
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_stripped_and_parameterised(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, path.name
+    assert declared_parameters(path)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_missing_parameters_cell_and_unknown_parameter(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(nb, tmp_path / "bare.ipynb")
+    with pytest.raises(NotebookError, match="no cell tagged 'parameters'"):
+        execute_notebook(tmp_path / "bare.ipynb", tmp_path / "out.ipynb", {"x": 2})
+    overview = REPO / "notebooks" / "01_data_overview.ipynb"
+    with pytest.raises(NotebookError, match=r"does not declare parameter\(s\) \['datset'\]"):
+        execute_notebook(overview, tmp_path / "out.ipynb", {"datset": "toy"})
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+@pytest.mark.integration
+def test_data_overview_runs_and_records_in_mlflow(workbench_env, tmp_path: Path) -> None:
+    data.prepare("toy", workbench_env)
+    out = execute_notebook(
+        REPO / "notebooks" / "01_data_overview.ipynb", tmp_path / "01.ipynb",
+        {"dataset": "toy", "mlflow_experiment": "test-overview"},
+    )
+    executed = nbformat.read(out, as_version=4)
+    assert any(o.get("data", {}).get("image/png") for c in executed.cells
+               for o in c.get("outputs", []))
+    mlflow.set_tracking_uri(workbench_env.mlflow_uri)
+    runs = mlflow.search_runs(experiment_names=["test-overview"], output_format="list")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.params == {"dataset": "toy"}
+    assert run.data.metrics["items"] == 50
+    assert run.data.metrics["interactions"] == 420
+    artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
+    assert "data_overview.png" in artifacts
+
+
+@pytest.mark.integration
+def test_failing_notebook_names_the_cell(workbench_env, tmp_path: Path) -> None:
+    with pytest.raises(NotebookError, match=r"failed in cell \d+: WorkbenchError: .*prepare toy"):
+        execute_notebook(REPO / "notebooks" / "01_data_overview.ipynb", tmp_path / "o.ipynb",
+                         {"dataset": "toy", "track": False})

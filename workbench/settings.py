@@ -1,0 +1,92 @@
+"""The one settings object that decides every path.
+
+Every path the workbench reads or writes comes from :class:`Settings`. Values are taken, in
+order of precedence, from keyword arguments, environment variables (prefix ``WORKBENCH_``, for
+example ``WORKBENCH_HOME`` or ``WORKBENCH_DATA_MIRROR``), a ``.env`` file in the working
+directory, and the defaults below. Nothing else in the package reads the environment for paths.
+
+Defaults:
+
+- ``home``: the project checkout that holds this package (an editable install), else the
+  current directory.
+- ``data_dir`` = ``home/data``, ``models_dir`` = ``home/models``,
+  ``experiments_dir`` = ``home/experiments``.
+- ``data_mirror``: ``home/../shared/data`` when that folder exists, else none (fetch then
+  downloads from the public origin).
+- ``mlflow_uri``: ``sqlite:///<experiments_dir>/mlflow.db`` (MLflow 3 refuses a plain
+  file store); ``WORKBENCH_MLFLOW_URI`` points everything at a tracking server instead.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    """The checkout holding this package when it is installed editable, else the cwd."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "workbench").is_dir():
+        return checkout
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    """Paths and global defaults, overridable by ``WORKBENCH_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
+
+    home: Path = _default_home()
+    """Project root; the other paths default to folders under it."""
+    data_dir: Path | None = None
+    """Raw and processed data (``raw/<dataset>``, ``processed/<dataset>``)."""
+    models_dir: Path | None = None
+    """Trained models and indexes."""
+    experiments_dir: Path | None = None
+    """Sweep definitions, executed notebooks (``runs/``) and the default MLflow store."""
+    data_mirror: Path | None = None
+    """A folder laid out like ``../shared/data``; fetch copies from it before downloading."""
+    mlflow_uri: str | None = None
+    """MLflow tracking URI; default is a SQLite store under ``experiments_dir``."""
+    download_timeout_s: float = 60.0
+    """Timeout for one HTTP request when fetching from the public origin."""
+    seed: int = 42
+    """Default seed for splits and sampling."""
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        self.data_dir = (self.data_dir or self.home / "data").expanduser().resolve()
+        self.models_dir = (self.models_dir or self.home / "models").expanduser().resolve()
+        self.experiments_dir = (
+            (self.experiments_dir or self.home / "experiments").expanduser().resolve()
+        )
+        if self.data_mirror is None:
+            shared = self.home.parent / "shared" / "data"
+            self.data_mirror = shared.resolve() if shared.is_dir() else None
+        else:
+            self.data_mirror = self.data_mirror.expanduser().resolve()
+        if self.mlflow_uri is None:
+            self.mlflow_uri = f"sqlite:///{self.experiments_dir / 'mlflow.db'}"
+        return self
+
+    def raw_dir(self, dataset: str) -> Path:
+        """Folder of the verified raw files of ``dataset``."""
+        return self.data_dir / "raw" / dataset
+
+    def processed_dir(self, dataset: str) -> Path:
+        """Folder of the prepared, validated tables of ``dataset``."""
+        return self.data_dir / "processed" / dataset
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment.
+
+    Library functions take ``settings`` as an argument and fall back to this; tests pass their
+    own :class:`Settings` instead of patching globals (or call ``get_settings.cache_clear()``).
+    """
+    return Settings()

@@ -1,0 +1,77 @@
+"""Atomic file writes: write a temporary file beside the target, fsync, then rename.
+
+A reader sees either the old file or the new one, never half of one; an interrupted write
+leaves the previous version in place and at most a ``.tmp`` file that the next write replaces.
+Every file the workbench writes that matters (data tables, indexes, models, caches) goes
+through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path in ``target``'s folder; rename it onto ``target`` on success.
+
+    The caller writes the file at the yielded path by any means (a library's ``save``, say).
+    On an exception the temporary file is removed and ``target`` is untouched.
+    ``suffix`` keeps an extension that a writer insists on (``.keras``, ``.parquet``).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f"{suffix}.tmp",
+                                    dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if tmp.is_file():
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (no-op where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    """Atomically write ``data`` to ``target``."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """Atomically write UTF-8 ``text`` to ``target``."""
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_parquet(target: str | os.PathLike[str], frame: pd.DataFrame) -> None:
+    """Atomically write ``frame`` as Parquet (pyarrow, no index)."""
+    with atomic_path(target, suffix=".parquet") as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow")
