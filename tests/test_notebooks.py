@@ -62,3 +62,28 @@ def test_failing_notebook_names_the_cell(workbench_env, tmp_path: Path) -> None:
     with pytest.raises(NotebookError, match=r"failed in cell \d+: WorkbenchError: .*prepare toy"):
         execute_notebook(REPO / "notebooks" / "01_data_overview.ipynb", tmp_path / "o.ipynb",
                          {"dataset": "toy", "track": False})
+
+
+@pytest.mark.integration
+def test_content_index_notebook_records_metrics_in_mlflow(workbench_env, tmp_path: Path) -> None:
+    data.prepare("toy", workbench_env)
+    execute_notebook(
+        REPO / "notebooks" / "02_content_index.ipynb", tmp_path / "02.ipynb",
+        {"dataset": "toy", "ae_epochs": 5, "genre_sample": 20, "mlflow_experiment": "test-content",
+         "queries": str(REPO / "experiments" / "queries" / "toy.yaml")},
+    )
+    mlflow.set_tracking_uri(workbench_env.mlflow_uri)
+    [run] = mlflow.search_runs(experiment_names=["test-content"], output_format="list")
+    metrics = run.data.metrics
+    for name in ("genre_precision_at_10", "query_recall_at_10", "query_mrr",
+                 "text_only_query_recall_at_10", "text_only_query_mrr", "embed_seconds",
+                 "autoencoder_seconds", "index_bytes", "autoencoder_loss"):
+        assert name in metrics, name
+    assert metrics["query_mrr"] > 0.5 and metrics["dim"] == 416 and metrics["items"] == 50
+    assert run.data.params["fusion"] == "True" and run.data.params["index_type"] == "flat"
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "autoencoder_loss")
+    assert len(history) >= 2  # a per-epoch curve, not one number
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"autoencoder_loss.png", "retrieval_quality.png", "per_query.csv",
+            "index_manifest.json"} <= artifacts
+    assert (workbench_env.models_dir / "toy" / "content" / "index.npz").is_file()

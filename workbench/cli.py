@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Fetch, prepare and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+content_app = typer.Typer(help="Build and query content indexes.", no_args_is_help=True)
+app.add_typer(content_app, name="content")
 
 F = TypeVar("F", bound=Callable)
 DatasetArg = Annotated[str, typer.Argument(help="Dataset name (see `workbench data list`).")]
@@ -112,6 +114,57 @@ def _summaries_table(names: list[str]) -> str:
     return format_summaries(summaries)
 
 
+@content_app.command("build")
+@_clean_errors
+def content_build(
+    name: DatasetArg,
+    fusion: Annotated[bool, typer.Option(help="Fuse the tabular autoencoder code.")] = True,
+    index_type: Annotated[str, typer.Option(help="flat, hnsw or ivf.")] = "flat",
+    latent_dim: Annotated[int, typer.Option(help="Autoencoder code size.")] = 32,
+    tabular_weight: Annotated[float, typer.Option(help="Weight of the tabular code.")] = 0.5,
+) -> None:
+    """Embed the catalog (cached), train the tabular branch, build and save the index."""
+    from workbench.content import ContentConfig, build_content_index
+
+    config = ContentConfig(dataset=name, fusion=fusion, index_type=index_type,
+                           latent_dim=latent_dim, tabular_weight=tabular_weight)
+    _, report = build_content_index(config)
+    typer.echo(f"{name}: {report.items:,} items, {report.embedding.embedded:,} embedded, "
+               f"dim {report.dim}, {report.seconds['total']:.1f}s")
+
+
+def _print_results(frame) -> None:
+    for row in frame.itertuples(index=False):
+        year = "" if row.year is None or row.year != row.year else f" ({row.year})"
+        typer.echo(f"{row.rank:>3}. {row.score:.3f}  {row.title}{year}  [{row.item_id}]")
+
+
+@content_app.command("search")
+@_clean_errors
+def content_search(
+    name: DatasetArg,
+    query: Annotated[str, typer.Argument(help="Free text, e.g. 'time travel thriller'.")],
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 10,
+) -> None:
+    """Free-text search over a dataset's content index."""
+    from workbench.content import load_content_engine
+
+    _print_results(load_content_engine(name).search(query, k))
+
+
+@content_app.command("similar")
+@_clean_errors
+def content_similar(
+    name: DatasetArg,
+    item_id: Annotated[int, typer.Argument(help="The seed item's id.")],
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 10,
+) -> None:
+    """More like this: the items closest to ITEM_ID."""
+    from workbench.content import load_content_engine
+
+    _print_results(load_content_engine(name).similar(item_id, k))
+
+
 @app.command("pipeline")
 @_clean_errors
 def pipeline(
@@ -119,7 +172,8 @@ def pipeline(
         list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: all real).")
     ] = None,
 ) -> None:
-    """The main job: fetch and prepare the datasets, then print their summary."""
+    """The main job: fetch and prepare the datasets, build their content indexes, summarise."""
+    from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
 
     names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
@@ -130,6 +184,14 @@ def pipeline(
             typer.echo(f"   {f.name:<28} {f.source}")
         typer.echo(f"== {name}: prepare")
         prepare(name)
+        config = ContentConfig(dataset=name)
+        if index_is_current(config):
+            typer.echo(f"== {name}: content index up to date")
+        else:
+            typer.echo(f"== {name}: content index")
+            _, report = build_content_index(config)
+            typer.echo(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
+                       f"dim {report.dim}, {report.seconds['total']:.1f}s")
     typer.echo("")
     typer.echo(_summaries_table(names))
     typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s")

@@ -96,6 +96,12 @@ def _items(synopsis: pd.DataFrame, meta: pd.DataFrame, report: PrepareReport) ->
     text = null_where(text, text.str.match(PLACEHOLDER_SYNOPSIS), report,
                       f"{src} sypnopsis: MAL placeholder text")
 
+    clipped = int(text.str.match(r"^[a-z]").fillna(False).sum())
+    report.notes.append(
+        f"{clipped:,} synopses start with a lowercase letter, most of them clipped at the start "
+        f"in the source (\"other day, another bounty...\"); kept as found, not guessed."
+    )
+
     def alternatives(row: tuple) -> list[str]:
         name, *others = row
         names = [

