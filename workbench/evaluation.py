@@ -119,3 +119,192 @@ def evaluate_content(
         query_metrics, table = query_set_metrics(queries, engine.search, k)
         metrics.update({f"query_{name}": value for name, value in query_metrics.items()})
     return metrics, table
+
+
+# ------------------------------------------------------------------------------------------
+# Ranking and rating metrics (collaborative and hybrid evaluation)
+#
+# A ranked list is a sequence of item ids, best first; ``relevant`` is the set of held-out
+# items of that user. Every @k metric is computed per user and averaged over users.
+
+
+def hit_rate_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """1 if any relevant item is in the top ``k``, else 0."""
+    return float(any(item in relevant for item in ranked[:k]))
+
+
+def precision_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """Relevant items in the top ``k``, divided by ``k``."""
+    return sum(item in relevant for item in ranked[:k]) / k
+
+
+def recall_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """Relevant items in the top ``k``, divided by the number of relevant items."""
+    if not relevant:
+        return 0.0
+    return sum(item in relevant for item in ranked[:k]) / len(relevant)
+
+
+def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """Binary-relevance NDCG@k with the log2(rank + 1) discount."""
+    gains = [1.0 / np.log2(rank + 2) for rank, item in enumerate(ranked[:k]) if item in relevant]
+    ideal = sum(1.0 / np.log2(rank + 2) for rank in range(min(len(relevant), k)))
+    return float(sum(gains) / ideal) if ideal else 0.0
+
+
+def average_precision_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """AP@k: mean of precision@i at each rank i <= k holding a relevant item, divided by
+    ``min(len(relevant), k)`` (the usual MAP@k normalisation)."""
+    hits, total = 0, 0.0
+    for rank, item in enumerate(ranked[:k], start=1):
+        if item in relevant:
+            hits += 1
+            total += hits / rank
+    denominator = min(len(relevant), k)
+    return total / denominator if denominator else 0.0
+
+
+def reciprocal_rank(ranked: Sequence[int], relevant: set[int]) -> float:
+    """1 / rank of the first relevant item (0 when none is ranked)."""
+    for rank, item in enumerate(ranked, start=1):
+        if item in relevant:
+            return 1.0 / rank
+    return 0.0
+
+
+def ranking_metrics(
+    rankings: dict[int, Sequence[int]], relevant: dict[int, set[int]], k: int
+) -> dict[str, float]:
+    """Mean HR, NDCG, MAP, precision, recall @k and MRR over the users of ``relevant``."""
+    users = [u for u in relevant if relevant[u]]
+    if not users:
+        raise WorkbenchError("no user has a held-out item to evaluate")
+    per = {name: [] for name in ("hr", "ndcg", "map", "precision", "recall", "mrr")}
+    for u in users:
+        ranked, rel = list(rankings.get(u, [])), relevant[u]
+        per["hr"].append(hit_rate_at_k(ranked, rel, k))
+        per["ndcg"].append(ndcg_at_k(ranked, rel, k))
+        per["map"].append(average_precision_at_k(ranked, rel, k))
+        per["precision"].append(precision_at_k(ranked, rel, k))
+        per["recall"].append(recall_at_k(ranked, rel, k))
+        per["mrr"].append(reciprocal_rank(ranked, rel))
+    out = {f"{name}_at_{k}": float(np.mean(v)) for name, v in per.items() if name != "mrr"}
+    out["mrr"] = float(np.mean(per["mrr"]))
+    return out
+
+
+def rmse(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+    """Root mean squared error (scikit-learn)."""
+    from sklearn.metrics import root_mean_squared_error
+
+    return float(root_mean_squared_error(y_true, y_pred))
+
+
+def mae(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+    """Mean absolute error (scikit-learn)."""
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(y_true, y_pred))
+
+
+def beyond_accuracy(
+    rankings: dict[int, Sequence[int]], item_popularity: pd.Series, n_items: int, k: int
+) -> dict[str, float]:
+    """Catalog coverage, novelty and popularity bias of the top-``k`` lists.
+
+    ``item_popularity``: training interactions per item id. Coverage is the share of the
+    ``n_items`` catalog recommended to anyone; novelty the mean ``-log2`` of the share of users
+    who interacted with a recommended item; popularity bias the mean training popularity of the
+    recommended items.
+    """
+    lists = [list(r)[:k] for r in rankings.values()]
+    recommended = [i for lst in lists for i in lst]
+    if not recommended:
+        return {f"coverage_at_{k}": 0.0, f"novelty_at_{k}": 0.0, f"popularity_bias_at_{k}": 0.0}
+    pop = item_popularity.reindex(recommended).fillna(0).to_numpy(dtype=float)
+    share = np.clip(pop / max(float(item_popularity.max()), 1.0), 1e-12, None)
+    return {
+        f"coverage_at_{k}": len(set(recommended)) / n_items,
+        f"novelty_at_{k}": float(np.mean(-np.log2(share))),
+        f"popularity_bias_at_{k}": float(pop.mean()),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Protocols for collaborative models (anything with ``ids``, ``seen``, ``score_indices``)
+
+
+def _test_pairs(model, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """User and item indices of test rows whose user and item the model knows."""
+    users = np.array([model.ids._u.get(int(u), -1) for u in test["user_id"]], np.int64)
+    items = np.array([model.ids._i.get(int(i), -1) for i in test["item_id"]], np.int64)
+    known = (users >= 0) & (items >= 0)
+    return users[known], items[known], int((~known).sum())
+
+
+def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100,
+                    seed: int = 42) -> dict[str, float]:
+    """The NCF paper's protocol: each test item ranked among ``negatives`` sampled items the
+    user never interacted with; HR@k and NDCG@k. Comparable with published numbers, but
+    sampled metrics can mislead: trust :func:`full_ranking`."""
+    from workbench.collaborative import sample_negatives
+
+    users, items, skipped = _test_pairs(model, test)
+    n_items = model.n_items
+    seen = np.unique(np.concatenate(
+        [np.concatenate([u * n_items + v for u, v in model.seen.items()] or [np.empty(0)]),
+         users * n_items + items]).astype(np.int64))
+    rng = np.random.default_rng(seed)
+    nu, ni = sample_negatives(users, n_items, seen, negatives, rng)
+    scores_pos = model.score_indices(users, items)
+    scores_neg = model.score_indices(nu, ni).reshape(len(users), negatives)
+    rank = (scores_neg > scores_pos[:, None]).sum(1)  # 0 = first
+    hit = rank < k
+    return {f"sampled_hr_at_{k}": float(hit.mean()),
+            f"sampled_ndcg_at_{k}": float(np.where(hit, 1 / np.log2(rank + 2), 0).mean()),
+            "sampled_users_skipped": float(skipped)}
+
+
+def full_ranking(model, test: pd.DataFrame, k: int = 10, chunk: int = 64,
+                 item_popularity: pd.Series | None = None) -> dict[str, float]:
+    """Every test user's held-out items ranked among **all** catalog items they did not train
+    on (training items excluded); HR, NDCG, MAP, precision, recall @k, MRR, and with
+    ``item_popularity`` coverage, novelty and popularity bias."""
+    users, items, skipped = _test_pairs(model, test)
+    relevant: dict[int, set[int]] = {}
+    for u, i in zip(users, items, strict=True):
+        relevant.setdefault(int(u), set()).add(int(i))
+    n_items = model.n_items
+    order = sorted(relevant)
+    rankings: dict[int, list[int]] = {}
+    depth = min(max(k, 100), n_items)  # deep enough for MRR, at most the catalog
+    for start in range(0, len(order), chunk):
+        block = np.array(order[start:start + chunk])
+        scores = model.score_indices(np.repeat(block, n_items),
+                                     np.tile(np.arange(n_items), len(block)))
+        scores = scores.reshape(len(block), n_items)
+        for row, u in enumerate(block):
+            s = scores[row]
+            s[model.seen.get(int(u), np.empty(0, np.int64))] = -np.inf
+            top = np.argpartition(-s, depth - 1)[:depth]
+            rankings[int(u)] = top[np.argsort(-s[top], kind="stable")].tolist()
+    metrics = ranking_metrics(rankings, relevant, k)
+    metrics = {f"full_{name}": v for name, v in metrics.items()}
+    if item_popularity is not None:
+        id_rankings = {u: model.ids.items[r].tolist() for u, r in rankings.items()}
+        metrics.update(beyond_accuracy(id_rankings, item_popularity, n_items, k))
+    metrics["full_users_evaluated"] = float(len(relevant))
+    metrics["full_rows_skipped"] = float(skipped)
+    return metrics
+
+
+def rating_prediction(model, test: pd.DataFrame, train: pd.DataFrame) -> dict[str, float]:
+    """RMSE and MAE on held-out ratings, beside the global-mean baseline's."""
+    users, items, _ = _test_pairs(model, test)
+    known = test[[(int(u) in model.ids._u) and (int(i) in model.ids._i)
+                  for u, i in zip(test["user_id"], test["item_id"], strict=True)]]
+    predicted = model.score_indices(users, items)
+    truth = known["rating"].to_numpy(float)
+    baseline = np.full(len(truth), float(train["rating"].mean()))
+    return {"rmse": rmse(truth, predicted), "mae": mae(truth, predicted),
+            "rmse_global_mean": rmse(truth, baseline), "mae_global_mean": mae(truth, baseline)}

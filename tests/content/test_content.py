@@ -153,3 +153,17 @@ def test_fuse_normalises_and_weights():
     t = text / np.linalg.norm(text, axis=1, keepdims=True)
     np.testing.assert_allclose(fused[:, :384], t / np.sqrt(1.25), rtol=1e-5)
     np.testing.assert_allclose(fuse(text, None, 0.5), t, rtol=1e-5)
+
+
+def test_pseudo_relevance_feedback_option(toy_settings, encoder):
+    engine, _ = build_content_index(_config(prf_depth=3), toy_settings, encoder, progress=False,
+                                    save=False)
+    assert engine.prf_depth == 3
+    plain = engine.query_vector("ghost in a haunted crypt")
+    engine.prf_depth = 0
+    text_only = engine.query_vector("ghost in a haunted crypt")
+    assert not np.allclose(plain[384:], 0)  # a tabular part was estimated
+    np.testing.assert_allclose(text_only[384:], 0)
+    engine.prf_depth = 3
+    assert set(engine.search("physicist time machine murder paradox", 2)["item_id"]) == set(
+        PLANTED_PAIR)
