@@ -87,3 +87,33 @@ def test_content_index_notebook_records_metrics_in_mlflow(workbench_env, tmp_pat
     assert {"autoencoder_loss.png", "retrieval_quality.png", "per_query.csv",
             "index_manifest.json"} <= artifacts
     assert (workbench_env.models_dir / "toy" / "content" / "index.npz").is_file()
+
+
+@pytest.mark.integration
+def test_collaborative_notebook_logs_metrics_and_registers_champion(workbench_env,
+                                                                    tmp_path: Path) -> None:
+    data.prepare("toy", workbench_env)
+    notebook = REPO / "notebooks" / "03_train_collaborative.ipynb"
+    execute_notebook(notebook, tmp_path / "pop.ipynb",
+                     {"dataset": "toy", "model": "popularity", "mlflow_experiment": "test-cf"})
+    execute_notebook(notebook, tmp_path / "neumf.ipynb",
+                     {"dataset": "toy", "model": "neumf", "epochs": 20, "patience": 20,
+                      "lr": 0.01, "mlp_layers": [32, 16, 8], "mlflow_experiment": "test-cf"})
+    mlflow.set_tracking_uri(workbench_env.mlflow_uri)
+    runs = {r.info.run_name: r for r in
+            mlflow.search_runs(experiment_names=["test-cf"], output_format="list")}
+    assert set(runs) == {"toy-popularity-implicit-s42", "toy-neumf-implicit-s42"}
+    neumf = runs["toy-neumf-implicit-s42"]
+    for name in ("sampled_hr_at_10", "full_ndcg_at_10", "full_recall_at_10", "train_seconds",
+                 "coverage_at_10", "novelty_at_10", "popularity_bias_at_10"):
+        assert name in neumf.data.metrics, name
+    assert neumf.data.params["mlp_layers"] == "(32, 16, 8)"  # a list parameter arrived typed
+    client = mlflow.MlflowClient()
+    assert len(client.get_metric_history(neumf.info.run_id, "val_loss")) >= 2
+    artifacts = {a.path for a in client.list_artifacts(neumf.info.run_id)}
+    assert {"learning_curve.png", "model"} <= artifacts
+    versions = client.search_model_versions("name='toy-collaborative'")
+    assert len(versions) == 2
+    champion = client.get_model_version_by_alias("toy-collaborative", "champion")
+    best = max(runs.values(), key=lambda r: r.data.metrics["full_ndcg_at_10"])
+    assert champion.run_id == best.info.run_id

@@ -66,3 +66,38 @@ def log_metrics(metrics: Mapping[str, float | int | bool], step: int | None = No
 def log_figure(figure: Any, name: str) -> None:
     """Save a Matplotlib figure as a PNG artifact of the active run."""
     mlflow.log_figure(figure, f"{name}.png" if not name.endswith(".png") else name)
+
+
+def log_model_folder(folder: str | os.PathLike[str], artifact_path: str = "model") -> str:
+    """Log a saved model folder as artifacts of the active run; returns its artifact URI."""
+    mlflow.log_artifacts(str(folder), artifact_path)
+    return mlflow.get_artifact_uri(artifact_path)
+
+
+def register_if_better(
+    name: str, source: str, run_id: str, metric: str, value: float,
+    alias: str = "champion", settings: Settings | None = None,
+) -> bool:
+    """Register ``source`` as a new version of model ``name``; move ``alias`` to it when
+    ``value`` of ``metric`` beats the current holder's (higher is better).
+
+    The metric is stored as a version tag, so the comparison needs no run lookups. Returns
+    whether the alias moved.
+    """
+    configure(settings)
+    client = mlflow.MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(name)
+    version = client.create_model_version(name, source, run_id=run_id,
+                                          tags={metric: str(value)})
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+        best = float(current.tags.get(metric, "-inf"))
+    except mlflow.exceptions.MlflowException:
+        best = float("-inf")
+    if value > best:
+        client.set_registered_model_alias(name, alias, version.version)
+        return True
+    return False

@@ -167,3 +167,26 @@ def test_pseudo_relevance_feedback_option(toy_settings, encoder):
     engine.prf_depth = 3
     assert set(engine.search("physicist time machine murder paradox", 2)["item_id"]) == set(
         PLANTED_PAIR)
+
+
+def test_direct_query_encoding_equals_sentence_transformers(encoder):
+    texts = ["time travel thriller", "a much longer query about a shark in a beach town"]
+    direct = encoder.encode(texts)
+    reference = encoder.model.encode(texts, normalize_embeddings=True)
+    assert encoder._direct is True
+    np.testing.assert_allclose(direct, reference, atol=1e-5)
+
+
+def test_warm_rebuild_reuses_the_autoencoder_until_features_change(toy_settings, encoder):
+    _, first = build_content_index(_config(), toy_settings, encoder, progress=False)
+    assert first.autoencoder_history  # trained
+    engine, second = build_content_index(_config(), toy_settings, encoder, progress=False)
+    assert second.autoencoder_history == {}  # reused: same features, same settings
+    assert engine.similar(PLANTED_PAIR[0], 1)["item_id"].iloc[0] == PLANTED_PAIR[1]
+    _, third = build_content_index(_config(latent_dim=8), toy_settings, encoder, progress=False)
+    assert third.autoencoder_history and third.dim == 384 + 8
+    items = data.load_items("toy", toy_settings)
+    items.loc[0, "runtime"] = 999.0
+    write_parquet(toy_settings.processed_dir("toy") / "items.parquet", items)
+    _, fourth = build_content_index(_config(latent_dim=8), toy_settings, encoder, progress=False)
+    assert fourth.autoencoder_history  # features changed: retrained

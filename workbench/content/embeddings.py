@@ -72,6 +72,7 @@ class TextEncoder:
         self.model_name = model
         self.batch_size = batch_size
         self._model = None
+        self._direct: bool | None = None
         self._lock = threading.Lock()
 
     @property
@@ -93,10 +94,43 @@ class TextEncoder:
         """Embedding dimension."""
         return int(self.model.get_embedding_dimension())
 
+    def _plain_mean_pooling(self) -> bool:
+        """Whether the model is exactly Transformer -> mean Pooling -> Normalize."""
+        names = [type(m).__name__ for m in self.model]
+        if names != ["Transformer", "Pooling", "Normalize"]:
+            return False
+        config = getattr(self.model[1], "get_config_dict", dict)()
+        return config.get("pooling_mode") == "mean"
+
+    def _encode_direct(self, texts: list[str]) -> np.ndarray:
+        """One forward pass without ``SentenceTransformer.encode``'s per-call overhead
+        (about 2 ms of a 13 ms single query on 2 cores); the same vectors (cosine 1.0)."""
+        import torch
+
+        transformer = self.model[0]
+        with torch.inference_mode():
+            batch = transformer.tokenizer(texts, return_tensors="pt", padding=True,
+                                          truncation=True,
+                                          max_length=transformer.max_seq_length)
+            hidden = transformer.auto_model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, dim=1).numpy().astype(np.float32)
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """L2-normalised float32 embeddings of ``texts`` (shape ``(len(texts), dim)``)."""
+        """L2-normalised float32 embeddings of ``texts`` (shape ``(len(texts), dim)``).
+
+        Small batches (queries) take a direct forward pass when the model is a plain
+        mean-pooling model; catalogs go through ``SentenceTransformer.encode`` (batched,
+        length-sorted, with a progress bar).
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= 8 and not progress:
+            if self._direct is None:
+                self._direct = self._plain_mean_pooling()
+            if self._direct:
+                return self._encode_direct(texts)
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=progress,

@@ -138,15 +138,20 @@ def build_content_index(
         t0 = time.perf_counter()
         preprocessor = tabular.build_preprocessor(config.top_languages)
         features = preprocessor.fit_transform(tabular.tabular_frame(items))
-        trained = tabular.train_autoencoder(features, config.latent_dim,
-                                            epochs=config.ae_epochs, seed=config.seed)
-        codes = _normalise(tabular.encode(trained.encoder, features))
-        history = trained.history
+        key = _tabular_key(features, config)
+        encoder_model = _reusable_encoder(out, key)
+        if encoder_model is None:
+            trained = tabular.train_autoencoder(features, config.latent_dim,
+                                                epochs=config.ae_epochs, seed=config.seed)
+            encoder_model, history = trained.encoder, trained.history
+            if save:
+                tabular.save_preprocessor(preprocessor, out / "tabular_preprocessor.skops")
+                tabular.save_encoder(encoder_model, out / "tabular_encoder.keras")
+        codes = _normalise(tabular.encode(encoder_model, features))
         if save:
-            tabular.save_preprocessor(preprocessor, out / "tabular_preprocessor.skops")
-            tabular.save_encoder(trained.encoder, out / "tabular_encoder.keras")
             artifacts = {name: sha256_file(out / name)
                          for name in ("tabular_preprocessor.skops", "tabular_encoder.keras")}
+            artifacts["tabular_key"] = key
         seconds["autoencoder"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     manifest = IndexManifest(
@@ -168,6 +173,27 @@ def build_content_index(
     engine = ContentEngine(items, index, encoder, config.prf_depth)
     return engine, BuildReport(len(items), stats, seconds, history, index.nbytes(),
                                manifest.dim)
+
+
+def _tabular_key(features: np.ndarray, config: ContentConfig) -> str:
+    """Identity of an autoencoder training: its input features and its settings."""
+    import hashlib
+
+    settings = f"{config.latent_dim}|{config.ae_epochs}|{config.seed}|{config.top_languages}"
+    digest = hashlib.sha256(np.ascontiguousarray(features, np.float64).tobytes())
+    digest.update(settings.encode())
+    return digest.hexdigest()
+
+
+def _reusable_encoder(out: Path, key: str):
+    """The saved tabular encoder when it was trained on exactly these features and settings
+    (a warm rebuild then skips training), else None."""
+    manifest = VectorIndex.read_manifest(out / "index.npz")
+    path = out / "tabular_encoder.keras"
+    if (manifest is None or manifest.artifacts.get("tabular_key") != key or not path.is_file()
+            or manifest.artifacts.get(path.name) != sha256_file(path)):
+        return None
+    return tabular.load_encoder(path)
 
 
 def index_is_current(config: ContentConfig, settings: Settings | None = None) -> bool:
