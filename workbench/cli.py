@@ -172,9 +172,15 @@ def pipeline(
         list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: all real).")
     ] = None,
 ) -> None:
-    """The main job: fetch and prepare the datasets, build their content indexes, summarise."""
+    """The main job: fetch and prepare the datasets, build their content indexes, train the
+    default collaborative model (notebook 03 through papermill, tracked in MLflow), summarise."""
+    from workbench.collaborative import CollabConfig, is_trained
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
+    from workbench.experiments import NOTEBOOKS_DIR, execute_notebook
+    from workbench.settings import get_settings
+
+    settings = get_settings()
 
     names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
     started = time.perf_counter()
@@ -192,6 +198,13 @@ def pipeline(
             _, report = build_content_index(config)
             typer.echo(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
                        f"dim {report.dim}, {report.seconds['total']:.1f}s")
+        if is_trained(CollabConfig(dataset=name), settings.models_dir):
+            typer.echo(f"== {name}: collaborative model up to date")
+        else:
+            typer.echo(f"== {name}: collaborative model (notebooks/03, default NeuMF)")
+            execute_notebook(NOTEBOOKS_DIR / "03_train_collaborative.ipynb",
+                             settings.experiments_dir / "runs" / "pipeline" /
+                             f"{name}-collaborative.ipynb", {"dataset": name})
     typer.echo("")
     typer.echo(_summaries_table(names))
     typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s")

@@ -17,6 +17,9 @@ import nbformat
 
 from workbench import WorkbenchError
 
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+"""The project's notebooks (code, shipped with the checkout; not under ``WORKBENCH_HOME``)."""
+
 
 class NotebookError(WorkbenchError):
     """A notebook could not be run or failed; the message names the notebook and the cell."""

@@ -17,6 +17,8 @@ from workbench.collaborative.model import (
     CollaborativeError,
     CollaborativeModel,
     IdMap,
+    is_trained,
+    model_dir,
     sample_negatives,
     train,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "CollaborativeError",
     "CollaborativeModel",
     "IdMap",
+    "is_trained",
+    "model_dir",
     "sample_negatives",
     "train",
 ]

@@ -219,6 +219,23 @@ class CollaborativeModel:
         return cls(config, ids, seen, keras_model, item_scores, meta.get("history"))
 
 
+def model_dir(config: CollabConfig, models_dir: Path) -> Path:
+    """Where a model of ``config`` is saved: ``<models_dir>/<dataset>/collaborative/
+    <model>-<objective>``."""
+    name = f"{config.model}-{config.objective}"
+    return Path(models_dir) / config.dataset / "collaborative" / name
+
+
+def is_trained(config: CollabConfig, models_dir: Path) -> bool:
+    """True when a model with exactly ``config`` is saved in :func:`model_dir`."""
+    path = model_dir(config, models_dir) / "config.json"
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return saved == config.model_dump(mode="json")
+
+
 # -- training ---------------------------------------------------------------------------------
 
 
