@@ -117,3 +117,11 @@ def test_collaborative_notebook_logs_metrics_and_registers_champion(workbench_en
     champion = client.get_model_version_by_alias("toy-collaborative", "champion")
     best = max(runs.values(), key=lambda r: r.data.metrics["full_ndcg_at_10"])
     assert champion.run_id == best.info.run_id
+
+    from workbench.experiments import results_table
+
+    table = results_table("test-cf", ("dataset", "model"))
+    assert table["model"].tolist() == ["neumf", "popularity"] and table["n"].tolist() == [1, 1]
+    ndcg = neumf.data.metrics["full_ndcg_at_10"]
+    assert table.loc[0, "full_ndcg_at_10"] == f"{round(ndcg, 4)} ± 0.0"
+    assert "rmse" not in table.columns  # implicit models log no RMSE

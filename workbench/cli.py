@@ -26,6 +26,8 @@ data_app = typer.Typer(help="Fetch, prepare and inspect datasets.", no_args_is_h
 app.add_typer(data_app, name="data")
 content_app = typer.Typer(help="Build and query content indexes.", no_args_is_help=True)
 app.add_typer(content_app, name="content")
+experiments_app = typer.Typer(help="Inspect tracked experiments.", no_args_is_help=True)
+app.add_typer(experiments_app, name="experiments")
 
 F = TypeVar("F", bound=Callable)
 DatasetArg = Annotated[str, typer.Argument(help="Dataset name (see `workbench data list`).")]
@@ -163,6 +165,23 @@ def content_similar(
     from workbench.content import load_content_engine
 
     _print_results(load_content_engine(name).similar(item_id, k))
+
+
+@experiments_app.command("table")
+@_clean_errors
+def experiments_table(
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment name.")] = "collaborative",
+    group_by: Annotated[str, typer.Option(help="Comma-separated run parameters.")] =
+    "dataset,model,objective",
+) -> None:
+    """Markdown table of metric mean ± std over runs (e.g. seeds), grouped by parameters."""
+    from workbench.experiments import results_table
+
+    table = results_table(experiment, tuple(g.strip() for g in group_by.split(",")))
+    typer.echo(f"| {' | '.join(table.columns)} |")
+    typer.echo(f"|{'---|' * len(table.columns)}")
+    for row in table.itertuples(index=False):
+        typer.echo(f"| {' | '.join(str(v) for v in row)} |")
 
 
 @app.command("pipeline")

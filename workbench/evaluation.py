@@ -234,12 +234,13 @@ def beyond_accuracy(
 # Protocols for collaborative models (anything with ``ids``, ``seen``, ``score_indices``)
 
 
-def _test_pairs(model, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-    """User and item indices of test rows whose user and item the model knows."""
-    users = np.array([model.ids._u.get(int(u), -1) for u in test["user_id"]], np.int64)
-    items = np.array([model.ids._i.get(int(i), -1) for i in test["item_id"]], np.int64)
+def _test_pairs(model, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """User and item indices of the test rows whose user and item the model knows, and the
+    boolean mask of those rows."""
+    users = model.ids.lookup_users(test["user_id"])
+    items = model.ids.lookup_items(test["item_id"])
     known = (users >= 0) & (items >= 0)
-    return users[known], items[known], int((~known).sum())
+    return users[known], items[known], known
 
 
 def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100,
@@ -249,7 +250,8 @@ def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100
     sampled metrics can mislead: trust :func:`full_ranking`."""
     from workbench.collaborative import sample_negatives
 
-    users, items, skipped = _test_pairs(model, test)
+    users, items, known = _test_pairs(model, test)
+    skipped = int((~known).sum())
     n_items = model.n_items
     seen = np.unique(np.concatenate(
         [np.concatenate([u * n_items + v for u, v in model.seen.items()] or [np.empty(0)]),
@@ -270,7 +272,8 @@ def full_ranking(model, test: pd.DataFrame, k: int = 10, chunk: int = 64,
     """Every test user's held-out items ranked among **all** catalog items they did not train
     on (training items excluded); HR, NDCG, MAP, precision, recall @k, MRR, and with
     ``item_popularity`` coverage, novelty and popularity bias."""
-    users, items, skipped = _test_pairs(model, test)
+    users, items, known = _test_pairs(model, test)
+    skipped = int((~known).sum())
     relevant: dict[int, set[int]] = {}
     for u, i in zip(users, items, strict=True):
         relevant.setdefault(int(u), set()).add(int(i))
@@ -300,11 +303,9 @@ def full_ranking(model, test: pd.DataFrame, k: int = 10, chunk: int = 64,
 
 def rating_prediction(model, test: pd.DataFrame, train: pd.DataFrame) -> dict[str, float]:
     """RMSE and MAE on held-out ratings, beside the global-mean baseline's."""
-    users, items, _ = _test_pairs(model, test)
-    known = test[[(int(u) in model.ids._u) and (int(i) in model.ids._i)
-                  for u, i in zip(test["user_id"], test["item_id"], strict=True)]]
+    users, items, known = _test_pairs(model, test)
     predicted = model.score_indices(users, items)
-    truth = known["rating"].to_numpy(float)
+    truth = test.loc[known, "rating"].to_numpy(float)
     baseline = np.full(len(truth), float(train["rating"].mean()))
     return {"rmse": rmse(truth, predicted), "mae": mae(truth, predicted),
             "rmse_global_mean": rmse(truth, baseline), "mae_global_mean": mae(truth, baseline)}

@@ -112,3 +112,33 @@ def test_is_trained_matches_the_exact_config(toy, tmp_path) -> None:
     assert is_trained(config, tmp_path)
     assert not is_trained(config.model_copy(update={"seed": 7}), tmp_path)
     assert model_dir(config, tmp_path) == tmp_path / "toy" / "collaborative" / "popularity-implicit"
+
+
+def test_same_seed_gives_the_same_metrics(toy) -> None:
+    """Reproducibility, stated tolerance: 1e-6 on scores with the same seed on the CPU."""
+    from workbench.data.splits import leave_last_out
+
+    items, inter = toy
+    is_test = leave_last_out(inter, seed=0)
+    runs = [train(_config("neumf", epochs=4, seed=seed), inter[~is_test],
+                  items["item_id"].to_numpy()) for seed in (5, 5, 6)]
+    user = int(inter["user_id"].iloc[0])
+    ids = items["item_id"].to_numpy()
+    a, b, c = (r.score(user, ids) for r in runs)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not np.allclose(a, c, atol=1e-6)  # the seed matters
+    metrics = [full_ranking(r, inter[is_test], k=10)["full_ndcg_at_10"] for r in runs[:2]]
+    assert metrics[0] == pytest.approx(metrics[1], abs=1e-6)
+
+
+@pytest.mark.integration
+def test_explicit_model_beats_the_global_mean_on_real_ratings(real_data) -> None:
+    from workbench import data
+
+    split = data.load_split("movies", "random_holdout", real_data)
+    model = train(CollabConfig(dataset="movies", model="mf", objective="explicit", epochs=4,
+                               batch_size=1024, lr=0.005), split.train,
+                  data.load_items("movies", real_data)["item_id"].to_numpy())
+    rating = rating_prediction(model, split.test, split.train)
+    assert rating["rmse"] < rating["rmse_global_mean"] - 0.02
+    assert rating["mae"] < rating["mae_global_mean"]

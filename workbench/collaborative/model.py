@@ -90,12 +90,25 @@ class IdMap:
             raise CollaborativeError(f"unknown user {user_id!r}: not in the training data "
                                      f"(new users go through the cold-start path)") from None
 
+    @staticmethod
+    def _lookup(table: dict[int, int], ids) -> np.ndarray:
+        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        return np.fromiter((table.get(int(i), -1) for i in ids), np.int64, len(ids))
+
+    def lookup_users(self, user_ids) -> np.ndarray:
+        """Indices of ``user_ids``, -1 where unknown."""
+        return self._lookup(self._u, user_ids)
+
+    def lookup_items(self, item_ids) -> np.ndarray:
+        """Indices of ``item_ids``, -1 where unknown."""
+        return self._lookup(self._i, item_ids)
+
     def item_indices(self, item_ids) -> np.ndarray:
         """Indices of ``item_ids``; :class:`CollaborativeError` naming unknown ones."""
-        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
-        out = np.fromiter((self._i.get(int(i), -1) for i in ids), np.int64, len(ids))
+        out = self.lookup_items(item_ids)
         if (out < 0).any():
-            raise CollaborativeError(f"unknown item id(s) {ids[out < 0][:5].tolist()}")
+            unknown = np.atleast_1d(np.asarray(item_ids, np.int64))[out < 0]
+            raise CollaborativeError(f"unknown item id(s) {unknown[:5].tolist()}")
         return out
 
 
@@ -251,8 +264,7 @@ def train(config: CollabConfig, train_df: pd.DataFrame, catalog_item_ids: np.nda
     if train_df.empty:
         raise CollaborativeError("no training interactions")
     ids = IdMap(np.sort(train_df["user_id"].unique()), np.asarray(catalog_item_ids))
-    u_all = np.array([ids._u[int(x)] for x in train_df["user_id"]], np.int64)
-    i_all = ids.item_indices(train_df["item_id"])
+    u_all, i_all = _pairs(train_df, ids)
     seen = {int(u): np.sort(i_all[u_all == u]) for u in np.unique(u_all)}
     if config.model == "popularity":
         return CollaborativeModel(config, ids, seen,
@@ -289,8 +301,7 @@ def _popularity_scores(config: CollabConfig, i_all: np.ndarray, train_df: pd.Dat
 
 
 def _pairs(df: pd.DataFrame, ids: IdMap) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([ids._u[int(x)] for x in df["user_id"]], np.int64),
-            ids.item_indices(df["item_id"]))
+    return ids.lookup_users(df["user_id"]), ids.item_indices(df["item_id"])
 
 
 def _fit(model, config: CollabConfig, fit_df: pd.DataFrame, val_df: pd.DataFrame, ids: IdMap,
