@@ -197,3 +197,14 @@ def test_warm_rebuild_reuses_the_autoencoder_until_features_change(toy_settings,
     write_parquet(toy_settings.processed_dir("toy") / "items.parquet", items)
     _, fourth = build_content_index(_config(latent_dim=8), toy_settings, encoder, progress=False)
     assert fourth.autoencoder_history  # features changed: retrained
+
+
+def test_single_query_search_restores_faiss_threads(toy_settings, encoder):
+    import faiss
+
+    engine, _ = build_content_index(_config(fusion=False), toy_settings, encoder,
+                                    progress=False, save=False)
+    before = faiss.omp_get_max_threads()
+    engine.search("ghost", 3)
+    engine.index.search(np.stack([engine.index.vector(PLANTED_PAIR[0])] * 2), 3)
+    assert faiss.omp_get_max_threads() == before

@@ -141,10 +141,22 @@ class VectorIndex:
         return None if self.codes is None else self.codes[self._row[int(item_id)]]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item ids and scores per query row (fewer when the index is smaller)."""
+        """Top-``k`` item ids and scores per query row (fewer when the index is smaller).
+
+        A single query runs FAISS on one OpenMP thread: a second thread gains nothing at these
+        sizes, and its workers keep spinning after the search, starving the next query's
+        encoding (measured on 2 cores: encode+search p50 25 ms -> 13 ms on the anime catalog).
+        """
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = min(int(k), len(self))
-        scores, rows = self.index.search(q, k)
+        faiss = _faiss()
+        threads = faiss.omp_get_max_threads()
+        if len(q) == 1:
+            faiss.omp_set_num_threads(1)
+        try:
+            scores, rows = self.index.search(q, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
         valid = rows >= 0
         ids = np.where(valid, self.item_ids[np.clip(rows, 0, None)], -1)
         return ids, np.where(valid, scores, -np.inf)
