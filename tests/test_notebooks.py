@@ -55,6 +55,9 @@ def test_data_overview_runs_and_records_in_mlflow(workbench_env, tmp_path: Path)
     assert run.data.metrics["interactions"] == 420
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
     assert "data_overview.png" in artifacts
+    # artifacts live under the settings' experiments folder, not the notebook's cwd
+    assert run.info.artifact_uri.startswith(
+        (workbench_env.experiments_dir / "mlartifacts" / "test-overview").as_uri())
 
 
 @pytest.mark.integration

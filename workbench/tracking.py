@@ -30,6 +30,30 @@ def configure(settings: Settings | None = None) -> str:
     return uri
 
 
+def set_experiment(name: str, settings: Settings | None = None) -> str:
+    """Make ``name`` the active experiment, creating it if needed; returns its id.
+
+    With the local SQLite store, a new experiment keeps its artifacts in
+    ``<experiments_dir>/mlartifacts/<name>`` (MLflow's default, ``./mlruns``, would follow the
+    current directory). A tracking server decides artifact locations itself.
+    """
+    settings = settings or get_settings()
+    configure(settings)
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
+        location = None
+        if settings.mlflow_uri.startswith("sqlite:"):
+            location = (settings.experiments_dir / "mlartifacts" / name).as_uri()
+        try:
+            experiment_id = mlflow.create_experiment(name, artifact_location=location)
+        except mlflow.exceptions.MlflowException:  # created meanwhile by another process
+            experiment_id = mlflow.get_experiment_by_name(name).experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
 def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in params.items():
@@ -50,8 +74,7 @@ def start_run(
     settings: Settings | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """Open an MLflow run in ``experiment`` with ``params`` (nested dicts flattened)."""
-    configure(settings)
-    mlflow.set_experiment(experiment)
+    set_experiment(experiment, settings)
     with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
         if params:
             mlflow.log_params(_flat(params))
