@@ -73,8 +73,8 @@ class IdMap:
 
     users: np.ndarray
     items: np.ndarray
-    _u: dict[int, int] = field(default_factory=dict, repr=False)
-    _i: dict[int, int] = field(default_factory=dict, repr=False)
+    _u: dict[int, int] = field(init=False, repr=False)
+    _i: dict[int, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.users = np.asarray(self.users, np.int64)
