@@ -78,3 +78,19 @@ def real_data(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         fetch(name, settings)
         prepare(name, settings)
     return settings
+
+
+def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = ("mf",)) -> None:
+    """Prepare toy, build and save its content index, train and save implicit models of
+    ``kinds`` on its leave-last-out split: what `make pipeline` leaves for a real dataset."""
+    from workbench import data
+    from workbench.collaborative import CollabConfig, model_dir, train
+    from workbench.content import ContentConfig, build_content_index
+
+    data.prepare("toy", settings)
+    build_content_index(ContentConfig(dataset="toy", ae_epochs=5), settings, progress=False)
+    split = data.load_split("toy", "leave_last_out", settings)
+    catalog = data.load_items("toy", settings)["item_id"].to_numpy()
+    for kind in kinds:
+        config = CollabConfig(dataset="toy", model=kind, epochs=15, lr=0.01, patience=15)
+        train(config, split.train, catalog).save(model_dir(config, settings.models_dir))

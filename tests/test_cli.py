@@ -53,3 +53,51 @@ def test_prepare_and_summary_toy(workbench_env) -> None:
 def test_data_list() -> None:
     result = runner.invoke(app, ["data", "list"])
     assert [line.split()[0] for line in result.output.splitlines()] == ["movies", "anime", "toy"]
+
+
+@pytest.mark.integration
+def test_recommend_prints_both_lists_and_clean_errors(workbench_env) -> None:
+    from tests.conftest import build_toy_artifacts
+
+    build_toy_artifacts(workbench_env)
+    from workbench.collaborative import CollaborativeModel
+
+    model = CollaborativeModel.load(workbench_env.models_dir / "toy" / "collaborative" /
+                                    "mf-implicit")
+    user = str(int(model.ids.users[0]))
+    base = ["recommend", "--dataset", "toy", "--model", "mf-implicit"]
+    result = runner.invoke(app, [*base, "--query", "time travel murder", "--user", user, "-k",
+                                 "3", "--feed"])
+    assert result.exit_code == 0, result.output
+    for heading in ("Content match", "AI pick", "For you"):
+        assert heading in result.output
+    assert f"for user {user}" in result.output and "plot similarity" in result.output
+    cold = runner.invoke(app, [*base, "--item", "1001", "--liked", "1001, 3", "-k", "2",
+                               "--max-per-franchise", "0"])
+    assert cold.exit_code == 0, cold.output
+    assert "for new user" in cold.output
+    for args, message in [(["--query", "x", "--user", "999999"], "unknown user 999999"),
+                          (["--query", "x", "--liked", "a,b"], "--liked must be"),
+                          ([], "give --query or --item"),
+                          (["--query", "x", "--user", user, "--alpha", "2"], "alpha")]:
+        bad = runner.invoke(app, [*base, *args])
+        assert bad.exit_code == 1 and message in bad.output, (args, bad.output)
+        assert "Traceback" not in bad.output
+
+
+def test_franchises_command_shows_groups(workbench_env) -> None:
+    assert runner.invoke(app, ["data", "prepare", "toy"]).exit_code == 0
+    result = runner.invoke(app, ["franchises", "toy", "paradox"])
+    assert result.exit_code == 0, result.output
+    assert "Paradox Loop  (2 items" in result.output and "Paradox Loop II" in result.output
+    missing = runner.invoke(app, ["franchises", "toy", "zzz"])
+    assert missing.exit_code == 1 and "matches 'zzz'" in missing.output
+
+
+def test_experiments_table_without_finished_runs_is_a_clear_error(workbench_env) -> None:
+    from workbench import tracking
+
+    tracking.set_experiment("empty-experiment", workbench_env)
+    result = runner.invoke(app, ["experiments", "table", "empty-experiment"])
+    assert result.exit_code == 1
+    assert "has no finished runs" in result.output

@@ -128,3 +128,43 @@ def test_collaborative_notebook_logs_metrics_and_registers_champion(workbench_en
     ndcg = neumf.data.metrics["full_ndcg_at_10"]
     assert table.loc[0, "full_ndcg_at_10"] == f"{round(ndcg, 4)} ± 0.0"
     assert "rmse" not in table.columns  # implicit models log no RMSE
+
+
+@pytest.mark.integration
+def test_hybrid_notebook_records_the_alpha_tradeoff_in_mlflow(workbench_env,
+                                                              tmp_path: Path) -> None:
+    from tests.conftest import build_toy_artifacts
+
+    build_toy_artifacts(workbench_env)
+    notebook = REPO / "notebooks" / "04_hybrid_evaluation.ipynb"
+    execute_notebook(notebook, tmp_path / "04.ipynb",
+                     {"dataset": "toy", "collaborative": "mf-implicit", "alphas": [0.0, 0.5, 1.0],
+                      "candidates": 30, "seeds_per_user": 2, "mlflow_experiment": "test-hybrid"})
+    mlflow.set_tracking_uri(workbench_env.mlflow_uri)
+    [run] = mlflow.search_runs(experiment_names=["test-hybrid"], output_format="list")
+    metrics, client = run.data.metrics, mlflow.MlflowClient()
+    assert metrics["best_alpha"] in (0.0, 0.5, 1.0) and metrics["requests"] > 20
+    assert 0 <= metrics["candidate_recall"] <= 1
+    assert run.data.params["alphas"] == "[0.0, 0.5, 1.0]"  # a list parameter arrived typed
+    history = client.get_metric_history(run.info.run_id, "ndcg_at_10_filtered")
+    assert sorted(m.step for m in history) == [0, 50, 100]
+    duplicates = {m.step: m.value for m in
+                  client.get_metric_history(run.info.run_id, "franchise_duplicate_rate")}
+    filtered = {m.step: m.value for m in
+                client.get_metric_history(run.info.run_id, "franchise_duplicate_rate_filtered")}
+    assert all(v == 0 for v in filtered.values()) and max(duplicates.values()) > 0
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"tradeoff.png", "tradeoff.json"} <= artifacts
+
+
+@pytest.mark.integration
+def test_hybrid_notebook_refuses_a_model_from_another_split(workbench_env,
+                                                            tmp_path: Path) -> None:
+    from tests.conftest import build_toy_artifacts
+
+    build_toy_artifacts(workbench_env, ("popularity",))
+    with pytest.raises(NotebookError, match="trained on 'leave_last_out', not 'random_holdout'"):
+        execute_notebook(REPO / "notebooks" / "04_hybrid_evaluation.ipynb",
+                         tmp_path / "04.ipynb",
+                         {"dataset": "toy", "collaborative": "popularity-implicit",
+                          "split": "random_holdout"})

@@ -184,6 +184,103 @@ def experiments_table(
         typer.echo(f"| {' | '.join(str(v) for v in row)} |")
 
 
+def _print_recommendations(title: str, recs) -> None:
+    typer.secho(f"\n{title}  ({recs.summary()})", bold=True)
+    for row in recs.frame.itertuples(index=False):
+        year = "" if row.year is None or row.year != row.year else f" ({row.year})"
+        typer.echo(f"{row.rank:>3}. {row.score:.3f}  {row.title}{year}  [{row.item_id}]")
+        typer.echo(f"       {row.reason}")
+
+
+@app.command("recommend")
+@_clean_errors
+def recommend(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
+    query: Annotated[str | None, typer.Option("--query", "-q", help="Free-text query.")] = None,
+    item: Annotated[int | None, typer.Option("--item", help="Seed item id (more like this).")]
+    = None,
+    user: Annotated[int | None, typer.Option("--user", "-u", help="A known user id.")] = None,
+    liked: Annotated[str | None, typer.Option(
+        help="Comma-separated liked item ids: a new user (cold start).")] = None,
+    k: Annotated[int, typer.Option("-k", help="Results per list.")] = 10,
+    alpha: Annotated[float | None, typer.Option(
+        help="Weight of similarity vs preference (default: the configured 0.3).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="blend or rrf.")] = None,
+    max_per_franchise: Annotated[int | None, typer.Option(
+        help="At most this many per franchise; 0 = no filter (default 1).")] = None,
+    exclude_seed_franchise: Annotated[bool, typer.Option(
+        help="Leave out the seed item's franchise.")] = False,
+    mmr_lambda: Annotated[float | None, typer.Option(
+        help="MMR diversity trade-off (1 = off).")] = None,
+    model: Annotated[str, typer.Option(
+        help="Collaborative model folder (models/<dataset>/collaborative/) or 'champion'.")]
+    = "neumf-implicit",
+    feed: Annotated[bool, typer.Option(help="Also print the personalised feed.")] = False,
+) -> None:
+    """Content match and AI pick side by side (and the "For you" feed with --feed)."""
+    from workbench.hybrid import Recommender
+
+    liked_ids = _id_list(liked) if liked is not None else None
+    options = {"strategy": strategy, "max_per_franchise": max_per_franchise,
+               "exclude_seed_franchise": exclude_seed_franchise or None,
+               "mmr_lambda": mmr_lambda}
+    rec = Recommender.load(dataset, collaborative=model)
+    has_user = user is not None or liked_ids is not None
+    if query is not None or item is not None:
+        _print_recommendations("Content match", rec.content_match(query, item, k, **options))
+        if has_user:
+            _print_recommendations("AI pick", rec.ai_pick(query, item, user, k, alpha,
+                                                          liked=liked_ids, **options))
+        else:
+            typer.echo("\n(AI pick needs --user or --liked)")
+    elif not feed:
+        raise WorkbenchError("give --query or --item (and --user or --liked for AI pick), or "
+                             "--feed with --user or --liked")
+    if feed:
+        _print_recommendations("For you", rec.personalized_feed(user, k, liked=liked_ids,
+                                                                **options))
+
+
+def _id_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise WorkbenchError(f"--liked must be comma-separated item ids, got {text!r}") from None
+
+
+@app.command("franchises")
+@_clean_errors
+def franchises(
+    dataset: DatasetArg,
+    search: Annotated[str | None, typer.Argument(help="Part of a title or franchise name.")]
+    = None,
+    limit: Annotated[int, typer.Option(help="Franchises to show.")] = 10,
+) -> None:
+    """Inspect the franchise grouping: the biggest franchises, or those matching SEARCH."""
+    from workbench.data import load_items
+    from workbench.hybrid import franchise_table
+
+    table = franchise_table(load_items(dataset))
+    if search:
+        hit = table["title"].str.contains(search, case=False, regex=False) | \
+            table["franchise_name"].str.contains(search, case=False, regex=False)
+        keys = table.loc[hit, "franchise"].unique()
+    else:
+        keys = (table.drop_duplicates("franchise").sort_values("franchise_size",
+                                                               ascending=False)["franchise"])
+    keys = list(keys)[:limit]
+    if not keys:
+        raise WorkbenchError(f"no title or franchise in {dataset!r} matches {search!r}")
+    for key in keys:
+        members = table[table["franchise"] == key]
+        typer.secho(f"{members['franchise_name'].iloc[0]}  ({len(members)} items, key "
+                    f"{key!r})", bold=True)
+        for row in members.head(15).itertuples(index=False):
+            typer.echo(f"   {row.item_id:>8}  {row.title}  [{row.rule}]")
+        if len(members) > 15:
+            typer.echo(f"   ... and {len(members) - 15} more")
+
+
 @app.command("pipeline")
 @_clean_errors
 def pipeline(

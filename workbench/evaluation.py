@@ -309,3 +309,103 @@ def rating_prediction(model, test: pd.DataFrame, train: pd.DataFrame) -> dict[st
     baseline = np.full(len(truth), float(train["rating"].mean()))
     return {"rmse": rmse(truth, predicted), "mae": mae(truth, predicted),
             "rmse_global_mean": rmse(truth, baseline), "mae_global_mean": mae(truth, baseline)}
+
+
+# ------------------------------------------------------------------------------------------
+# Hybrid: the alpha trade-off of AI pick (notebook 04)
+
+
+def seed_items(train: pd.DataFrame, per_user: int = 1, seed: int = 42) -> pd.DataFrame:
+    """Each user's ``per_user`` most recent training items rated at or above their own mean
+    (random ones when the dataset has no timestamps): user_id, item_id."""
+    rated = train.assign(_mean=train.groupby("user_id")["rating"].transform("mean"))
+    liked = rated[rated["rating"] >= rated["_mean"]]
+    if liked["timestamp"].notna().any():
+        order = liked.sort_values(["user_id", "timestamp", "item_id"],
+                                  ascending=[True, False, True])
+    else:
+        rng = np.random.default_rng(seed)
+        order = liked.assign(_r=rng.random(len(liked))).sort_values(["user_id", "_r"])
+    return order.groupby("user_id").head(per_user)[["user_id", "item_id"]].reset_index(
+        drop=True)
+
+
+def hybrid_tradeoff(recommender, train: pd.DataFrame, test: pd.DataFrame,
+                    alphas: Sequence[float], k: int = 10, seeds_per_user: int = 1,
+                    max_users: int | None = None, seed: int = 42,
+                    **options) -> tuple[pd.DataFrame, dict[str, float]]:
+    """AI pick's accuracy/diversity trade-off over ``alphas``, with the franchise filter off
+    and on (``max_per_franchise`` 0 and 1).
+
+    For each test user, each seed item from their training history (:func:`seed_items`) is a
+    "more like this" request; the content candidates are re-ranked for the user and the top
+    ``k`` compared with the user's held-out items. Candidates are computed once per request
+    and re-ranked per alpha. Returns one row per (alpha, filter) with NDCG@k, recall@k,
+    HR@k (mean over requests) and the standard error of NDCG, intra-list diversity (mean
+    pairwise cosine distance of content vectors), franchise duplicate rate, catalog coverage
+    and novelty; and a dict of request-level facts (requests, users, candidate recall: the
+    share of held-out items among the candidates, the ceiling for every alpha).
+
+    ``recommender.collaborative`` must have been trained on ``train``; a model trained on a
+    different split would have seen the held-out items.
+    """
+    from workbench.hybrid.rerank import duplicate_rate, intra_list_diversity
+
+    model = recommender.collaborative
+    users_known = set(model.ids.users.tolist())
+    relevant_by_user = test.groupby("user_id")["item_id"].apply(lambda s: set(s.tolist()))
+    seeds = seed_items(train, seeds_per_user, seed)
+    seeds = seeds[seeds["user_id"].isin(relevant_by_user.index)
+                  & seeds["user_id"].isin(users_known)
+                  & seeds["item_id"].isin(recommender.content.index.item_ids)]
+    if max_users:
+        keep = np.sort(seeds["user_id"].unique())[:max_users]
+        seeds = seeds[seeds["user_id"].isin(keep)]
+    if seeds.empty:
+        raise WorkbenchError("no test user has a seed item to evaluate the hybrid with")
+    requests, relevant, in_candidates = [], {}, []
+    for n, (user, item) in enumerate(seeds.itertuples(index=False)):
+        cands = recommender.candidates(item_id=int(item), user_id=int(user), **options)
+        requests.append((n, cands))
+        relevant[n] = relevant_by_user[user]
+        in_candidates.append(len(relevant[n] & set(cands.item_ids.tolist())) / len(relevant[n]))
+    popularity = train.groupby("item_id").size()
+    vectors, n_items = recommender.content.index, len(recommender.content.index)
+    franchise = recommender.franchise_of
+    rows = []
+    for alpha in alphas:
+        for cap in (0, 1):
+            lists, diversity, duplicates = {}, [], []
+            for n, cands in requests:
+                top, _, _ = recommender.rank_positions(cands, k, "hybrid", alpha=float(alpha),
+                                                       max_per_franchise=cap, **options)
+                ids = cands.item_ids[top]
+                lists[n] = ids.tolist()
+                diversity.append(intra_list_diversity(vectors.vectors[vectors.rows_of(ids)]))
+                duplicates.append(duplicate_rate([franchise(i) for i in ids]))
+            per_request = [ndcg_at_k(lists[n], relevant[n], k) for n in lists]
+            metrics = ranking_metrics(lists, relevant, k)
+            rows.append({
+                "alpha": float(alpha), "franchise_filter": bool(cap),
+                f"ndcg_at_{k}": metrics[f"ndcg_at_{k}"],
+                f"ndcg_at_{k}_se": float(np.std(per_request, ddof=1) / np.sqrt(len(lists)))
+                if len(lists) > 1 else 0.0,
+                f"recall_at_{k}": metrics[f"recall_at_{k}"], f"hr_at_{k}": metrics[f"hr_at_{k}"],
+                "intra_list_diversity": float(np.mean(diversity)),
+                "franchise_duplicate_rate": float(np.mean(duplicates)),
+                **beyond_accuracy(lists, popularity, n_items, k),
+            })
+    facts = {"requests": float(len(requests)), "users": float(seeds["user_id"].nunique()),
+             "candidate_recall": float(np.mean(in_candidates))}
+    return pd.DataFrame(rows), facts
+
+
+def supported_alphas(table: pd.DataFrame, k: int = 10, franchise_filter: bool = True
+                     ) -> tuple[float, list[float]]:
+    """The alpha with the best NDCG@k, and every alpha within one standard error of it (the
+    values the data cannot tell apart)."""
+    rows = table[table["franchise_filter"] == franchise_filter]
+    best = rows.loc[rows[f"ndcg_at_{k}"].idxmax()]
+    floor = best[f"ndcg_at_{k}"] - best[f"ndcg_at_{k}_se"]
+    close = rows[rows[f"ndcg_at_{k}"] >= floor]["alpha"].tolist()
+    return float(best["alpha"]), [float(a) for a in close]

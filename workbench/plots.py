@@ -34,3 +34,26 @@ def plot_metric_bars(values: dict[str, dict[str, float]], title: str = "",
     ax.set(title=title, ylim=(0, 1))
     ax.legend()
     return ax
+
+
+def plot_tradeoff(table, k: int = 10, title: str = ""):
+    """AI pick over alpha (from :func:`workbench.evaluation.hybrid_tradeoff`): NDCG@k with
+    its standard error, intra-list diversity, franchise duplicate rate and novelty, filter off
+    (dashed) and on (solid). Returns the figure."""
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    panels = [(f"ndcg_at_{k}", f"NDCG@{k}"), ("intra_list_diversity", "intra-list diversity"),
+              ("franchise_duplicate_rate", "franchise duplicate rate"),
+              (f"novelty_at_{k}", f"novelty@{k} (bits)")]
+    for ax, (column, label) in zip(axes, panels, strict=True):
+        for on, style in ((False, "--"), (True, "-")):
+            rows = table[table["franchise_filter"] == on].sort_values("alpha")
+            ax.plot(rows["alpha"], rows[column], style, marker="o", ms=3,
+                    label="filter on" if on else "filter off")
+            if column == f"ndcg_at_{k}":
+                se = rows[f"ndcg_at_{k}_se"]
+                ax.fill_between(rows["alpha"], rows[column] - se, rows[column] + se, alpha=0.15)
+        ax.set(xlabel="alpha (1 = content order)", title=label)
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -35,6 +35,7 @@ from workbench import WorkbenchError
 from workbench.data.splits import leave_last_out
 
 MODEL_KINDS = ("popularity", "mf", "gmf", "mlp", "neumf")
+_SCORE_CHUNK = 65536
 
 
 class CollaborativeError(WorkbenchError):
@@ -143,13 +144,21 @@ class CollaborativeModel:
         return len(self.ids.items)
 
     def score_indices(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
-        """Scores of index pairs, batched (float32)."""
+        """Scores of index pairs, batched (float32).
+
+        Runs ``predict_on_batch`` on chunks of 65,536 pairs: ``predict`` costs about 90 ms
+        per call in set-up alone, ``predict_on_batch`` under 1 ms for a request's candidates.
+        """
         if self.item_scores is not None:
-            return self.item_scores[item_index].astype(np.float32)
-        out = self.keras_model.predict(
-            {"user": np.asarray(user_index, np.int32), "item": np.asarray(item_index, np.int32)},
-            batch_size=65536, verbose=0)
-        return np.asarray(out, np.float32).reshape(-1)
+            return self.item_scores[np.asarray(item_index, np.int64)].astype(np.float32)
+        users = np.asarray(user_index, np.int32).reshape(-1)
+        items = np.asarray(item_index, np.int32).reshape(-1)
+        out = np.empty(len(users), np.float32)
+        for start in range(0, len(users), _SCORE_CHUNK):
+            part = slice(start, start + _SCORE_CHUNK)
+            scores = self.keras_model.predict_on_batch({"user": users[part], "item": items[part]})
+            out[part] = np.asarray(scores, np.float32).reshape(-1)
+        return out
 
     def score(self, user_id: int, item_ids) -> np.ndarray:
         """Predicted preference of ``user_id`` for each of ``item_ids`` (one batched call)."""

@@ -136,6 +136,11 @@ class VectorIndex:
         """The stored vector of ``item_id``."""
         return self.vectors[self._row[int(item_id)]]
 
+    def rows_of(self, item_ids) -> np.ndarray:
+        """Row positions of ``item_ids`` (-1 where not indexed)."""
+        return np.fromiter((self._row.get(int(i), -1) for i in np.atleast_1d(item_ids)),
+                           np.int64, len(np.atleast_1d(item_ids)))
+
     def code(self, item_id: int) -> np.ndarray | None:
         """The stored tabular code of ``item_id`` (None without fusion)."""
         return None if self.codes is None else self.codes[self._row[int(item_id)]]
