@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast lint constraints
+.PHONY: help setup pipeline test test-fast lint constraints mlflow-ui
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 setup: $(STAMP) ## Create/refresh .venv (Python 3.11, CPU torch, pinned stack)
 
-pipeline: $(STAMP) ## The main job: fetch + prepare both datasets, print a summary
+pipeline: $(STAMP) ## The main job: data, indexes, default models, both default sweeps, summary
 	$(BIN)/workbench pipeline
+
+MLFLOW_PORT ?= 5000
+mlflow-ui: $(STAMP) ## MLflow UI for the runs on http://127.0.0.1:5000 (MLFLOW_PORT=...)
+	$(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
+	  --backend-store-uri "$$($(BIN)/python -c 'from workbench.settings import get_settings; print(get_settings().mlflow_uri)')"
 
 test: $(STAMP) ## Run the whole test suite (unit + integration)
 	$(BIN)/pytest

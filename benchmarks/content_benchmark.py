@@ -35,7 +35,7 @@ from workbench.content import (
 )
 from workbench.content.embeddings import item_texts
 from workbench.content.index import IndexManifest
-from workbench.evaluation import load_queries
+from workbench.evaluation import default_queries_path, load_queries
 from workbench.settings import get_settings
 
 
@@ -66,7 +66,7 @@ def main() -> None:
 
     engine = load_content_engine(args.dataset, settings)
     encoder = engine.encoder
-    queries_path = settings.experiments_dir / "queries" / f"{args.dataset}.yaml"
+    queries_path = default_queries_path(args.dataset, settings)
     texts = [q.query for q in load_queries(queries_path)] * args.repeats
     engine.search("warm up", args.k)  # model load and first-call costs out of the figures
 

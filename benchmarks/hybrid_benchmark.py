@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from workbench.evaluation import load_queries
+from workbench.evaluation import default_queries_path, load_queries
 from workbench.hybrid import Recommender
 from workbench.settings import get_settings
 
@@ -54,8 +54,8 @@ def main() -> None:
     t0 = time.perf_counter()
     rec = Recommender.load(args.dataset, settings, collaborative=args.model)
     load_seconds = time.perf_counter() - t0
-    queries = [q.query for q in load_queries(settings.experiments_dir / "queries" /
-                                             f"{args.dataset}.yaml")] * args.repeats
+    queries = [q.query for q in load_queries(default_queries_path(args.dataset, settings))
+               ] * args.repeats
     rng = np.random.default_rng(0)
     users = rng.choice(rec.collaborative.ids.users, len(queries)).tolist()
     seeds = rng.choice(rec.content.index.item_ids, len(queries)).tolist()

@@ -281,25 +281,111 @@ def franchises(
             typer.echo(f"   ... and {len(members) - 15} more")
 
 
+def _find_sweep(name: str):
+    """A sweep by file path or name (experiments/<name>.yaml in the settings' experiments
+    folder, then in the checkout)."""
+    from pathlib import Path
+
+    from workbench.experiments import NOTEBOOKS_DIR, load_sweep
+    from workbench.settings import get_settings
+
+    candidates = [Path(name), get_settings().experiments_dir / f"{name}.yaml",
+                  NOTEBOOKS_DIR.parent / "experiments" / f"{name}.yaml"]
+    for path in candidates:
+        if path.is_file():
+            return load_sweep(path)
+    raise WorkbenchError(f"no sweep file {name!r} (looked for "
+                         f"{', '.join(str(c) for c in candidates)})")
+
+
+@experiments_app.command("run")
+@_clean_errors
+def experiments_run(
+    sweep: Annotated[str, typer.Argument(help="Sweep file (experiments/<name>.yaml) or name.")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Variants run in parallel.")] = 1,
+    only: Annotated[list[str] | None, typer.Option(help="Run only this variant (repeatable).")]
+    = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
+    force: Annotated[bool, typer.Option(help="Rerun variants that already finished.")] = False,
+) -> None:
+    """Run a sweep: each variant through papermill, a child MLflow run under one parent."""
+    from workbench.experiments import run_sweep
+
+    report = run_sweep(_find_sweep(sweep), jobs=jobs, only=only, dry_run=dry_run, force=force,
+                       echo=typer.echo)
+    _print_sweep_report(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _print_sweep_report(report) -> None:
+    typer.echo(f"\nsweep {report.sweep}" + (f" (parent run {report.parent_run_id})"
+                                            if report.parent_run_id else ""))
+    for o in report.outcomes:
+        seconds = f"{o.seconds:6.1f}s" if o.seconds else "       "
+        typer.echo(f"  {o.status:<9} {seconds}  {o.variant}  {o.run_id}")
+        if o.error:
+            typer.secho(f"            {o.error.splitlines()[0][:300]}", fg=typer.colors.RED)
+    if report.failed:
+        typer.secho(f"{len(report.failed)} variant(s) failed", err=True, fg=typer.colors.RED)
+
+
+@experiments_app.command("compare")
+@_clean_errors
+def experiments_compare(
+    sweep: Annotated[str, typer.Argument(help="Sweep file or name.")],
+    metric: Annotated[list[str] | None, typer.Option(help="Metric to show (repeatable).")] =
+    None,
+) -> None:
+    """Table and figure of the metrics across a sweep's variants (saved and logged)."""
+    import mlflow
+
+    from workbench.experiments import compare_sweep
+    from workbench.experiments.sweeps import TAG_SWEEP, TAG_SWEEP_PARENT
+    from workbench.settings import get_settings
+    from workbench.storage import write_text
+
+    spec = _find_sweep(sweep)
+    table, figure = compare_sweep(spec, metrics=metric)
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    out = get_settings().experiments_dir / "runs" / spec.name
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "compare.csv", table.to_csv(index=False))
+    figure.savefig(out / "compare.png", dpi=120)
+    parents = mlflow.search_runs(
+        experiment_names=[spec.experiment], output_format="list", max_results=1,
+        filter_string=f"tags.`{TAG_SWEEP}` = '{spec.name}' and "
+                      f"tags.`{TAG_SWEEP_PARENT}` = 'true'", order_by=["start_time DESC"])
+    if parents:
+        client = mlflow.MlflowClient()
+        client.log_artifact(parents[0].info.run_id, str(out / "compare.csv"))
+        client.log_figure(parents[0].info.run_id, figure, "compare.png")
+    typer.echo(f"\nsaved {out / 'compare.csv'} and {out / 'compare.png'}"
+               + (f"; logged to parent run {parents[0].info.run_id}" if parents else ""))
+
+
 @app.command("pipeline")
 @_clean_errors
 def pipeline(
     datasets: Annotated[
         list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: all real).")
     ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Sweep variants in parallel.")] = 2,
+    sweeps: Annotated[bool, typer.Option(help="Run the default sweeps.")] = True,
 ) -> None:
     """The main job: fetch and prepare the datasets, build their content indexes, train the
-    default collaborative model (notebook 03 through papermill, tracked in MLflow), summarise."""
+    default collaborative model, run each dataset's default sweep (experiments/<dataset>_
+    default.yaml; finished variants are skipped), print a summary and what to open next."""
     from workbench.collaborative import CollabConfig, is_trained
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
-    from workbench.experiments import NOTEBOOKS_DIR, execute_notebook
+    from workbench.experiments import NOTEBOOKS_DIR, execute_notebook, expand, run_sweep
     from workbench.settings import get_settings
 
     settings = get_settings()
-
     names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
     started = time.perf_counter()
+    reports = []
     for name in names:
         typer.echo(f"== {name}: fetch")
         for f in fetch(name):
@@ -314,16 +400,66 @@ def pipeline(
             _, report = build_content_index(config)
             typer.echo(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
                        f"dim {report.dim}, {report.seconds['total']:.1f}s")
+        sweep = _find_sweep(f"{name}_default") if sweeps else None
         if is_trained(CollabConfig(dataset=name), settings.models_dir):
             typer.echo(f"== {name}: collaborative model up to date")
+        elif sweep is not None and PIPELINE_MODEL_VARIANT in {v.name for v in expand(sweep)}:
+            typer.echo(f"== {name}: collaborative model (sweep variant "
+                       f"{PIPELINE_MODEL_VARIANT}, default NeuMF)")
+            report = run_sweep(sweep, settings, only=[PIPELINE_MODEL_VARIANT], force=True,
+                               echo=typer.echo)
+            _print_sweep_report(report)
+            if report.failed:
+                raise WorkbenchError(f"training the default model of {name} failed")
         else:
             typer.echo(f"== {name}: collaborative model (notebooks/03, default NeuMF)")
             execute_notebook(NOTEBOOKS_DIR / "03_train_collaborative.ipynb",
                              settings.experiments_dir / "runs" / "pipeline" /
                              f"{name}-collaborative.ipynb", {"dataset": name})
+        if sweep is not None:
+            typer.echo(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
+            report = run_sweep(sweep, settings, jobs=jobs, echo=typer.echo)
+            _print_sweep_report(report)
+            reports.append((sweep, report))
     typer.echo("")
     typer.echo(_summaries_table(names))
+    for sweep, _ in reports:
+        typer.echo("")
+        typer.echo(_sweep_summary(sweep))
     typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s")
+    typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
+               "  .venv/bin/workbench recommend --dataset anime --query \"time travel "
+               "thriller\" --user 42")
+    if any(report.failed for _, report in reports):
+        raise WorkbenchError("some sweep variants failed (see above); rerun `make pipeline` "
+                             "to retry only those")
+
+
+PIPELINE_MODEL_VARIANT = "collaborative.model=neumf"
+"""The default sweeps' variant that trains and saves the pipeline's default model."""
+
+
+def _sweep_summary(sweep) -> str:
+    """The headline metrics of a sweep's latest runs, and the registry's champion."""
+    import mlflow
+
+    from workbench.experiments import sweep_runs
+
+    runs = sweep_runs(sweep)
+    lines = [f"{sweep.name}: latest run of each variant"]
+    columns = [c for c in sweep.compare if c in runs.columns]
+    lines.append(runs[["variant", "status", *columns]].to_string(
+        index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
+    dataset = sweep.parameters.get("dataset")
+    try:
+        champion = mlflow.MlflowClient().get_model_version_by_alias(
+            f"{dataset}-collaborative", "champion")
+        lines.append(f"champion {dataset}-collaborative: version {champion.version} (run "
+                     f"{champion.run_id}, full_ndcg_at_10 "
+                     f"{float(champion.tags.get('full_ndcg_at_10', 'nan')):.4f})")
+    except mlflow.exceptions.MlflowException:
+        lines.append(f"no champion registered for {dataset}")
+    return "\n".join(lines)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

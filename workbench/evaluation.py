@@ -33,6 +33,18 @@ class Query:
     relevant: tuple[str, ...]
 
 
+def default_queries_path(dataset: str, settings=None) -> Path:
+    """The team query set of ``dataset``: ``<experiments_dir>/queries/<dataset>.yaml`` when a
+    user keeps their own there, else the one shipped in the checkout's ``experiments/``."""
+    from workbench.experiments import NOTEBOOKS_DIR
+    from workbench.settings import get_settings
+
+    settings = settings or get_settings()
+    own = settings.experiments_dir / "queries" / f"{dataset}.yaml"
+    return own if own.is_file() else NOTEBOOKS_DIR.parent / "experiments" / "queries" / \
+        f"{dataset}.yaml"
+
+
 def load_queries(path: Path, items: pd.DataFrame | None = None) -> list[Query]:
     """Read a query-set YAML (``queries: [{query, relevant: [titles]}]``).
 

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     """Timeout for one HTTP request when fetching from the public origin."""
     seed: int = 42
     """Default seed for splits and sampling."""
+    run_tags: dict[str, str] = {}
+    """Tags added to every MLflow run this process opens (JSON in ``WORKBENCH_RUN_TAGS``).
+    The sweep runner sets it for each variant's kernel: the parent run id, the sweep, the
+    variant and its parameter hash."""
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

@@ -73,9 +73,15 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     settings: Settings | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """Open an MLflow run in ``experiment`` with ``params`` (nested dicts flattened)."""
+    """Open an MLflow run in ``experiment`` with ``params`` (nested dicts flattened).
+
+    The settings' ``run_tags`` are added (a sweep's parent run id, so the run nests under it
+    in the MLflow UI, and the variant's name and parameter hash).
+    """
+    settings = settings or get_settings()
     set_experiment(experiment, settings)
-    with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
+    all_tags = {**settings.run_tags, **dict(tags or {})}
+    with mlflow.start_run(run_name=run_name, tags=all_tags) as run:
         if params:
             mlflow.log_params(_flat(params))
         yield run

@@ -17,7 +17,7 @@ import nbformat
 
 from workbench import WorkbenchError
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 """The project's notebooks (code, shipped with the checkout; not under ``WORKBENCH_HOME``)."""
 
 
@@ -84,34 +84,3 @@ def execute_notebook(
             f"(executed copy: {out})"
         ) from None
     return out
-
-
-def results_table(
-    experiment: str, group_by: tuple[str, ...] = ("dataset", "model", "objective"),
-    metrics: tuple[str, ...] = ("full_ndcg_at_10", "full_recall_at_10", "sampled_hr_at_10",
-                                "rmse", "train_seconds"),
-    settings=None,
-):
-    """Mean and standard deviation of ``metrics`` over the finished runs of ``experiment``,
-    grouped by the run parameters ``group_by`` (one row per group; ``n`` counts the runs, e.g.
-    the seeds). Metrics a group never logged (RMSE of an implicit model) are left empty."""
-    import mlflow
-
-    from workbench import tracking
-
-    tracking.configure(settings)
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="status = 'FINISHED'")
-    if runs.empty:
-        raise WorkbenchError(f"MLflow experiment {experiment!r} has no finished runs")
-    keys = [f"params.{g}" for g in group_by]
-    missing = [k for k in keys if k not in runs.columns]
-    if missing:
-        raise WorkbenchError(f"runs of {experiment!r} have no parameter(s) {missing}")
-    columns = [f"metrics.{m}" for m in metrics if f"metrics.{m}" in runs.columns]
-    grouped = runs.groupby(keys)[columns]
-    table = grouped.mean().round(4).astype(str) + " ± " + grouped.std(ddof=0).round(4).astype(str)
-    table = table.where(grouped.mean().notna(), "")
-    table.columns = [c.removeprefix("metrics.") for c in table.columns]
-    table.insert(0, "n", grouped.size())
-    table.index.names = list(group_by)
-    return table.reset_index()
