@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast lint constraints mlflow-ui
+.PHONY: help setup pipeline test test-fast lint constraints mlflow-ui dashboard screenshot
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,14 @@ MLFLOW_PORT ?= 5000
 mlflow-ui: $(STAMP) ## MLflow UI for the runs on http://127.0.0.1:5000 (MLFLOW_PORT=...)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
 	  --backend-store-uri "$$($(BIN)/python -c 'from workbench.settings import get_settings; print(get_settings().mlflow_uri)')"
+
+DASHBOARD_PORT ?= 8866
+dashboard: $(STAMP) ## The dashboard (Voila) on http://127.0.0.1:8866 (DASHBOARD_PORT=...)
+	$(BIN)/voila notebooks/dashboard.ipynb --no-browser --port=$(DASHBOARD_PORT) --Voila.ip=127.0.0.1
+
+screenshot: $(STAMP) ## Browser test on the real pipeline artifacts; saves docs/dashboard.png
+	DASHBOARD_TEST_HOME="$(CURDIR)" DASHBOARD_SCREENSHOT="$(CURDIR)/docs/dashboard.png" \
+	  $(BIN)/pytest -q tests/test_dashboard_browser.py
 
 test: $(STAMP) ## Run the whole test suite (unit + integration)
 	$(BIN)/pytest

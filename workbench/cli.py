@@ -428,6 +428,7 @@ def pipeline(
         typer.echo(_sweep_summary(sweep))
     typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
+               "  make dashboard        # content match vs AI pick, on http://127.0.0.1:8866\n"
                "  .venv/bin/workbench recommend --dataset anime --query \"time travel "
                "thriller\" --user 42")
     if any(report.failed for _, report in reports):

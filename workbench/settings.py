@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     """Timeout for one HTTP request when fetching from the public origin."""
     seed: int = 42
     """Default seed for splits and sampling."""
+    dashboard_datasets: list[str] = ["movies", "anime"]
+    """Datasets the dashboard offers, the first shown first (JSON in
+    ``WORKBENCH_DASHBOARD_DATASETS``)."""
     run_tags: dict[str, str] = {}
     """Tags added to every MLflow run this process opens (JSON in ``WORKBENCH_RUN_TAGS``).
     The sweep runner sets it for each variant's kernel: the parent run id, the sweep, the

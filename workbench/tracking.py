@@ -16,6 +16,8 @@ from typing import Any
 from workbench.settings import Settings, get_settings
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Loading the champion downloads its artifacts; a progress bar would land in the dashboard.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
 

@@ -293,7 +293,10 @@ def train(config: CollabConfig, train_df: pd.DataFrame, catalog_item_ids: np.nda
                              train_df, catalog_item_ids).keras_model for kind in ("gmf", "mlp")}
         init_neumf_from(model, parts["gmf"], parts["mlp"])
     loss = "binary_crossentropy" if config.objective == "implicit" else "mse"
-    model.compile(optimizer=keras.optimizers.Adam(config.lr), loss=loss)
+    # 64 steps per tf.function call: the same updates (losses identical, measured), about a
+    # third less time per epoch, since these small models are dominated by per-step overhead.
+    model.compile(optimizer=keras.optimizers.Adam(config.lr), loss=loss,
+                  steps_per_execution=64)
     history = _fit(model, config, fit_df, val_df, ids, verbose)
     return CollaborativeModel(config, ids, seen, model, history=history)
 

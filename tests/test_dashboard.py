@@ -1,0 +1,127 @@
+"""The dashboard driven in Python: set widget values, click, read what it renders."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import build_toy_artifacts
+from workbench.dashboard import Dashboard, placeholder_poster, render_cards
+from workbench.data.toy import PLANTED_PAIR
+from workbench.settings import Settings
+
+QUERY = "a physicist travels back in time to stop a murder"
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Settings:
+    home = tmp_path_factory.mktemp("dashboard-home")
+    settings = Settings(home=home, data_mirror=home / "no-mirror",
+                        dashboard_datasets=["toy"])
+    build_toy_artifacts(settings, ("mf",))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def toy_recommender(toy):
+    from workbench.dashboard import load_for_dashboard
+
+    return load_for_dashboard("toy", toy, "mf-implicit")
+
+
+@pytest.fixture
+def dash(toy, toy_recommender) -> Dashboard:
+    return Dashboard(settings=toy, loader=lambda _name: toy_recommender)
+
+
+def _cards(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'data-item="(\d+)"', html)]
+
+
+def test_query_fills_both_columns_and_alpha_changes_ai_pick(dash) -> None:
+    assert "type a query" in dash.status.value and dash.content_box.value == ""
+    dash.franchise_filter.value = False
+    dash.query.value = QUERY
+    content, ai = _cards(dash.content_box.value), _cards(dash.ai_box.value)
+    assert len(content) == len(ai) == 10
+    assert set(content[:2]) == set(PLANTED_PAIR)
+    assert "Content match" in dash.content_box.value and "AI pick" in dash.ai_box.value
+    assert "answered in" in dash.status.value
+    dash.alpha.value = 1.0
+    model = dash.recommender.collaborative
+    seen = set(model.ids.items[model.seen[model.ids.user_index(int(dash.user.value))]].tolist())
+    unseen = [i for i in content if i not in seen]  # AI pick leaves the user's rated items out
+    assert _cards(dash.ai_box.value)[:len(unseen)] == unseen  # alpha 1: the content order
+    dash.alpha.value = 0.0
+    assert _cards(dash.ai_box.value) != content
+    assert _cards(dash.content_box.value) == content  # the left box ignores alpha
+    dash.k.value = 5
+    assert len(_cards(dash.ai_box.value)) == 5
+
+
+def test_cards_show_poster_bars_badge_and_reason(dash) -> None:
+    dash.query.value = QUERY
+    html = dash.ai_box.value
+    cards = len(_cards(html))
+    assert cards >= 3  # one per franchise: the toy genres are four series, plus Paradox Loop
+    assert "data:image/svg+xml;base64," in html  # a generated placeholder poster
+    assert html.count('class="wb-bar ') == 2 * cards  # similarity and preference bars
+    assert "wb-badge" in html and "wb-synopsis" in html and "for user" in html
+
+
+def test_more_like_this_picker_and_franchise_controls(dash) -> None:
+    dash.item.value = "Paradox Loop (2010)"
+    assert _cards(dash.content_box.value)[0] == PLANTED_PAIR[1]
+    franchise_of = dash.recommender.franchise_of
+    shown = [franchise_of(i) for i in _cards(dash.content_box.value)]
+    assert len(shown) == len(set(shown))  # the filter is on: one per franchise
+    dash.max_per_franchise.value = 2
+    shown = [franchise_of(i) for i in _cards(dash.content_box.value)]
+    assert max(shown.count(f) for f in shown) == 2
+    dash.franchise_filter.value = False
+    assert len(_cards(dash.content_box.value)) == 10
+
+
+def test_errors_are_shown_in_the_panel(dash) -> None:
+    dash.item.value = "No Such Film"
+    assert "unknown title 'No Such Film'" in dash.status.value
+    assert "wb-error" in dash.status.value and dash.ai_box.value == ""
+    dash.query.value = "   "
+    dash.search_button.click()
+    assert "empty query" in dash.status.value
+
+
+def test_new_user_mode_uses_ticked_items_and_the_feed(dash) -> None:
+    dash.query.value = QUERY
+    dash.mode.value = "new user"
+    assert dash.user.layout.display == "none" and dash.liked.layout.display is None
+    assert "tick a few liked items" in dash.status.value
+    boxes = dash.liked.children
+    assert len(boxes) == 24
+    boxes[0].value = True
+    boxes[1].value = True
+    assert "for new user" in dash.ai_box.value
+    assert len(_cards(dash.feed_box.value)) >= 3
+    dash.mode.value = "known user"
+    dash.user.value = dash.user.options[3]
+    assert f"for user {dash.user.options[3]}" in dash.ai_box.value
+    assert "trending #" in dash.feed_box.value
+
+
+def test_missing_models_name_the_command(tmp_path) -> None:
+    empty = Settings(home=tmp_path, data_mirror=tmp_path / "none", dashboard_datasets=["toy"])
+    dash = Dashboard(settings=empty)
+    assert "make pipeline" in dash.status.value and "wb-error" in dash.status.value
+    assert dash.show() is not None  # still displays, with the message
+
+
+def test_placeholder_and_provider_posters(dash) -> None:
+    assert placeholder_poster("Paradox Loop", 2010) != placeholder_poster("Other", 2010)
+    rec = dash.recommender
+    recs = rec.content_match(query=QUERY, k=2)
+    rec.items.loc[recs.frame["item_id"].iloc[0], "poster_url"] = "https://example.org/p.jpg"
+    try:
+        assert 'src="https://example.org/p.jpg"' in render_cards(recs, rec, "x")
+    finally:
+        rec.items.loc[recs.frame["item_id"].iloc[0], "poster_url"] = None

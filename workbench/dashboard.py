@@ -1,0 +1,346 @@
+"""The interactive dashboard (ipywidgets): search, "more like this", content match vs AI pick
+side by side, and the personalised feed. ``notebooks/dashboard.ipynb`` is two cells; ``make
+dashboard`` serves it with Voila on 127.0.0.1, and it works inside JupyterLab as well.
+
+::
+
+    from workbench.dashboard import Dashboard
+    Dashboard().show()                   # datasets and model from the settings
+
+Decisions:
+
+- **Models**: each dataset loads the MLflow registry's ``champion`` collaborative model when
+  there is one, else the pipeline's ``neumf-implicit``; with neither (or no content index),
+  the panel says to run ``make pipeline``. Datasets load on first use and stay loaded.
+- **Requests**: the last thing typed wins: a free-text query (Enter or "Search") or a title
+  picked in "more like this". The alpha slider, the franchise controls, k and the user
+  re-rank without re-encoding the query when only AI pick depends on them.
+- **New users**: "new user" mode shows the catalog's most popular items as ticks; the ticked
+  ones are the liked items of the cold-start path (``liked=`` in the hybrid).
+- **Errors** (empty query, unknown title, unknown user, missing models) are one line in the
+  panel, never a traceback; each answer shows how long it took.
+- **Posters**: the item's ``poster_url`` when a provider supplied one, else a generated SVG
+  placeholder (initials on a colour derived from the title), so nothing is fetched from the
+  network unless a provider was configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import time
+from collections.abc import Callable
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+
+from workbench import WorkbenchError
+from workbench.hybrid import DEFAULT_MODEL, Recommendations, Recommender, RecommenderError
+from workbench.settings import Settings, get_settings
+
+LIKED_CHOICES = 24
+"""Popular items offered as ticks in "new user" mode."""
+PICKER_OPTIONS = 3000
+"""Titles offered in the "more like this" picker (by popularity; any exact title works)."""
+
+CSS = """<style>
+.wb-col h3 {margin: 4px 0 8px 0; font: 600 15px sans-serif;}
+.wb-card {display: flex; gap: 10px; padding: 8px; margin-bottom: 8px; border: 1px solid #ddd;
+          border-radius: 6px; background: #fff; font: 13px sans-serif; max-width: 560px;}
+.wb-card img {width: 60px; height: 90px; object-fit: cover; border-radius: 4px; flex: none;}
+.wb-title {font-weight: 600;} .wb-year {color: #666; font-weight: 400;}
+.wb-badge {display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 8px;
+           background: #eef; color: #335; font-size: 11px; font-weight: 400;}
+.wb-genres {color: #555; font-size: 12px;}
+.wb-synopsis {color: #333; display: -webkit-box; -webkit-line-clamp: 2;
+              -webkit-box-orient: vertical; overflow: hidden; margin: 2px 0;}
+.wb-bar {display: flex; align-items: center; gap: 6px; font-size: 11px; color: #444;}
+.wb-bar .wb-track {width: 120px; height: 6px; background: #eee; border-radius: 3px;}
+.wb-bar .wb-fill {height: 6px; border-radius: 3px; background: #4a7bd0;}
+.wb-bar.pref .wb-fill {background: #d07a4a;}
+.wb-why {color: #777; font-size: 11px; margin-top: 2px;}
+.wb-note {color: #666; font: 12px sans-serif; margin: 0 0 6px 0;}
+.wb-error {color: #b00020; font: 13px sans-serif;}
+</style>"""
+
+
+def placeholder_poster(title: str, year: object = None) -> str:
+    """A data-URI SVG poster: the title's initials on a colour derived from the title."""
+    hue = int(hashlib.sha256(title.encode()).hexdigest()[:4], 16) % 360
+    initials = "".join(word[0] for word in title.split()[:2] if word[:1].isalnum()).upper()
+    label = html.escape(initials or title[:2].upper())
+    year_text = "" if year is None or pd.isna(year) else html.escape(str(year))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="60" height="90">'
+           f'<rect width="60" height="90" fill="hsl({hue},45%,45%)"/>'
+           f'<text x="30" y="48" font-family="sans-serif" font-size="20" fill="white" '
+           f'text-anchor="middle">{label}</text>'
+           f'<text x="30" y="80" font-family="sans-serif" font-size="10" fill="white" '
+           f'text-anchor="middle">{year_text}</text></svg>')
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def _bar(label: str, value: float | None, fraction: float | None, css: str = "") -> str:
+    if value is None or fraction is None or not np.isfinite(value):
+        return ""
+    width = max(0.0, min(1.0, float(fraction))) * 100
+    return (f'<div class="wb-bar {css}"><div class="wb-track"><div class="wb-fill" '
+            f'style="width:{width:.0f}%"></div></div>{html.escape(label)} {value:.2f}</div>')
+
+
+def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
+    """HTML for one column: a heading, a one-line summary and a card per result."""
+    frame = recs.frame
+    pref = frame["preference"].to_numpy(dtype=float)
+    finite = pref[np.isfinite(pref)]
+    scale = float(finite.max()) if len(finite) and finite.max() > 1 else 1.0
+    parts = [f'<div class="wb-col"><h3>{html.escape(heading)}</h3>',
+             f'<p class="wb-note">{html.escape(recs.summary())}</p>']
+    items = rec.items
+    for row in frame.itertuples(index=False):
+        item = items.loc[row.item_id]
+        poster = item.get("poster_url")
+        src = poster if isinstance(poster, str) and poster else placeholder_poster(row.title,
+                                                                                   row.year)
+        year = "" if pd.isna(row.year) else f' <span class="wb-year">({row.year})</span>'
+        size = int(rec.franchises.at[row.item_id, "franchise_size"])
+        badge = (f'<span class="wb-badge" title="franchise">{html.escape(row.franchise)} '
+                 f'· {size}</span>' if size > 1 else "")
+        text = item.get("text")
+        synopsis = html.escape(text) if isinstance(text, str) else "<i>no synopsis</i>"
+        genres = " · ".join(html.escape(g) for g in row.genres)
+        sim = None if pd.isna(row.similarity) else float(row.similarity)
+        prf = None if pd.isna(row.preference) else float(row.preference)
+        parts.append(
+            f'<div class="wb-card" data-item="{row.item_id}"><img src="{src}" alt="poster">'
+            f'<div><div class="wb-title">{row.rank}. {html.escape(row.title)}{year}{badge}'
+            f'</div><div class="wb-genres">{genres}</div>'
+            f'<div class="wb-synopsis">{synopsis}</div>'
+            f'{_bar("similarity", sim, sim)}'
+            f'{_bar("preference", prf, None if prf is None else prf / scale, "pref")}'
+            f'<div class="wb-why">{html.escape(row.reason)}</div></div></div>')
+    if frame.empty:
+        parts.append('<p class="wb-note">no results</p>')
+    parts.append("</div>")
+    return CSS + "".join(parts)
+
+
+def load_for_dashboard(dataset: str, settings: Settings | None = None,
+                       model: str = "champion") -> Recommender:
+    """The dashboard's recommender: ``model`` (the registry's champion by default), falling
+    back to the pipeline's default model; a clear error naming the command otherwise."""
+    settings = settings or get_settings()
+    if model == "champion":
+        try:
+            return Recommender.load(dataset, settings, collaborative="champion")
+        except WorkbenchError:
+            model = DEFAULT_MODEL
+    try:
+        return Recommender.load(dataset, settings, collaborative=model)
+    except WorkbenchError as exc:
+        raise RecommenderError(f"the {dataset} models are missing ({exc}); run `make "
+                               f"pipeline` first") from None
+
+
+class Dashboard:
+    """The widgets, their wiring and the rendering (the notebook only calls :meth:`show`)."""
+
+    def __init__(self, datasets: list[str] | None = None, settings: Settings | None = None,
+                 model: str = "champion",
+                 loader: Callable[[str], Recommender] | None = None) -> None:
+        self.settings = settings or get_settings()
+        names = datasets or list(self.settings.dashboard_datasets)
+        self._loader = loader or (lambda name: load_for_dashboard(name, self.settings, model))
+        self._recs: dict[str, Recommender] = {}
+        self._request: tuple[str, object] | None = None
+        self._item_labels: dict[str, int] = {}
+        self._busy = False
+        self.last_ms = 0.0
+
+        self.dataset = w.Dropdown(options=names, value=names[0], description="Dataset")
+        self.query = w.Text(placeholder="describe a plot, e.g. time travel thriller",
+                            description="Search", continuous_update=False,
+                            layout=w.Layout(width="420px"))
+        self.search_button = w.Button(description="Search", button_style="primary")
+        self.item = w.Combobox(placeholder="type a title", description="More like",
+                               ensure_option=False, continuous_update=False,
+                               layout=w.Layout(width="420px"))
+        self.mode = w.ToggleButtons(options=["known user", "new user"], value="known user")
+        self.user = w.Dropdown(description="User", options=[])
+        self.liked = w.GridBox(layout=w.Layout(grid_template_columns="repeat(3, 260px)"))
+        self.alpha = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05, description="alpha",
+                                   continuous_update=False, readout_format=".2f")
+        self.franchise_filter = w.Checkbox(value=True, description="Franchise filter")
+        self.max_per_franchise = w.IntSlider(value=1, min=1, max=5, description="max / franchise",
+                                             continuous_update=False)
+        self.k = w.IntSlider(value=10, min=3, max=20, description="k", continuous_update=False)
+        self.status = w.HTML()
+        self.content_box = w.HTML()
+        self.ai_box = w.HTML()
+        self.feed_box = w.HTML()
+        self.tabs = w.Tab(children=[
+            w.HBox([self.content_box, self.ai_box], layout=w.Layout(gap="16px")),
+            self.feed_box])
+        self.tabs.set_title(0, "Search")
+        self.tabs.set_title(1, "For you")
+        self._wire()
+        self._on_dataset()
+
+    # -- layout and wiring --------------------------------------------------------------------
+
+    def show(self) -> w.Widget:
+        """The root widget (display it, or make it a notebook cell's last expression)."""
+        user_row = w.HBox([self.mode, self.user])
+        controls = w.VBox([
+            w.HBox([self.dataset, self.k]),
+            w.HBox([self.query, self.search_button]),
+            self.item,
+            user_row, self.liked,
+            w.HBox([self.alpha, self.franchise_filter, self.max_per_franchise]),
+        ])
+        return w.VBox([controls, self.status, self.tabs])
+
+    def _wire(self) -> None:
+        self.dataset.observe(lambda _: self._on_dataset(), names="value")
+        self.query.observe(lambda _: self._on_query(), names="value")
+        self.search_button.on_click(lambda _: self._on_query())
+        self.item.observe(lambda _: self._on_item(), names="value")
+        self.mode.observe(lambda _: self._on_mode(), names="value")
+        for control in (self.user, self.alpha, self.franchise_filter, self.max_per_franchise,
+                        self.k):
+            control.observe(lambda _: self.refresh(), names="value")
+
+    @property
+    def recommender(self) -> Recommender:
+        name = self.dataset.value
+        if name not in self._recs:
+            self._recs[name] = self._loader(name)
+        return self._recs[name]
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _on_dataset(self) -> None:
+        self._request = None
+        try:
+            rec = self.recommender
+        except WorkbenchError as exc:
+            self._show_error(str(exc))
+            return
+        except Exception as exc:  # a broken artifact must not show a traceback
+            self._show_error(f"could not load {self.dataset.value}: {exc}")
+            return
+        self._busy = True
+        try:
+            users = rec.collaborative.ids.users if rec.collaborative is not None else []
+            self.user.options = [str(int(u)) for u in users]
+            self.user.value = self.user.options[0] if self.user.options else None
+            popular = rec.trending("popularity").index
+            labels = {}
+            for item_id in popular[:PICKER_OPTIONS]:
+                labels[self._label(rec, item_id)] = int(item_id)
+            self._item_labels = labels
+            self.item.options = tuple(labels)
+            self.item.value = ""
+            self.liked.children = [
+                w.Checkbox(value=False, description=self._label(rec, i), indent=False,
+                           layout=w.Layout(width="250px"))
+                for i in popular[:LIKED_CHOICES]]
+            for box in self.liked.children:
+                box.observe(lambda _: self.refresh(), names="value")
+            self.alpha.value = rec.config.alpha
+        finally:
+            self._busy = False
+        self._on_mode()
+        if self.query.value.strip():
+            self._request = ("query", self.query.value)
+        self.refresh()
+
+    @staticmethod
+    def _label(rec: Recommender, item_id: int) -> str:
+        row = rec.items.loc[item_id]
+        year = "" if pd.isna(row["year"]) else f" ({row['year']})"
+        return f"{row['title']}{year}"
+
+    def _on_query(self) -> None:
+        self._request = ("query", self.query.value)
+        self.refresh()
+
+    def _on_item(self) -> None:
+        text = (self.item.value or "").strip()
+        if not text:
+            return
+        self._request = ("item", text)
+        self.refresh()
+
+    def _on_mode(self) -> None:
+        new = self.mode.value == "new user"
+        self.user.layout.display = "none" if new else None
+        self.liked.layout.display = None if new else "none"
+        self.refresh()
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def resolve_title(self, text: str) -> int:
+        """The item id of a picker label or an exact (case-insensitive) catalog title."""
+        if text in self._item_labels:
+            return self._item_labels[text]
+        titles = self.recommender.items["title"].str.lower()
+        hits = titles[titles == text.strip().lower()]
+        if hits.empty:
+            raise RecommenderError(f"unknown title {text!r} in {self.dataset.value}: pick one "
+                                   f"from the list")
+        return int(hits.index[0])
+
+    def _user_kwargs(self) -> dict:
+        if self.mode.value == "new user":
+            liked = [self._item_labels[b.description] for b in self.liked.children
+                     if b.value and b.description in self._item_labels]
+            if not liked:
+                raise RecommenderError("new user: tick a few liked items")
+            return {"liked": liked}
+        if not self.user.value:
+            raise RecommenderError("no users: this dataset has no collaborative model")
+        return {"user_id": int(self.user.value)}
+
+    def _options(self) -> dict:
+        return {"max_per_franchise": self.max_per_franchise.value
+                if self.franchise_filter.value else 0}
+
+    def refresh(self) -> None:
+        """Recompute and render both columns and the feed for the current controls."""
+        if self._busy:
+            return
+        started = time.perf_counter()
+        try:
+            rec = self.recommender
+            user = self._user_kwargs()
+            k, options = self.k.value, self._options()
+            self.feed_box.value = render_cards(rec.personalized_feed(k=k, **user, **options),
+                                               rec, "For you")
+            if self._request is None:
+                self.content_box.value = self.ai_box.value = ""
+                self._show_note("type a query and press Enter, or pick a title under "
+                                "“More like”")
+                return
+            kind, value = self._request
+            target = ({"query": value} if kind == "query"
+                      else {"item_id": self.resolve_title(str(value))})
+            content = rec.content_match(k=k, **target, **options)
+            ai = rec.ai_pick(k=k, alpha=self.alpha.value, **target, **user, **options)
+            self.content_box.value = render_cards(content, rec, "Content match")
+            self.ai_box.value = render_cards(ai, rec, "AI pick")
+            self.last_ms = (time.perf_counter() - started) * 1000
+            self._show_note(f"{self.dataset.value}: answered in {self.last_ms:.0f} ms · model "
+                            f"{rec.model_label}")
+        except WorkbenchError as exc:
+            self._show_error(str(exc))
+        except Exception as exc:  # shown in the panel, never as a traceback
+            self._show_error(f"unexpected error: {type(exc).__name__}: {exc}")
+
+    def _show_note(self, text: str) -> None:
+        self.status.value = f'<p class="wb-note">{html.escape(text, quote=False)}</p>'
+
+    def _show_error(self, text: str) -> None:
+        self.status.value = f'<p class="wb-error">⚠ {html.escape(text, quote=False)}</p>'
+        self.content_box.value = self.ai_box.value = self.feed_box.value = ""
