@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     """Timeout for one HTTP request when fetching from the public origin."""
     seed: int = 42
     """Default seed for splits and sampling."""
+    tmdb_url: str = "https://api.themoviedb.org/3"
+    """TMDB API base (movie metadata; the key comes from ``TMDB_API_KEY``)."""
+    jikan_url: str = "https://api.jikan.moe/v4"
+    """Jikan (MyAnimeList) API base (anime metadata; no key)."""
+    provider_timeout_s: float = 10.0
+    """Timeout of one metadata request."""
+    provider_retries: int = 3
+    """Retries (with exponential backoff, honouring Retry-After) on 429, 5xx and timeouts."""
+    provider_min_interval_s: float = 0.0
+    """Minimum seconds between two requests to one provider (Jikan: at least 0.35)."""
     dashboard_datasets: list[str] = ["movies", "anime"]
     """Datasets the dashboard offers, the first shown first (JSON in
     ``WORKBENCH_DASHBOARD_DATASETS``)."""

@@ -1,0 +1,106 @@
+"""The HTTP layer of the metadata providers: one ``requests`` session with urllib3 retries
+(backoff on 429 and 5xx, honouring ``Retry-After``), timeouts, a rate limit and an on-disk
+response cache, turning every failure into a one-line :class:`ProviderError`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from workbench import WorkbenchError
+from workbench.storage import write_json
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+SECRET_PARAMS = frozenset({"api_key"})
+"""Query parameters never written to the cache key or to error messages."""
+
+
+class ProviderError(WorkbenchError):
+    """A metadata provider could not answer (offline, no key, timeout, bad answer)."""
+
+
+class CachedHttp:
+    """GET JSON from one provider: retries, timeouts, rate limit, cache."""
+
+    def __init__(self, name: str, base_url: str, cache_dir: Path | None, timeout_s: float = 10.0,
+                 retries: int = 3, backoff_s: float = 0.5, min_interval_s: float = 0.0) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.cache_dir = cache_dir
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.min_interval_s = min_interval_s
+        self._lock = threading.Lock()
+        self._last = 0.0
+        retry = Retry(total=retries, connect=0, read=retries, status=retries,
+                      backoff_factor=backoff_s, status_forcelist=RETRY_STATUSES,
+                      allowed_methods=frozenset({"GET"}), respect_retry_after_header=True,
+                      raise_on_status=False)
+        self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        self.session.headers["User-Agent"] = "hybrid-recommender-workbench"
+
+    def _cache_path(self, path: str, params: dict[str, Any]) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        public = {k: v for k, v in sorted(params.items()) if k not in SECRET_PARAMS}
+        key = hashlib.sha256(json.dumps([path, public], default=str).encode()).hexdigest()
+        return self.cache_dir / self.name.lower() / f"{key}.json"
+
+    def _wait_turn(self) -> None:
+        with self._lock:
+            wait = self._last + self.min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last = time.monotonic()
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None,
+                 use_cache: bool = True) -> Any:
+        """The decoded JSON answer of ``GET base_url/path?params`` (cached on disk)."""
+        params = dict(params or {})
+        cached = self._cache_path(path, params) if use_cache else None
+        if cached is not None and cached.is_file():
+            try:
+                return json.loads(cached.read_text())
+            except ValueError:
+                cached.unlink(missing_ok=True)  # a damaged cache entry is refetched
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        shown = f"{url} (" + ", ".join(f"{k}={v}" for k, v in params.items()
+                                        if k not in SECRET_PARAMS) + ")"
+        self._wait_turn()
+        try:
+            response = self.session.get(url, params=params, timeout=self.timeout_s)
+        except (requests.Timeout, requests.exceptions.RetryError) as exc:
+            if isinstance(exc, requests.exceptions.RetryError) or "timed out" in str(exc):
+                raise ProviderError(f"{self.name}: no answer within {self.timeout_s:g} s "
+                                    f"after {self.retries} retries: {shown}") from None
+            raise
+        except requests.ConnectionError as exc:
+            if "timed out" in str(exc) or "Read timed out" in str(exc):
+                raise ProviderError(f"{self.name}: no answer within {self.timeout_s:g} s "
+                                    f"after {self.retries} retries: {shown}") from None
+            raise ProviderError(f"{self.name} is unreachable (offline?): {shown}") from None
+        if response.status_code == 401:
+            raise ProviderError(f"{self.name} rejected the API key (HTTP 401)")
+        if response.status_code == 404:
+            raise ProviderError(f"{self.name}: not found (HTTP 404): {shown}")
+        if response.status_code >= 400:
+            raise ProviderError(f"{self.name} answered HTTP {response.status_code} after "
+                                f"{self.retries} retries: {shown}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise ProviderError(f"{self.name} answered malformed JSON: {shown}: "
+                                f"{response.text[:80]!r}") from None
+        if cached is not None:
+            write_json(cached, data)
+        return data
