@@ -29,6 +29,9 @@ app.add_typer(content_app, name="content")
 experiments_app = typer.Typer(help="Inspect tracked experiments.", no_args_is_help=True)
 app.add_typer(experiments_app, name="experiments")
 
+items_app = typer.Typer(help="Add items to a catalog (cold start).", no_args_is_help=True)
+app.add_typer(items_app, name="items")
+
 F = TypeVar("F", bound=Callable)
 DatasetArg = Annotated[str, typer.Argument(help="Dataset name (see `workbench data list`).")]
 
@@ -362,6 +365,26 @@ def experiments_compare(
         client.log_figure(parents[0].info.run_id, figure, "compare.png")
     typer.echo(f"\nsaved {out / 'compare.csv'} and {out / 'compare.png'}"
                + (f"; logged to parent run {parents[0].info.run_id}" if parents else ""))
+
+
+@items_app.command("add")
+@_clean_errors
+def items_add(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="movies (TMDB) or anime "
+                                                                 "(Jikan).")],
+    title: Annotated[str, typer.Option(help="The title to fetch.")],
+    year: Annotated[int | None, typer.Option(help="Release year: picks among remakes.")] =
+    None,
+) -> None:
+    """Fetch a title that is not in the catalog, embed it, add it to the catalog and the
+    content index, and save the index (atomically)."""
+    from workbench.content import load_content_engine
+    from workbench.enrich.coldstart import add_item
+
+    engine = load_content_engine(dataset)
+    result = add_item(engine, title, year, background=False)
+    typer.echo(f"added {result.title} ({result.year}) as item {result.item_id} from "
+               f"{result.provider}; saved {result.saved.result()}")
 
 
 @app.command("pipeline")

@@ -35,6 +35,14 @@ TMDB_MOVIES = {
             "production_companies": [{"id": 923, "name": "Legendary Pictures"}],
             "original_language": "en", "runtime": 148, "popularity": 80.0,
             "vote_average": 8.4, "vote_count": 30000, "poster_path": "/inception.jpg"},
+    348: {"id": 348, "title": "Alien", "original_title": "Alien", "release_date": "1979-05-25",
+          "overview": "During its return to the earth, commercial spaceship Nostromo "
+          "intercepts a distress signal from a distant planet.",
+          "genres": [{"id": 27, "name": "Horror"}, {"id": 878, "name": "Science Fiction"}],
+          "keywords": {"keywords": [{"id": 5, "name": "xenomorph"}]},
+          "production_companies": [{"id": 25, "name": "20th Century Fox"}],
+          "original_language": "en", "runtime": 117, "popularity": 40.0,
+          "vote_average": 8.1, "vote_count": 9000, "poster_path": "/alien.jpg"},
 }
 JIKAN_ANIME = {
     9253: {"mal_id": 9253, "title": "Steins;Gate", "title_english": "Steins;Gate",

@@ -124,9 +124,9 @@ def build_content_index(
     """
     settings = settings or get_settings()
     started = time.perf_counter()
-    items = load_items(config.dataset, settings)
-    encoder = encoder or TextEncoder(config.model, config.batch_size)
     out = content_dir(config.dataset, settings)
+    items, added = catalog_with_additions(config.dataset, settings)
+    encoder = encoder or TextEncoder(config.model, config.batch_size)
     cache = EmbeddingCache(settings.models_dir / "cache" /
                            f"embeddings-{Path(config.model).name}.npz")
     text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)
@@ -164,6 +164,7 @@ def build_content_index(
         fuse(text_vectors, codes, config.tabular_weight), items["item_id"].to_numpy(), manifest,
         params=config.model_dump(), codes=codes,
     )
+    index.added = added
     seconds["index"] = time.perf_counter() - t0
     if save:
         t0 = time.perf_counter()
@@ -196,6 +197,33 @@ def _reusable_encoder(out: Path, key: str):
     return tabular.load_encoder(path)
 
 
+def with_added_rows(items: pd.DataFrame, added: list[dict]) -> pd.DataFrame:
+    """The catalog plus cold-start rows (those whose id the catalog does not hold)."""
+    rows = [r for r in added if int(r["item_id"]) not in set(items["item_id"].tolist())]
+    if not rows:
+        return items
+    from workbench.data.schema import validate_items
+
+    extra = pd.DataFrame(rows).reindex(columns=items.columns)
+    for column in ("alt_titles", "genres", "keywords", "companies"):
+        extra[column] = [list(v) if isinstance(v, list) else [] for v in extra[column]]
+    merged = pd.concat([items, extra.astype({c: items[c].dtype for c in items.columns
+                                             if c not in ("alt_titles", "genres", "keywords",
+                                                          "companies")})],
+                       ignore_index=True)
+    return validate_items(merged, table="catalog + added items")
+
+
+def catalog_with_additions(dataset: str, settings: Settings) -> tuple[pd.DataFrame, list[dict]]:
+    """The prepared catalog plus the items added by cold start to the saved index (they
+    survive a rebuild), and those added rows."""
+    items = load_items(dataset, settings)
+    added = VectorIndex.read_added(content_dir(dataset, settings) / "index.npz")
+    known = set(items["item_id"].tolist())
+    added = [r for r in added if int(r["item_id"]) not in known]
+    return with_added_rows(items, added), added
+
+
 def index_is_current(config: ContentConfig, settings: Settings | None = None) -> bool:
     """True when the saved index was built with ``config`` for the current catalog."""
     from workbench.content.index import catalog_fingerprint
@@ -204,7 +232,7 @@ def index_is_current(config: ContentConfig, settings: Settings | None = None) ->
     manifest = VectorIndex.read_manifest(content_dir(config.dataset, settings) / "index.npz")
     if manifest is None or manifest.build_config != config.model_dump():
         return False
-    items = load_items(config.dataset, settings)
+    items, _ = catalog_with_additions(config.dataset, settings)
     return manifest.catalog_fingerprint == catalog_fingerprint(items["item_id"].to_numpy())
 
 
@@ -279,6 +307,7 @@ def load_content_engine(
     items = load_items(dataset, settings)
     path = content_dir(dataset, settings) / "index.npz"
     index = VectorIndex.load(path, expected_item_ids=items["item_id"].to_numpy())
+    items = with_added_rows(items, index.added)
     encoder = encoder or TextEncoder(index.manifest.embedding_model)
     if encoder.model_name != index.manifest.embedding_model:
         raise ContentError(

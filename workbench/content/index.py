@@ -102,12 +102,16 @@ class VectorIndex:
     """FAISS index + vectors + item ids (+ tabular codes) + manifest."""
 
     def __init__(self, index, vectors: np.ndarray, item_ids: np.ndarray,
-                 manifest: IndexManifest, codes: np.ndarray | None = None) -> None:
+                 manifest: IndexManifest, codes: np.ndarray | None = None,
+                 added: list[dict] | None = None) -> None:
         self.index = index
         self.vectors = vectors
         self.item_ids = np.asarray(item_ids, dtype=np.int64)
         self.codes = codes
         self.manifest = manifest
+        self.added = list(added or [])
+        """Catalog rows of items added after the build (cold start), saved in the same file
+        as their vectors, so one atomic write keeps them consistent."""
         self._row = {int(i): r for r, i in enumerate(self.item_ids)}
 
     @classmethod
@@ -198,6 +202,9 @@ class VectorIndex:
         }
         if self.codes is not None:
             arrays["codes"] = self.codes
+        if self.added:
+            arrays["added"] = np.frombuffer(json.dumps(self.added, default=str).encode(),
+                                            np.uint8)
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
         with atomic_path(path.with_suffix(".json")) as tmp:
@@ -212,6 +219,17 @@ class VectorIndex:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    @staticmethod
+    def read_added(path: Path) -> list[dict]:
+        """The cold-start rows saved in an index file ([] when none or unreadable)."""
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "added" not in npz.files:
+                    return []
+                return json.loads(npz["added"].tobytes().decode())
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
     @classmethod
     def load(cls, path: Path, expected_item_ids: np.ndarray | None = None,
              embedding_model: str | None = None) -> VectorIndex:
@@ -225,18 +243,22 @@ class VectorIndex:
                 index = _faiss().deserialize_index(npz["faiss"])
                 vectors, item_ids = npz["vectors"], npz["item_ids"]
                 codes = npz["codes"] if "codes" in npz.files else None
+                added = (json.loads(npz["added"].tobytes().decode())
+                         if "added" in npz.files else [])
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise ContentIndexError(
                 f"content index {path} is corrupt ({exc}); rebuild it"
             ) from None
-        loaded = cls(index, vectors, item_ids, manifest, codes)
+        loaded = cls(index, vectors, item_ids, manifest, codes, added)
         if embedding_model is not None and manifest.embedding_model != embedding_model:
             raise ContentIndexError(
                 f"content index {path} was built with embedding model "
                 f"{manifest.embedding_model!r}, but {embedding_model!r} is configured; rebuild it"
             )
         if expected_item_ids is not None:
-            _check_catalog(path, manifest, item_ids, expected_item_ids)
+            extra = np.asarray([int(row["item_id"]) for row in added], np.int64)
+            _check_catalog(path, manifest, item_ids,
+                           np.concatenate([np.asarray(expected_item_ids, np.int64), extra]))
         return loaded
 
 

@@ -1,0 +1,147 @@
+"""Cold start for items: a title not in the catalog is fetched from its provider, embedded,
+added to the catalog and the content index, searchable at once, and saved.
+
+::
+
+    from workbench.content import load_content_engine
+    from workbench.enrich.coldstart import add_item
+    engine = load_content_engine("movies")
+    result = add_item(engine, "Oppenheimer", year=2023)     # needs TMDB_API_KEY
+    engine.search("atomic bomb physicist")                   # finds it already
+    result.saved.result()                                    # the background save, if waited on
+
+Decisions:
+
+- **Where added items live**: in the index file itself (``index.npz`` keeps their catalog rows
+  beside their vectors). One atomic write (temp file, fsync, rename) therefore updates both
+  together: a crash mid-save leaves the previous file, complete and loadable. Loading merges
+  the rows into the engine's catalog, a rebuild keeps them, and ``workbench data prepare``
+  (which rewrites the prepared tables) cannot lose them.
+- **Concurrency**: adds to one engine are serialised by a lock; the save takes an exclusive
+  file lock (``index.npz.lock``), so two processes adding at once write one after the other.
+  A process saves its own view, so the later save wins for items added elsewhere meanwhile
+  (they are not merged; add from one process at a time to keep every item).
+- **Features**: the text vector from the packaged encoder; with fusion, the tabular code from
+  the saved preprocessor and autoencoder (missing values imputed as at build time), fused
+  with the index's weight. The IMDB-style weighted rating is left empty (it needs the
+  catalog's vote statistics, and the preprocessor imputes it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench import WorkbenchError
+from workbench.content.embeddings import item_texts
+from workbench.content.engine import ContentEngine, content_dir, fuse, with_added_rows
+from workbench.enrich.providers import ItemMetadata, Provider, provider_for
+from workbench.settings import Settings, get_settings
+
+_SAVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-save")
+_LOCKS: dict[int, threading.Lock] = {}
+
+
+class ColdStartError(WorkbenchError):
+    """An item could not be added (already there, no match, provider failure)."""
+
+
+@dataclass
+class AddResult:
+    """What :func:`add_item` did; ``saved`` completes when the index is on disk."""
+
+    item_id: int
+    title: str
+    year: int | None
+    provider: str
+    saved: Future
+
+
+def metadata_row(meta: ItemMetadata, columns: list[str]) -> dict:
+    """A catalog row (the items schema) from provider metadata."""
+    row = {c: None for c in columns}
+    row.update({k: v for k, v in meta.as_dict().items() if k in row})
+    row["item_id"] = int(meta.provider_id)
+    for column in ("alt_titles", "genres", "keywords", "companies"):
+        row[column] = list(row.get(column) or [])
+    row["weighted_rating"] = None
+    return row
+
+
+def _vector(engine: ContentEngine, frame: pd.DataFrame, folder: Path) -> tuple[np.ndarray,
+                                                                                np.ndarray | None]:
+    manifest = engine.manifest
+    text = engine.encoder.encode(item_texts(frame).tolist())
+    if not manifest.fusion:
+        return fuse(text, None, 0.0), None
+    from workbench.content import tabular
+
+    preprocessor = tabular.load_preprocessor(folder / "tabular_preprocessor.skops")
+    encoder = tabular.load_encoder(folder / "tabular_encoder.keras")
+    codes = tabular.encode(encoder, preprocessor.transform(tabular.tabular_frame(frame)))
+    codes = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+    return fuse(text, codes, manifest.tabular_weight), codes.astype(np.float32)
+
+
+def save_index(engine: ContentEngine, path: Path) -> None:
+    """Write the engine's index atomically under an exclusive file lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            engine.index.save(path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def add_item(engine: ContentEngine, title: str, year: int | None = None,
+             provider: Provider | None = None, settings: Settings | None = None,
+             background: bool = True) -> AddResult:
+    """Fetch ``title`` (``year`` as the hint), embed it, add it to ``engine`` (searchable at
+    once) and save the index: in a background thread by default (``result.saved``)."""
+    settings = settings or get_settings()
+    dataset = engine.manifest.dataset
+    if not isinstance(title, str) or not title.strip():
+        raise ColdStartError("empty title: give the title of the item to add")
+    titles = engine.items["title"].str.lower()
+    same = engine.items[titles == title.strip().lower()]
+    if year is not None:
+        same = same[same["year"] == year]
+    if not same.empty:
+        raise ColdStartError(f"{title!r} is already in the {dataset} catalog as item "
+                             f"{int(same['item_id'].iloc[0])}")
+    provider = provider or provider_for(dataset, settings)
+    meta = provider.find(title.strip(), year)
+    lock = _LOCKS.setdefault(id(engine), threading.Lock())
+    with lock:
+        if meta.provider_id in engine.index:
+            raise ColdStartError(f"{meta.title!r} ({meta.year}) is already in the {dataset} "
+                                 f"catalog as item {meta.provider_id}")
+        row = metadata_row(meta, [c for c in engine.items.columns])
+        frame = with_added_rows(engine.items.reset_index(drop=True), [row])
+        new = frame[frame["item_id"] == meta.provider_id]
+        folder = content_dir(dataset, settings)
+        vector, code = _vector(engine, new, folder)
+        engine.index.add(vector, np.array([meta.provider_id]), code)
+        engine.index.added.append(row)
+        engine.items = frame.set_index("item_id", drop=False)
+    path = folder / "index.npz"
+    if background:
+        saved = _SAVER.submit(_locked_save, engine, path, lock)
+    else:
+        saved = Future()
+        _locked_save(engine, path, lock)
+        saved.set_result(path)
+    return AddResult(meta.provider_id, meta.title, meta.year, provider.name, saved)
+
+
+def _locked_save(engine: ContentEngine, path: Path, lock: threading.Lock) -> Path:
+    with lock:
+        save_index(engine, path)
+    return path
