@@ -125,3 +125,33 @@ def test_placeholder_and_provider_posters(dash) -> None:
         assert 'src="https://example.org/p.jpg"' in render_cards(recs, rec, "x")
     finally:
         rec.items.loc[recs.frame["item_id"].iloc[0], "poster_url"] = None
+
+
+def test_unknown_title_offers_to_fetch_it(toy, monkeypatch) -> None:
+    from tests.enrich.fake_servers import FakeServer, tmdb_routes
+    from workbench.content import VectorIndex, content_dir
+    from workbench.dashboard import load_for_dashboard
+    from workbench.enrich import TMDBProvider
+
+    path = content_dir("toy", toy) / "index.npz"
+    before = VectorIndex.load(path)
+    with FakeServer(tmdb_routes) as server:
+        settings = Settings(home=toy.home, data_mirror=toy.data_mirror,
+                            tmdb_url=f"{server.url}/3", dashboard_datasets=["toy"])
+        rec = load_for_dashboard("toy", settings, "mf-implicit")
+        dash = Dashboard(settings=settings, loader=lambda _name: rec)
+        dash.item.value = "Inception"
+        assert "unknown title 'Inception'" in dash.status.value
+        assert dash.fetch_button.layout.display is None
+        assert dash.fetch_button.description == "Fetch “Inception”"
+        monkeypatch.setattr("workbench.enrich.coldstart.provider_for",
+                            lambda _ds, s=None: TMDBProvider(s, api_key="test-key"))
+        dash.fetch_button.click()
+        assert "added Inception (2010) from TMDB" in dash.status.value
+        assert dash.fetch_button.layout.display == "none"
+        assert len(_cards(dash.content_box.value)) >= 3  # more like the fetched film
+        assert 27205 in dash.recommender.items.index
+    from workbench.enrich.coldstart import _SAVER
+
+    _SAVER.submit(lambda: None).result(timeout=60)  # the background save has finished
+    before.save(path)  # leave the shared toy index as it was

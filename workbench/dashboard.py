@@ -18,7 +18,9 @@ Decisions:
 - **New users**: "new user" mode shows the catalog's most popular items as ticks; the ticked
   ones are the liked items of the cold-start path (``liked=`` in the hybrid).
 - **Errors** (empty query, unknown title, unknown user, missing models) are one line in the
-  panel, never a traceback; each answer shows how long it took.
+  panel, never a traceback; each answer shows how long it took. An unknown title under "More
+  like" offers a "Fetch" button: cold start (:mod:`workbench.enrich.coldstart`) adds it from
+  the provider and shows its matches.
 - **Posters**: the item's ``poster_url`` when a provider supplied one, else a generated SVG
   placeholder (initials on a colour derived from the title), so nothing is fetched from the
   network unless a provider was configured.
@@ -176,6 +178,9 @@ class Dashboard:
                                              continuous_update=False)
         self.k = w.IntSlider(value=10, min=3, max=20, description="k", continuous_update=False)
         self.status = w.HTML()
+        self.fetch_button = w.Button(description="Fetch it", icon="download",
+                                     layout=w.Layout(display="none"))
+        self._unknown_title: str | None = None
         self.content_box = w.HTML()
         self.ai_box = w.HTML()
         self.feed_box = w.HTML()
@@ -199,12 +204,13 @@ class Dashboard:
             user_row, self.liked,
             w.HBox([self.alpha, self.franchise_filter, self.max_per_franchise]),
         ])
-        return w.VBox([controls, self.status, self.tabs])
+        return w.VBox([controls, w.HBox([self.status, self.fetch_button]), self.tabs])
 
     def _wire(self) -> None:
         self.dataset.observe(lambda _: self._on_dataset(), names="value")
         self.query.observe(lambda _: self._on_query(), names="value")
         self.search_button.on_click(lambda _: self._on_query())
+        self.fetch_button.on_click(lambda _: self.fetch_unknown_title())
         self.item.observe(lambda _: self._on_item(), names="value")
         self.mode.observe(lambda _: self._on_mode(), names="value")
         for control in (self.user, self.alpha, self.franchise_filter, self.max_per_franchise,
@@ -288,9 +294,32 @@ class Dashboard:
         titles = self.recommender.items["title"].str.lower()
         hits = titles[titles == text.strip().lower()]
         if hits.empty:
+            self._unknown_title = text.strip()
             raise RecommenderError(f"unknown title {text!r} in {self.dataset.value}: pick one "
-                                   f"from the list")
+                                   f"from the list, or fetch it from the provider")
         return int(hits.index[0])
+
+    def fetch_unknown_title(self) -> None:
+        """Cold start from the panel: fetch the unknown title typed under "More like", add it
+        to the catalog and the index (saved in the background) and show its matches."""
+        from workbench.enrich.coldstart import add_item
+
+        title = self._unknown_title
+        if not title:
+            return
+        try:
+            rec = self.recommender
+            result = add_item(rec.content, title, settings=self.settings)
+            fresh = Recommender(rec.content, rec.collaborative, rec.config, rec.model_label)
+            self._recs[self.dataset.value] = fresh
+            self._item_labels[self._label(fresh, result.item_id)] = result.item_id
+            self._unknown_title = None
+            self._request = ("item", self._label(fresh, result.item_id))
+            self.refresh()
+            self.status.value += (f'<p class="wb-note">added {html.escape(result.title)} '
+                                  f'({result.year}) from {result.provider}</p>')
+        except WorkbenchError as exc:
+            self._show_error(str(exc))
 
     def _user_kwargs(self) -> dict:
         if self.mode.value == "new user":
@@ -340,7 +369,12 @@ class Dashboard:
 
     def _show_note(self, text: str) -> None:
         self.status.value = f'<p class="wb-note">{html.escape(text, quote=False)}</p>'
+        self.fetch_button.layout.display = "none"
 
     def _show_error(self, text: str) -> None:
         self.status.value = f'<p class="wb-error">⚠ {html.escape(text, quote=False)}</p>'
+        offer = self._unknown_title is not None and text.startswith("unknown title")
+        self.fetch_button.layout.display = None if offer else "none"
+        if offer:
+            self.fetch_button.description = f"Fetch “{self._unknown_title}”"
         self.content_box.value = self.ai_box.value = self.feed_box.value = ""
