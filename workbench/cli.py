@@ -387,6 +387,43 @@ def items_add(
                f"{result.provider}; saved {result.saved.result()}")
 
 
+@items_app.command("heal")
+@_clean_errors
+def items_heal(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="movies or anime.")],
+    report_only: Annotated[bool, typer.Option("--report", help="Count the gaps; fetch "
+                                                               "nothing.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Repair at most this many items.")] = None,
+    retry: Annotated[bool, typer.Option(help="Ask again about items the provider could not "
+                                             "fill.")] = False,
+) -> None:
+    """Report missing posters, overviews, years and ratings, and patch them from the provider
+    (patches saved in data/patches/<dataset>.json with each field's source)."""
+    from workbench.content.engine import catalog_with_additions
+    from workbench.enrich import provider_for
+    from workbench.enrich.heal import HEALABLE, PatchStore, catalog_gaps, heal_items
+    from workbench.settings import get_settings
+
+    settings = get_settings()
+    items, _ = catalog_with_additions(dataset, settings)
+    gaps = catalog_gaps(items)
+    counts = {f: int(gaps["missing"].apply(lambda m, f=f: f in m).sum()) for f in HEALABLE}
+    typer.echo(f"{dataset}: {len(gaps):,} of {len(items):,} items have gaps: " +
+               ", ".join(f"{f} {n:,}" for f, n in counts.items()))
+    if report_only:
+        return
+    store = PatchStore.for_dataset(dataset, settings)
+    report = heal_items(items, provider_for(dataset, settings), store, retry=retry,
+                        limit=limit)
+    typer.echo(f"looked up {report.looked_up:,} items; patched " +
+               (", ".join(f"{f} {n:,}" for f, n in report.fields_patched.items()) or "nothing")
+               + f"; {report.still_missing:,} still incomplete; {len(report.errors)} errors; "
+               f"patches in {store.path}")
+    if report.fields_patched.get("text"):
+        typer.echo(f"rebuild the index to embed the new overviews: workbench content build "
+                   f"{dataset}")
+
+
 @app.command("pipeline")
 @_clean_errors
 def pipeline(

@@ -216,12 +216,15 @@ def with_added_rows(items: pd.DataFrame, added: list[dict]) -> pd.DataFrame:
 
 def catalog_with_additions(dataset: str, settings: Settings) -> tuple[pd.DataFrame, list[dict]]:
     """The prepared catalog plus the items added by cold start to the saved index (they
-    survive a rebuild), and those added rows."""
+    survive a rebuild), with self-healing patches applied; and the added rows."""
+    from workbench.enrich.heal import PatchStore
+
     items = load_items(dataset, settings)
     added = VectorIndex.read_added(content_dir(dataset, settings) / "index.npz")
     known = set(items["item_id"].tolist())
     added = [r for r in added if int(r["item_id"]) not in known]
-    return with_added_rows(items, added), added
+    items = PatchStore.for_dataset(dataset, settings).apply(with_added_rows(items, added))
+    return items, added
 
 
 def index_is_current(config: ContentConfig, settings: Settings | None = None) -> bool:
@@ -307,7 +310,9 @@ def load_content_engine(
     items = load_items(dataset, settings)
     path = content_dir(dataset, settings) / "index.npz"
     index = VectorIndex.load(path, expected_item_ids=items["item_id"].to_numpy())
-    items = with_added_rows(items, index.added)
+    from workbench.enrich.heal import PatchStore
+
+    items = PatchStore.for_dataset(dataset, settings).apply(with_added_rows(items, index.added))
     encoder = encoder or TextEncoder(index.manifest.embedding_model)
     if encoder.model_name != index.manifest.embedding_model:
         raise ContentError(

@@ -1,0 +1,79 @@
+"""Self-healing item details against a fake Jikan server: gaps, patches with their source,
+reuse without new requests, lookup by title when the id is unknown, offline."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tests.enrich.fake_servers import FakeServer, jikan_routes
+from workbench.enrich import JikanProvider, ProviderError
+from workbench.enrich.heal import PatchStore, catalog_gaps, heal_items
+from workbench.settings import Settings
+
+
+def _items() -> pd.DataFrame:
+    return pd.DataFrame({
+        "item_id": [9253, 32188, 555],
+        "title": ["Steins;Gate", "Steins;Gate 0", "Steins;Gate 0"],
+        "year": pd.array([2011, None, 2018], dtype="Int64"),
+        "text": [None, "An alternate timeline.", None],
+        "poster_url": [None, "https://x/y.jpg", None],
+        "vote_average": [None, 8.5, 8.5],
+    })
+
+
+@pytest.fixture
+def jikan(tmp_path):
+    with FakeServer(jikan_routes) as server:
+        settings = Settings(home=tmp_path, data_mirror=tmp_path / "none",
+                            jikan_url=f"{server.url}/v4", provider_retries=1)
+        yield server, JikanProvider(settings), settings
+
+
+def test_gaps_are_counted_per_field() -> None:
+    gaps = catalog_gaps(_items()).set_index("item_id")
+    assert gaps.loc[9253, "missing"] == ["poster_url", "text", "vote_average"]
+    assert gaps.loc[32188, "missing"] == ["year"]
+    assert gaps.loc[555, "missing"] == ["poster_url", "text"]
+
+
+def test_heal_patches_records_sources_and_reuses(jikan) -> None:
+    server, provider, settings = jikan
+    store = PatchStore.for_dataset("anime", settings)
+    report = heal_items(_items(), provider, store, progress=False)
+    assert report.looked_up == 3 and report.fields_patched == {
+        "poster_url": 2, "text": 2, "vote_average": 1, "year": 1}
+    patch = store.patched(9253)
+    assert patch["text"]["value"].startswith("A self-proclaimed mad scientist")
+    assert patch["text"]["source"] == "Jikan:9253" and patch["vote_average"]["value"] == 9.07
+    assert store.patched(555)["text"]["source"] == "Jikan:32188"  # unknown id: found by title
+    healed = PatchStore.for_dataset("anime", settings).apply(_items())  # reloaded from disk
+    assert catalog_gaps(healed).empty
+    assert healed.loc[1, "year"] == 2018 and healed.loc[1, "text"] == "An alternate timeline."
+    served = len(server.requests)
+    again = heal_items(_items(), provider, PatchStore.for_dataset("anime", settings),
+                       progress=False)
+    assert again.items_with_gaps == 0 and len(server.requests) == served
+
+
+def test_offline_stops_with_one_line_and_keeps_what_was_found(tmp_path) -> None:
+    settings = Settings(home=tmp_path, data_mirror=tmp_path / "none",
+                        jikan_url="http://127.0.0.1:9/v4", provider_retries=0)
+    store = PatchStore.for_dataset("anime", settings)
+    with pytest.raises(ProviderError, match=r"Jikan is unreachable \(offline\?\)"):
+        heal_items(_items(), JikanProvider(settings), store, progress=False)
+    assert store.path.is_file()
+
+
+def test_heal_report_command(workbench_env) -> None:
+    from workbench import data
+    from workbench.cli import app
+
+    data.prepare("toy", workbench_env)
+    result = CliRunner().invoke(app, ["items", "heal", "-d", "toy", "--report"])
+    assert result.exit_code == 0, result.output
+    assert "toy: 50 of 50 items have gaps: poster_url 50" in result.output
+    fetch = CliRunner().invoke(app, ["items", "heal", "-d", "toy"])
+    assert fetch.exit_code == 1 and "no metadata provider for dataset 'toy'" in fetch.output

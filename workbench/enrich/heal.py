@@ -1,0 +1,172 @@
+"""Self-healing item details: missing posters, overviews, years and ratings patched from the
+provider, each patched field recorded with its source, the patches saved and reused.
+
+::
+
+    from workbench.enrich.heal import PatchStore, catalog_gaps, heal_items
+    store = PatchStore.for_dataset("anime")
+    gaps = catalog_gaps(items)                          # item_id, missing (list of fields)
+    report = heal_items(items, provider, store)         # fetches, patches, saves
+
+Decisions:
+
+- **Where patches live**: ``data/patches/<dataset>.json`` (written atomically), outside the
+  prepared tables, so ``workbench data prepare`` keeps them; loading a content engine applies
+  them to its catalog. Each patched field keeps ``value``, ``source`` (provider and id) and the
+  date; items the provider could not fill are remembered too, so they are not asked again
+  (``--retry`` asks again).
+- **Which item**: both catalogs use the provider's ids (TMDB id, MAL id), so an item is looked
+  up by id; when the provider does not know the id, by title with the year as the hint.
+- Only missing values are filled; a value the catalog has is never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from workbench.enrich.http import ProviderError
+from workbench.enrich.providers import ItemMetadata, Provider
+from workbench.settings import Settings, get_settings
+from workbench.storage import write_json
+
+HEALABLE = ("poster_url", "text", "year", "vote_average")
+"""The fields self-healing fills when missing."""
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | tuple):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def catalog_gaps(items: pd.DataFrame, fields: tuple[str, ...] = HEALABLE) -> pd.DataFrame:
+    """Items with at least one missing healable field: item_id, title, year, missing."""
+    rows = []
+    for row in items.itertuples(index=False):
+        missing = [f for f in fields if _missing(getattr(row, f))]
+        if missing:
+            rows.append({"item_id": int(row.item_id), "title": row.title, "year": row.year,
+                         "missing": missing})
+    return pd.DataFrame(rows, columns=["item_id", "title", "year", "missing"])
+
+
+class PatchStore:
+    """The saved patches of one dataset (a JSON file, written atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.data: dict[str, dict] = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            self.data = {}
+        except ValueError:
+            from workbench import WorkbenchError
+
+            raise WorkbenchError(f"patch file {self.path} is corrupt; move it away to start "
+                                 f"over") from None
+
+    @classmethod
+    def for_dataset(cls, dataset: str, settings: Settings | None = None) -> PatchStore:
+        settings = settings or get_settings()
+        return cls(settings.data_dir / "patches" / f"{dataset}.json")
+
+    def patched(self, item_id: int) -> dict[str, dict]:
+        """Field -> {value, source, at} of one item."""
+        return self.data.get(str(int(item_id)), {}).get("fields", {})
+
+    def checked(self, item_id: int) -> bool:
+        return str(int(item_id)) in self.data
+
+    def record(self, item_id: int, fields: dict[str, object], source: str) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._lock:
+            entry = self.data.setdefault(str(int(item_id)), {"fields": {}})
+            entry["checked"] = now
+            for name, value in fields.items():
+                entry["fields"][name] = {"value": value, "source": source, "at": now}
+
+    def save(self) -> None:
+        with self._lock:
+            write_json(self.path, self.data)
+
+    def apply(self, items: pd.DataFrame) -> pd.DataFrame:
+        """``items`` with every saved patch filled in (only where the value is missing)."""
+        if not self.data:
+            return items
+        items = items.copy()
+        position = {int(i): n for n, i in enumerate(items["item_id"])}
+        for key, entry in self.data.items():
+            row = position.get(int(key))
+            if row is None:
+                continue
+            for name, patch in entry.get("fields", {}).items():
+                if name in items.columns and _missing(items[name].iat[row]):
+                    items.loc[items.index[row], name] = patch["value"]
+        return items
+
+
+@dataclass
+class HealReport:
+    """What a repair did."""
+
+    items_with_gaps: int = 0
+    looked_up: int = 0
+    fields_patched: dict[str, int] = field(default_factory=dict)
+    still_missing: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _lookup(provider: Provider, item_id: int, title: str, year) -> ItemMetadata:
+    try:
+        return provider.details(item_id)
+    except ProviderError as exc:
+        if "not found" not in str(exc):
+            raise
+        hint = None if year is None or pd.isna(year) else int(year)
+        return provider.find(title, hint)
+
+
+def heal_items(items: pd.DataFrame, provider: Provider, store: PatchStore,
+               retry: bool = False, limit: int | None = None,
+               progress: bool = True) -> HealReport:
+    """Fill the missing healable fields of ``items`` from ``provider``; record and save."""
+    gaps = catalog_gaps(store.apply(items))
+    report = HealReport(items_with_gaps=len(gaps))
+    todo = gaps if retry else gaps[[not store.checked(i) for i in gaps["item_id"]]]
+    if limit is not None:
+        todo = todo.head(limit)
+    for row in tqdm(list(todo.itertuples(index=False)), desc=f"heal ({provider.name})",
+                    unit="item", disable=not progress):
+        try:
+            meta = _lookup(provider, row.item_id, row.title, row.year)
+        except ProviderError as exc:
+            if "unreachable" in str(exc) or "API key" in str(exc):
+                store.save()
+                raise
+            report.errors.append(f"{row.item_id}: {exc}")
+            store.record(row.item_id, {}, provider.name)
+            continue
+        report.looked_up += 1
+        found = {name: getattr(meta, name) for name in row.missing
+                 if not _missing(getattr(meta, name))}
+        store.record(row.item_id, found, f"{provider.name}:{meta.provider_id}")
+        for name in found:
+            report.fields_patched[name] = report.fields_patched.get(name, 0) + 1
+        report.still_missing += len(row.missing) > len(found)
+    store.save()
+    return report
