@@ -155,3 +155,33 @@ def test_unknown_title_offers_to_fetch_it(toy, monkeypatch) -> None:
 
     _SAVER.submit(lambda: None).result(timeout=60)  # the background save has finished
     before.save(path)  # leave the shared toy index as it was
+
+
+def test_shown_results_heal_their_missing_details(toy, toy_recommender) -> None:
+    from workbench.enrich import ItemMetadata
+    from workbench.enrich.heal import PatchStore
+
+    class StubProvider:
+        name = "Stub"
+
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def details(self, provider_id):
+            self.asked.append(int(provider_id))
+            return ItemMetadata(provider="Stub", provider_id=int(provider_id), title="x",
+                                poster_url=f"https://posters.example/{provider_id}.jpg")
+
+    provider = StubProvider()
+    dash = Dashboard(settings=toy, loader=lambda _name: toy_recommender,
+                     healer=lambda _name: provider)
+    dash.query.value = QUERY
+    dash._healing.result(timeout=60)  # the background healer, then its re-render
+    shown = _cards(dash.content_box.value)
+    assert f'src="https://posters.example/{shown[0]}.jpg"' in dash.content_box.value
+    store = PatchStore.for_dataset("toy", toy)
+    assert store.patched(shown[0])["poster_url"]["source"] == f"Stub:{shown[0]}"
+    dash.alpha.value = 0.9  # the same content items again: their patches are reused
+    dash._healing.result(timeout=60)
+    assert all(provider.asked.count(i) == 1 for i in shown)
+    store.path.unlink()  # leave the shared toy home as it was

@@ -24,6 +24,9 @@ Decisions:
 - **Posters**: the item's ``poster_url`` when a provider supplied one, else a generated SVG
   placeholder (initials on a colour derived from the title), so nothing is fetched from the
   network unless a provider was configured.
+- **Self-healing** (``WORKBENCH_SELF_HEAL=true``): after each answer, the shown items' missing
+  posters, overviews, years and ratings are fetched from the provider in a background thread,
+  saved as patches (:mod:`workbench.enrich.heal`) and the columns re-rendered.
 """
 
 from __future__ import annotations
@@ -150,8 +153,15 @@ class Dashboard:
 
     def __init__(self, datasets: list[str] | None = None, settings: Settings | None = None,
                  model: str = "champion",
-                 loader: Callable[[str], Recommender] | None = None) -> None:
+                 loader: Callable[[str], Recommender] | None = None,
+                 healer: Callable[[str], object] | None = None) -> None:
         self.settings = settings or get_settings()
+        if healer is None and self.settings.self_heal:
+            from workbench.enrich import provider_for
+
+            healer = lambda name: provider_for(name, self.settings)  # noqa: E731
+        self._healer = healer
+        self._healing = None
         names = datasets or list(self.settings.dashboard_datasets)
         self._loader = loader or (lambda name: load_for_dashboard(name, self.settings, model))
         self._recs: dict[str, Recommender] = {}
@@ -359,6 +369,7 @@ class Dashboard:
             ai = rec.ai_pick(k=k, alpha=self.alpha.value, **target, **user, **options)
             self.content_box.value = render_cards(content, rec, "Content match")
             self.ai_box.value = render_cards(ai, rec, "AI pick")
+            self._heal_in_background(rec, [*content.item_ids, *ai.item_ids])
             self.last_ms = (time.perf_counter() - started) * 1000
             self._show_note(f"{self.dataset.value}: answered in {self.last_ms:.0f} ms · model "
                             f"{rec.model_label}")
@@ -366,6 +377,33 @@ class Dashboard:
             self._show_error(str(exc))
         except Exception as exc:  # shown in the panel, never as a traceback
             self._show_error(f"unexpected error: {type(exc).__name__}: {exc}")
+
+    def _heal_in_background(self, rec: Recommender, item_ids: list[int]) -> None:
+        """Self-healing (``WORKBENCH_SELF_HEAL``): patch the shown items' missing details
+        from the provider in a background thread, then re-render."""
+        if self._healer is None or (self._healing is not None and not self._healing.done()):
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from workbench.enrich.heal import PatchStore, heal_shown
+
+        dataset = self.dataset.value
+
+        def work() -> int:
+            try:
+                store = PatchStore.for_dataset(dataset, self.settings)
+                patched = heal_shown(rec, item_ids, self._healer(dataset), store)
+            except WorkbenchError as exc:  # offline, no key: say so once, keep working
+                self.status.value += (f'<p class="wb-note">details not healed: '
+                                      f'{html.escape(str(exc), quote=False)}</p>')
+                return 0
+            if patched and self.dataset.value == dataset:
+                self.refresh()
+            return patched
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heal")
+        self._healing = pool.submit(work)
+        pool.shutdown(wait=False)
 
     def _show_note(self, text: str) -> None:
         self.status.value = f'<p class="wb-note">{html.escape(text, quote=False)}</p>'

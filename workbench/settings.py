@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     """Retries (with exponential backoff, honouring Retry-After) on 429, 5xx and timeouts."""
     provider_min_interval_s: float = 0.0
     """Minimum seconds between two requests to one provider (Jikan: at least 0.35)."""
+    self_heal: bool = False
+    """Let the dashboard patch missing details of the results it shows from the provider (a
+    network call; off unless asked for, like every provider use)."""
     dashboard_datasets: list[str] = ["movies", "anime"]
     """Datasets the dashboard offers, the first shown first (JSON in
     ``WORKBENCH_DASHBOARD_DATASETS``)."""

@@ -137,3 +137,24 @@ def test_items_add_command(toy, monkeypatch) -> None:
             assert "added Alien (1979) as item 348 from TMDB" in added.output
         finally:
             get_settings.cache_clear()
+
+
+def test_two_engines_saving_at_once_keep_both_items(toy) -> None:
+    """Two processes' views of one index file: each adds an item and saves; both survive."""
+    from workbench.enrich import ItemMetadata
+    class Stub:
+        name = "Stub"
+
+        def find(self, title, year=None):
+            number = {"Lighthouse Keeper": 900001, "Orbit Station": 900002}[title]
+            return ItemMetadata(provider="Stub", provider_id=number, title=title, year=2020,
+                                text=f"The story of the {title.lower()}.", genres=["Drama"])
+
+    first, second = load_content_engine("toy", toy), load_content_engine("toy", toy)
+    add_item(first, "Lighthouse Keeper", provider=Stub(), settings=toy, background=False)
+    add_item(second, "Orbit Station", provider=Stub(), settings=toy, background=False)
+    assert 900001 in second.index  # the second save took in the first one's item
+    reloaded = load_content_engine("toy", toy)
+    assert {900001, 900002} <= set(reloaded.index.item_ids.tolist())
+    assert reloaded.items.loc[900001, "title"] == "Lighthouse Keeper"
+    assert reloaded.search("the story of the lighthouse keeper", k=1)["item_id"][0] == 900001

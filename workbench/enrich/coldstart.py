@@ -18,9 +18,8 @@ Decisions:
   the rows into the engine's catalog, a rebuild keeps them, and ``workbench data prepare``
   (which rewrites the prepared tables) cannot lose them.
 - **Concurrency**: adds to one engine are serialised by a lock; the save takes an exclusive
-  file lock (``index.npz.lock``), so two processes adding at once write one after the other.
-  A process saves its own view, so the later save wins for items added elsewhere meanwhile
-  (they are not merged; add from one process at a time to keep every item).
+  file lock (``index.npz.lock``) and, holding it, first takes in the items another process
+  added to the file meanwhile, so two processes adding at once keep both items.
 - **Features**: the text vector from the packaged encoder; with fusion, the tabular code from
   the saved preprocessor and autoencoder (missing values imputed as at build time), fused
   with the index's weight. The IMDB-style weighted rating is left empty (it needs the
@@ -90,11 +89,25 @@ def _vector(engine: ContentEngine, frame: pd.DataFrame, folder: Path) -> tuple[n
 
 
 def save_index(engine: ContentEngine, path: Path) -> None:
-    """Write the engine's index atomically under an exclusive file lock."""
+    """Write the engine's index atomically under an exclusive file lock, first taking in the
+    items another process added to the file since this engine loaded it."""
+    from workbench.content.index import VectorIndex
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            theirs = [r for r in VectorIndex.read_added(path)
+                      if int(r["item_id"]) not in engine.index]
+            if theirs:
+                disk = VectorIndex.load(path)
+                ids = np.array([int(r["item_id"]) for r in theirs])
+                rows = disk.rows_of(ids)
+                codes = disk.codes[rows] if disk.codes is not None else None
+                engine.index.add(disk.vectors[rows], ids, codes)
+                engine.index.added.extend(theirs)
+                engine.items = with_added_rows(engine.items.reset_index(drop=True), theirs
+                                               ).set_index("item_id", drop=False)
             engine.index.save(path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -170,3 +170,18 @@ def heal_items(items: pd.DataFrame, provider: Provider, store: PatchStore,
         report.still_missing += len(row.missing) > len(found)
     store.save()
     return report
+
+
+def heal_shown(recommender, item_ids, provider: Provider, store: PatchStore) -> int:
+    """Heal the given result items of a recommender (those with gaps not asked about yet),
+    write the patches into its catalog in place; returns the number of fields patched."""
+    ids = [int(i) for i in item_ids if not store.checked(int(i))]
+    if not ids:
+        return 0
+    subset = recommender.items.loc[ids]
+    if catalog_gaps(subset).empty:
+        return 0
+    report = heal_items(subset, provider, store, progress=False)
+    if report.fields_patched:
+        recommender.update_items(store.apply(subset))
+    return sum(report.fields_patched.values())

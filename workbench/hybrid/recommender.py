@@ -160,6 +160,14 @@ class Recommender:
         self._fold_in = None
         self._trending: dict[str, pd.Series] = {}
 
+    def update_items(self, rows: pd.DataFrame) -> None:
+        """Write changed catalog rows (same ids, e.g. self-healed details) into the catalog."""
+        for column in rows.columns:
+            if column != "item_id" and column in self.items.columns:
+                self.items.loc[rows["item_id"].to_numpy(), column] = rows[column].to_numpy()
+        for name in ("title", "year", "genres"):
+            self._columns[name] = self.items[name].to_numpy(dtype=object)
+
     def franchise_of(self, item_id: int) -> str:
         """The franchise key of ``item_id`` (the item's own key when it has none)."""
         return self._franchise_of.get(int(item_id), f"item:{int(item_id)}")
