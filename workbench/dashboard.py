@@ -328,8 +328,18 @@ class Dashboard:
             self.refresh()
             self.status.value += (f'<p class="wb-note">added {html.escape(result.title)} '
                                   f'({result.year}) from {result.provider}</p>')
+            result.saved.add_done_callback(self._report_save)
         except WorkbenchError as exc:
             self._show_error(str(exc))
+        except Exception as exc:  # shown in the panel, never as a traceback
+            self._show_error(f"could not fetch {title!r}: {type(exc).__name__}: {exc}")
+
+    def _report_save(self, saved) -> None:
+        """Say so in the panel when a background save of an added item failed."""
+        error = saved.exception()
+        if error is not None:
+            self.status.value += (f'<p class="wb-error">⚠ the added item was not saved: '
+                                  f'{html.escape(str(error), quote=False)}</p>')
 
     def _user_kwargs(self) -> dict:
         if self.mode.value == "new user":
@@ -393,7 +403,7 @@ class Dashboard:
             try:
                 store = PatchStore.for_dataset(dataset, self.settings)
                 patched = heal_shown(rec, item_ids, self._healer(dataset), store)
-            except WorkbenchError as exc:  # offline, no key: say so once, keep working
+            except Exception as exc:  # offline, no key...: say so, keep working
                 self.status.value += (f'<p class="wb-note">details not healed: '
                                       f'{html.escape(str(exc), quote=False)}</p>')
                 return 0

@@ -158,3 +158,21 @@ def test_two_engines_saving_at_once_keep_both_items(toy) -> None:
     assert {900001, 900002} <= set(reloaded.index.item_ids.tolist())
     assert reloaded.items.loc[900001, "title"] == "Lighthouse Keeper"
     assert reloaded.search("the story of the lighthouse keeper", k=1)["item_id"][0] == 900001
+
+
+def test_an_engine_older_than_a_rebuild_does_not_overwrite_it(toy) -> None:
+    from workbench.enrich import ItemMetadata
+
+    class Stub:
+        name = "Stub"
+
+        def find(self, title, year=None):
+            return ItemMetadata(provider="Stub", provider_id=900003, title=title, year=2021,
+                                text="A quiet film about bees.", genres=["Drama"])
+
+    stale = load_content_engine("toy", toy)
+    build_content_index(ContentConfig(dataset="toy", ae_epochs=5), toy, encoder=stale.encoder,
+                        progress=False)
+    with pytest.raises(ColdStartError, match="rebuilt since this engine loaded it"):
+        add_item(stale, "Bee Season", provider=Stub(), settings=toy, background=False)
+    assert 900003 not in load_content_engine("toy", toy).index  # the rebuild stands

@@ -77,3 +77,15 @@ def test_heal_report_command(workbench_env) -> None:
     assert "toy: 50 of 50 items have gaps: poster_url 50" in result.output
     fetch = CliRunner().invoke(app, ["items", "heal", "-d", "toy"])
     assert fetch.exit_code == 1 and "no metadata provider for dataset 'toy'" in fetch.output
+
+
+def test_a_server_error_is_asked_again_later(jikan) -> None:
+    server, provider, settings = jikan
+    server.script["/v4/anime/9253"] = [{"status": 503, "body": "down"}]
+    store = PatchStore.for_dataset("anime", settings)
+    report = heal_items(_items().head(1), provider, store, progress=False)
+    assert report.looked_up == 0 and "HTTP 503" in report.errors[0]
+    assert not store.checked(9253)  # not remembered as unfillable
+    server.script.clear()
+    again = heal_items(_items().head(1), provider, store, progress=False)
+    assert again.looked_up == 1 and store.patched(9253)["text"]["source"] == "Jikan:9253"

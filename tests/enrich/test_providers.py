@@ -87,11 +87,25 @@ def test_5xx_is_retried_then_reported(tmp_path, tmdb_server) -> None:
         _tmdb(tmp_path, tmdb_server).search("Alien")
 
 
-def test_timeout_is_a_clear_error(tmp_path, tmdb_server) -> None:
+def test_timeout_is_a_clear_error_and_the_key_stays_out_of_logs(tmp_path, tmdb_server,
+                                                                   caplog) -> None:
     tmdb_server.script["/3/search"] = [{"delay": 1.5, "body": {"results": []}}]
     provider = _tmdb(tmp_path, tmdb_server, provider_timeout_s=0.3, provider_retries=1)
-    with pytest.raises(ProviderError, match=r"no answer within 0.3 s after 1 retries"):
+    caplog.set_level("WARNING", logger="urllib3")
+    with pytest.raises(ProviderError, match=r"no answer within 0.3 s after 1 retries") as err:
         provider.search("Inception")
+    assert "Retrying" in caplog.text  # urllib3 logged the retry ...
+    assert "test-key" not in caplog.text + str(err.value)  # ... without the key
+
+
+def test_odd_provider_values_become_missing(tmp_path) -> None:
+    provider = TMDBProvider(_settings(tmp_path), api_key="k")
+    meta = provider._parse({"id": 7, "title": "Unrated", "runtime": 0, "vote_average": 0,
+                            "vote_count": 0, "release_date": ""})
+    assert (meta.runtime, meta.vote_average, meta.year) == (None, None, None)
+    jikan = JikanProvider(_settings(tmp_path))._parse(
+        {"mal_id": 1, "title": "x", "episodes": "?", "scored_by": None, "score": None})
+    assert jikan.episodes is None and jikan.vote_count is None
 
 
 def test_malformed_json_and_wrong_shapes(tmp_path, tmdb_server) -> None:

@@ -166,12 +166,16 @@ def build_content_index(
     )
     index.added = added
     seconds["index"] = time.perf_counter() - t0
+    engine = ContentEngine(items, index, encoder, config.prf_depth)
     if save:
+        from workbench.enrich.coldstart import save_index
+
         t0 = time.perf_counter()
-        index.save(out / "index.npz")
+        # under the index's file lock; items added by cold start during the build are
+        # embedded into this index before it replaces the old one
+        save_index(engine, out / "index.npz", rebuilt=True)
         seconds["save"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - started
-    engine = ContentEngine(items, index, encoder, config.prf_depth)
     return engine, BuildReport(len(items), stats, seconds, history, index.nbytes(),
                                manifest.dim)
 

@@ -256,9 +256,11 @@ class VectorIndex:
                 f"{manifest.embedding_model!r}, but {embedding_model!r} is configured; rebuild it"
             )
         if expected_item_ids is not None:
-            extra = np.asarray([int(row["item_id"]) for row in added], np.int64)
-            _check_catalog(path, manifest, item_ids,
-                           np.concatenate([np.asarray(expected_item_ids, np.int64), extra]))
+            expected = np.asarray(expected_item_ids, np.int64)
+            known = set(expected.tolist())  # an added item the catalog now holds counts once
+            extra = np.asarray([int(r["item_id"]) for r in added
+                                if int(r["item_id"]) not in known], np.int64)
+            _check_catalog(path, manifest, item_ids, np.concatenate([expected, extra]))
         return loaded
 
 

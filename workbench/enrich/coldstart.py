@@ -88,18 +88,36 @@ def _vector(engine: ContentEngine, frame: pd.DataFrame, folder: Path) -> tuple[n
     return fuse(text, codes, manifest.tabular_weight), codes.astype(np.float32)
 
 
-def save_index(engine: ContentEngine, path: Path) -> None:
+def save_index(engine: ContentEngine, path: Path, rebuilt: bool = False) -> None:
     """Write the engine's index atomically under an exclusive file lock, first taking in the
-    items another process added to the file since this engine loaded it."""
+    items another process added to the file since this engine loaded it.
+
+    ``rebuilt``: the engine is a fresh build replacing the file; items added meanwhile are
+    embedded into it. Otherwise, a file rebuilt since the engine loaded it is never
+    overwritten by the engine's older index: a clear error says to reload.
+    """
     from workbench.content.index import VectorIndex
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            on_disk = VectorIndex.read_manifest(path)
+            if (not rebuilt and on_disk is not None
+                    and on_disk.created_at != engine.manifest.created_at):
+                raise ColdStartError(
+                    f"the {engine.manifest.dataset} index was rebuilt since this engine loaded "
+                    f"it; reload it (restart the dashboard) and add the item again")
             theirs = [r for r in VectorIndex.read_added(path)
                       if int(r["item_id"]) not in engine.index]
-            if theirs:
+            if theirs and rebuilt:
+                frame = with_added_rows(engine.items.reset_index(drop=True), theirs)
+                new = frame[frame["item_id"].isin([int(r["item_id"]) for r in theirs])]
+                vectors, codes = _vector(engine, new, path.parent)
+                engine.index.add(vectors, new["item_id"].to_numpy(), codes)
+                engine.index.added.extend(theirs)
+                engine.items = frame.set_index("item_id", drop=False)
+            elif theirs:
                 disk = VectorIndex.load(path)
                 ids = np.array([int(r["item_id"]) for r in theirs])
                 rows = disk.rows_of(ids)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from workbench.settings import Settings, get_settings
 from workbench.storage import write_json
 
 HEALABLE = ("poster_url", "text", "year", "vote_average")
+_NOT_FOUND = re.compile(r"not found|nothing found|no title like")
 """The fields self-healing fills when missing."""
 
 
@@ -150,25 +152,27 @@ def heal_items(items: pd.DataFrame, provider: Provider, store: PatchStore,
     todo = gaps if retry else gaps[[not store.checked(i) for i in gaps["item_id"]]]
     if limit is not None:
         todo = todo.head(limit)
-    for row in tqdm(list(todo.itertuples(index=False)), desc=f"heal ({provider.name})",
-                    unit="item", disable=not progress):
-        try:
-            meta = _lookup(provider, row.item_id, row.title, row.year)
-        except ProviderError as exc:
-            if "unreachable" in str(exc) or "API key" in str(exc):
-                store.save()
-                raise
-            report.errors.append(f"{row.item_id}: {exc}")
-            store.record(row.item_id, {}, provider.name)
-            continue
-        report.looked_up += 1
-        found = {name: getattr(meta, name) for name in row.missing
-                 if not _missing(getattr(meta, name))}
-        store.record(row.item_id, found, f"{provider.name}:{meta.provider_id}")
-        for name in found:
-            report.fields_patched[name] = report.fields_patched.get(name, 0) + 1
-        report.still_missing += len(row.missing) > len(found)
-    store.save()
+    try:
+        for row in tqdm(list(todo.itertuples(index=False)), desc=f"heal ({provider.name})",
+                        unit="item", disable=not progress):
+            try:
+                meta = _lookup(provider, row.item_id, row.title, row.year)
+            except ProviderError as exc:
+                if "unreachable" in str(exc) or "API key" in str(exc):
+                    raise
+                report.errors.append(f"{row.item_id}: {exc}")
+                if _NOT_FOUND.search(str(exc)):  # a timeout or a 5xx is asked again later
+                    store.record(row.item_id, {}, provider.name)
+                continue
+            report.looked_up += 1
+            found = {name: getattr(meta, name) for name in row.missing
+                     if not _missing(getattr(meta, name))}
+            store.record(row.item_id, found, f"{provider.name}:{meta.provider_id}")
+            for name in found:
+                report.fields_patched[name] = report.fields_patched.get(name, 0) + 1
+            report.still_missing += len(row.missing) > len(found)
+    finally:  # an interrupt or an outage keeps what was found
+        store.save()
     return report
 
 

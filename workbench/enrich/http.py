@@ -4,8 +4,11 @@ response cache, turning every failure into a one-line :class:`ProviderError`."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -19,8 +22,33 @@ from workbench import WorkbenchError
 from workbench.storage import write_json
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_RETRY_AFTER_S = 60.0
+"""A server's Retry-After is honoured up to this many seconds."""
 SECRET_PARAMS = frozenset({"api_key"})
 """Query parameters never written to the cache key or to error messages."""
+
+
+class _CappedRetry(Retry):
+    """urllib3's Retry with Retry-After capped at :data:`MAX_RETRY_AFTER_S`."""
+
+    def get_retry_after(self, response):
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, MAX_RETRY_AFTER_S)
+
+
+class _RedactKeys(logging.Filter):
+    """Keep API keys out of urllib3's retry warnings (which log the full URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _KEY.sub(r"\1=***", str(record.msg))
+        if isinstance(record.args, tuple):
+            record.args = tuple(_KEY.sub(r"\1=***", str(a)) if "api_key=" in str(a) else a
+                                for a in record.args)
+        return True
+
+
+_KEY = re.compile(r"(api_key)=[^&\s'\")]+")
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactKeys())
 
 
 class ProviderError(WorkbenchError):
@@ -40,7 +68,7 @@ class CachedHttp:
         self.min_interval_s = min_interval_s
         self._lock = threading.Lock()
         self._last = 0.0
-        retry = Retry(total=retries, connect=0, read=retries, status=retries,
+        retry = _CappedRetry(total=retries, connect=0, read=retries, status=retries,
                       backoff_factor=backoff_s, status_forcelist=RETRY_STATUSES,
                       allowed_methods=frozenset({"GET"}), respect_retry_after_header=True,
                       raise_on_status=False)
@@ -53,7 +81,8 @@ class CachedHttp:
         if self.cache_dir is None:
             return None
         public = {k: v for k, v in sorted(params.items()) if k not in SECRET_PARAMS}
-        key = hashlib.sha256(json.dumps([path, public], default=str).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([self.base_url, path, public], default=str).encode()
+                             ).hexdigest()
         return self.cache_dir / self.name.lower() / f"{key}.json"
 
     def _wait_turn(self) -> None:
@@ -79,16 +108,17 @@ class CachedHttp:
         self._wait_turn()
         try:
             response = self.session.get(url, params=params, timeout=self.timeout_s)
-        except (requests.Timeout, requests.exceptions.RetryError) as exc:
-            if isinstance(exc, requests.exceptions.RetryError) or "timed out" in str(exc):
-                raise ProviderError(f"{self.name}: no answer within {self.timeout_s:g} s "
-                                    f"after {self.retries} retries: {shown}") from None
-            raise
+        except (requests.Timeout, requests.exceptions.RetryError):
+            raise ProviderError(f"{self.name}: no answer within {self.timeout_s:g} s "
+                                f"after {self.retries} retries: {shown}") from None
         except requests.ConnectionError as exc:
             if "timed out" in str(exc) or "Read timed out" in str(exc):
                 raise ProviderError(f"{self.name}: no answer within {self.timeout_s:g} s "
                                     f"after {self.retries} retries: {shown}") from None
             raise ProviderError(f"{self.name} is unreachable (offline?): {shown}") from None
+        except requests.RequestException as exc:  # truncated body, redirects, bad URL
+            raise ProviderError(f"{self.name}: request failed ({type(exc).__name__}): "
+                                f"{shown}") from None
         if response.status_code == 401:
             raise ProviderError(f"{self.name} rejected the API key (HTTP 401)")
         if response.status_code == 404:
@@ -102,5 +132,6 @@ class CachedHttp:
             raise ProviderError(f"{self.name} answered malformed JSON: {shown}: "
                                 f"{response.text[:80]!r}") from None
         if cached is not None:
-            write_json(cached, data)
+            with contextlib.suppress(OSError):  # a full disk costs the cache, not the answer
+                write_json(cached, data)
         return data

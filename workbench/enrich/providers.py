@@ -106,11 +106,24 @@ def _names(entries: Any) -> list[str]:
     return [str(e["name"]).strip() for e in entries or [] if isinstance(e, dict) and e.get("name")]
 
 
-def _float(value: Any) -> float | None:
+def _float(value: Any, positive: bool = False) -> float | None:
     try:
-        return None if value is None else float(value)
+        number = None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+    return None if number is None or (positive and number <= 0) else number
+
+
+def _int(value: Any) -> int | None:
+    number = _float(value)
+    return None if number is None else int(number)
+
+
+def _rating(average: Any, count: Any) -> tuple[float | None, int | None]:
+    """A provider's mean vote and count; an average of 0 from nobody is no rating."""
+    votes = _int(count)
+    mean = _float(average)
+    return (None, votes) if not votes or mean is None else (mean, votes)
 
 
 class TMDBProvider:
@@ -146,10 +159,11 @@ class TMDBProvider:
             genres=_names(raw.get("genres")),
             keywords=_names(keywords.get("keywords") if isinstance(keywords, dict) else None),
             companies=_names(raw.get("production_companies")),
-            language=raw.get("original_language") or None, runtime=_float(raw.get("runtime")),
+            language=raw.get("original_language") or None,
+            runtime=_float(raw.get("runtime"), positive=True),
             item_type="Movie", popularity=_float(raw.get("popularity")),
-            vote_average=_float(raw.get("vote_average")),
-            vote_count=int(raw["vote_count"]) if raw.get("vote_count") is not None else None,
+            vote_average=_rating(raw.get("vote_average"), raw.get("vote_count"))[0],
+            vote_count=_rating(raw.get("vote_average"), raw.get("vote_count"))[1],
             collection=collection.get("name") if isinstance(collection, dict) else None,
             poster_url=f"{TMDB_IMAGE_BASE}{poster}" if poster else None)
 
@@ -186,7 +200,8 @@ class JikanProvider:
             raise ProviderError(f"Jikan answered an entry without mal_id/title: "
                                 f"{str(raw)[:80]}")
         aired = raw.get("aired") or {}
-        year = raw.get("year") or _year(aired.get("from") if isinstance(aired, dict) else None)
+        year = _int(raw.get("year")) or _year(aired.get("from") if isinstance(aired, dict)
+                                              else None)
         duration = re.match(r"(\d+)\s*min", str(raw.get("duration") or ""))
         image = ((raw.get("images") or {}).get("jpg") or {}).get("image_url")
         alt = [raw.get("title_english"), raw.get("title_japanese")]
@@ -196,11 +211,11 @@ class JikanProvider:
             alt_titles=[t for t in alt if t and t != raw["title"]],
             genres=_names(raw.get("genres")) + _names(raw.get("themes")),
             companies=_names(raw.get("studios")), language="ja",
-            runtime=float(duration.group(1)) if duration else None,
-            episodes=int(raw["episodes"]) if raw.get("episodes") else None,
+            runtime=_float(duration.group(1), positive=True) if duration else None,
+            episodes=_int(raw.get("episodes")) or None,
             item_type=raw.get("type") or None, popularity=_float(raw.get("members")),
-            vote_average=_float(raw.get("score")),
-            vote_count=int(raw["scored_by"]) if raw.get("scored_by") else None,
+            vote_average=_rating(raw.get("score"), raw.get("scored_by"))[0],
+            vote_count=_rating(raw.get("score"), raw.get("scored_by"))[1],
             poster_url=image or None)
 
     def search(self, title: str, year: int | None = None) -> list[ItemMetadata]:
