@@ -203,18 +203,17 @@ def _reusable_encoder(out: Path, key: str):
 
 def with_added_rows(items: pd.DataFrame, added: list[dict]) -> pd.DataFrame:
     """The catalog plus cold-start rows (those whose id the catalog does not hold)."""
-    rows = [r for r in added if int(r["item_id"]) not in set(items["item_id"].tolist())]
+    known = set(items["item_id"].tolist())
+    rows = [r for r in added if int(r["item_id"]) not in known]
     if not rows:
         return items
-    from workbench.data.schema import validate_items
+    from workbench.data.schema import LIST_COLUMNS, validate_items
 
     extra = pd.DataFrame(rows).reindex(columns=items.columns)
-    for column in ("alt_titles", "genres", "keywords", "companies"):
+    for column in LIST_COLUMNS:
         extra[column] = [list(v) if isinstance(v, list) else [] for v in extra[column]]
-    merged = pd.concat([items, extra.astype({c: items[c].dtype for c in items.columns
-                                             if c not in ("alt_titles", "genres", "keywords",
-                                                          "companies")})],
-                       ignore_index=True)
+    scalar = {c: items[c].dtype for c in items.columns if c not in LIST_COLUMNS}
+    merged = pd.concat([items, extra.astype(scalar)], ignore_index=True)
     return validate_items(merged, table="catalog + added items")
 
 

@@ -375,10 +375,7 @@ class Recommender:
             top = rerank.mmr(kept, final, self.content.index.vectors[rows], k, opts.mmr_lambda)
         else:
             top = kept[:k]
-        rank_of = {int(p): r for r, p in enumerate(order)}
-        cutoff = max((rank_of[p] for p in top), default=-1)
-        hidden = sum(1 for p in dropped if rank_of[p] < cutoff)
-        return top, final, hidden
+        return top, final, rerank.hidden_above(order, top, dropped)
 
     # -- the three lists ----------------------------------------------------------------------
 
@@ -443,13 +440,11 @@ class Recommender:
         groups = [self.franchise_of(i) for i in ids]
         kept, dropped = rerank.cap_per_group(order, groups, opts.max_per_franchise or None)
         top = kept[:k]
-        rank_of = {int(p): r for r, p in enumerate(order)}
-        cutoff = max((rank_of[p] for p in top), default=-1)
-        hidden = sum(1 for p in dropped if rank_of[p] < cutoff)
+        hidden = rerank.hidden_above(order, top, dropped)
         what = self._preference_label(isinstance(user, NewUser))
-        trend_rank = {int(i): r for r, i in enumerate(trend.index, start=1)}
-        reasons = [f"trending #{trend_rank[int(ids[p])]} ({opts.trending}) · {what} "
-                   f"{pref[p]:.2f} for {cands.user_label}" for p in top]
+        trend_rank = trend.index.get_indexer(ids[top]) + 1
+        reasons = [f"trending #{trend_rank[n]} ({opts.trending}) · {what} "
+                   f"{pref[p]:.2f} for {cands.user_label}" for n, p in enumerate(top)]
         frame = self._frame(cands, top, pref, reasons)
         return Recommendations("for you", frame, hidden, len(ids), note, opts.model_dump())
 

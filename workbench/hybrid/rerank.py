@@ -84,6 +84,14 @@ def cap_per_group(order: Sequence[int], groups: Sequence[object], max_per_group:
     return kept, dropped
 
 
+def hidden_above(order: Sequence[int], top: Sequence[int], dropped: Sequence[int]) -> int:
+    """How many ``dropped`` positions ranked (in ``order``) above the last one in ``top``:
+    what a filter hid from the list a person sees."""
+    rank_of = {int(p): r for r, p in enumerate(order)}
+    cutoff = max((rank_of[int(p)] for p in top), default=-1)
+    return sum(1 for p in dropped if rank_of[int(p)] < cutoff)
+
+
 def mmr(order: Sequence[int], relevance: np.ndarray, vectors: np.ndarray, k: int,
         lam: float) -> list[int]:
     """Maximal marginal relevance over ``order``: pick ``k`` positions greedily maximising
