@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,3 +100,42 @@ def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = ("mf",)) ->
     for kind in kinds:
         config = CollabConfig(dataset="toy", model=kind, epochs=15, lr=0.01, patience=15)
         train(config, split.train, catalog).save(model_dir(config, settings.models_dir))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def loopback_server(name: str, command: list[str], ready: Callable[[], bool],
+                    env: dict[str, str] | None = None, timeout_s: float = 60) -> Iterator[None]:
+    """Run a server ``command`` in its own process group until ``ready()``; stop it after."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited at start-up")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name} did not answer within {timeout_s:g} s")
+            time.sleep(0.5)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

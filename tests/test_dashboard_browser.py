@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, build_toy_artifacts
+from tests.conftest import REPO, build_toy_artifacts, free_port, loopback_server, port_open
 from workbench.settings import Settings
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -38,12 +35,6 @@ def chromium() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def voila(tmp_path):
     """Voila serving notebooks/dashboard.ipynb on 127.0.0.1 (toy data unless
@@ -60,31 +51,13 @@ def voila(tmp_path):
         build_toy_artifacts(Settings(home=home, data_mirror=home / "none"), ("neumf",))
         env.update({"WORKBENCH_HOME": str(home), "WORKBENCH_DATA_MIRROR": str(home / "none"),
                     "WORKBENCH_DASHBOARD_DATASETS": json.dumps(["toy"])})
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "voila"), str(REPO / "notebooks" / "dashboard.ipynb"),
-         "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(120):
-            try:  # a listening port is enough: GET / waits for the notebook to run
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail("voila exited at start-up")
-            time.sleep(0.5)
-        else:
-            pytest.fail("voila did not answer within 60 s")
-        yield url, browser
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "voila"),
+               str(REPO / "notebooks" / "dashboard.ipynb"), "--no-browser", f"--port={port}",
+               "--Voila.ip=127.0.0.1"]
+    # a listening port is enough: GET / waits for the notebook to run
+    with loopback_server("voila", command, lambda: port_open(port), env=env):
+        yield f"http://127.0.0.1:{port}/", browser
 
 
 AI_PICK_CHANGED = """prev => {

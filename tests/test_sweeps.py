@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -15,6 +11,7 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
+from tests.conftest import free_port, loopback_server
 from workbench import data
 from workbench.cli import app
 from workbench.experiments import (
@@ -175,39 +172,24 @@ def test_sweep_records_failure_runs_the_rest_and_resumes(workbench_env, tmp_path
     assert (workbench_env.experiments_dir / "runs" / "toy_sweep" / "compare.png").is_file()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real MLflow tracking server on a free loopback port; stopped afterwards."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail("the MLflow server exited at start-up")
-            time.sleep(0.5)
-        else:
-            pytest.fail("the MLflow server did not answer within 60 s")
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{url}/health", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+
+    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+               "--artifacts-destination", str(tmp_path / "server-artifacts")]
+    with loopback_server("the MLflow server", command, healthy):
         yield url
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
 
 
 @pytest.mark.integration

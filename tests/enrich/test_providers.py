@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
+from tests.conftest import free_port
 from tests.enrich.fake_servers import FakeServer, jikan_routes, tmdb_routes
 from workbench.enrich import JikanProvider, ProviderError, TMDBProvider
 from workbench.settings import Settings
@@ -118,9 +118,7 @@ def test_malformed_json_and_wrong_shapes(tmp_path, tmdb_server) -> None:
 
 
 def test_offline_is_one_line(tmp_path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: nothing listens
+    port = free_port()  # nothing listens there
     provider = TMDBProvider(_settings(tmp_path, tmdb_url=f"http://127.0.0.1:{port}/3"),
                             api_key="test-key")
     with pytest.raises(ProviderError, match=r"TMDB is unreachable \(offline\?\)") as err:
