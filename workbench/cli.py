@@ -314,8 +314,7 @@ def experiments_run(
     """Run a sweep: each variant through papermill, a child MLflow run under one parent."""
     from workbench.experiments import run_sweep
 
-    report = run_sweep(_find_sweep(sweep), jobs=jobs, only=only, dry_run=dry_run, force=force,
-                       echo=typer.echo)
+    report = run_sweep(_find_sweep(sweep), jobs=jobs, only=only, dry_run=dry_run, force=force)
     _print_sweep_report(report)
     if report.failed:
         raise typer.Exit(1)
@@ -466,8 +465,7 @@ def pipeline(
         elif sweep is not None and PIPELINE_MODEL_VARIANT in {v.name for v in expand(sweep)}:
             typer.echo(f"== {name}: collaborative model (sweep variant "
                        f"{PIPELINE_MODEL_VARIANT}, default NeuMF)")
-            report = run_sweep(sweep, settings, only=[PIPELINE_MODEL_VARIANT], force=True,
-                               echo=typer.echo)
+            report = run_sweep(sweep, settings, only=[PIPELINE_MODEL_VARIANT], force=True)
             _print_sweep_report(report)
             if report.failed:
                 raise WorkbenchError(f"training the default model of {name} failed")
@@ -478,7 +476,7 @@ def pipeline(
                              f"{name}-collaborative.ipynb", {"dataset": name})
         if sweep is not None:
             typer.echo(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
-            report = run_sweep(sweep, settings, jobs=jobs, echo=typer.echo)
+            report = run_sweep(sweep, settings, jobs=jobs)
             _print_sweep_report(report)
             reports.append((sweep, report))
     typer.echo("")

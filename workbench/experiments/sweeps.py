@@ -47,7 +47,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -316,8 +316,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
 
 def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
               only: Iterable[str] | None = None, dry_run: bool = False, force: bool = False,
-              progress: bool = True, base: Path | None = None,
-              echo: Callable[[str], None] = print) -> SweepReport:
+              progress: bool = True, base: Path | None = None) -> SweepReport:
     """Run (or, with ``dry_run``, plan) the sweep's variants; see the module docstring."""
     import mlflow
     from tqdm.auto import tqdm
