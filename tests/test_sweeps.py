@@ -219,3 +219,14 @@ def test_sweep_against_a_real_mlflow_server(workbench_env, tmp_path, monkeypatch
                           timeout=10).json()
     assert [f["path"] for f in listed["files"]] == ["notebook/one.ipynb"]
     assert not (workbench_env.experiments_dir / "mlflow.db").exists()  # nothing went local
+
+
+def test_compare_before_any_run_names_the_command(workbench_env, tmp_path) -> None:
+    path = _write(tmp_path, "experiment: never-run\nnotebook: 01_data_overview\n"
+                            "variants: [{name: a}]\n")
+    result = runner.invoke(app, ["experiments", "compare", str(path)])
+    assert result.exit_code == 1
+    assert "has no runs in MLflow experiment 'never-run'" in result.output
+    assert "workbench experiments run" in result.output
+    missing = runner.invoke(app, ["experiments", "run", "no_such_sweep"])
+    assert missing.exit_code == 1 and "no sweep file 'no_such_sweep'" in missing.output

@@ -176,3 +176,10 @@ def test_an_engine_older_than_a_rebuild_does_not_overwrite_it(toy) -> None:
     with pytest.raises(ColdStartError, match="rebuilt since this engine loaded it"):
         add_item(stale, "Bee Season", provider=Stub(), settings=toy, background=False)
     assert 900003 not in load_content_engine("toy", toy).index  # the rebuild stands
+
+
+def test_an_empty_title_is_a_clear_error(toy, tmdb) -> None:
+    engine = load_content_engine("toy", toy)
+    for title in ("", "   "):
+        with pytest.raises(ColdStartError, match="empty title"):
+            add_item(engine, title, provider=tmdb, settings=toy)
