@@ -86,20 +86,33 @@ def real_data(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
+TOY_KERAS = {"epochs": 15, "lr": 0.01, "patience": 15, "batch_size": 64}
+"""Short Keras training for the toy dataset."""
+
+
 def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = ("mf",)) -> None:
     """Prepare toy, build and save its content index, train and save implicit models of
-    ``kinds`` on its leave-last-out split: what `make pipeline` leaves for a real dataset."""
+    ``kinds`` on its leave-last-out split, the first one copied as the champion: what `make
+    pipeline` leaves for a real dataset."""
     from workbench import data
-    from workbench.collaborative import CollabConfig, model_dir, train
+    from workbench.collaborative import make_config, model_dir, train
     from workbench.content import ContentConfig, build_content_index
+    from workbench.storage import replace_folder, write_json
+    from workbench.tasks.collaborative import champion_dir
 
     data.prepare("toy", settings)
     build_content_index(ContentConfig(dataset="toy", ae_epochs=5), settings, progress=False)
     split = data.load_split("toy", "leave_last_out", settings)
     catalog = data.load_items("toy", settings)["item_id"].to_numpy()
     for kind in kinds:
-        config = CollabConfig(dataset="toy", model=kind, epochs=15, lr=0.01, patience=15)
-        train(config, split.train, catalog).save(model_dir(config, settings.models_dir))
+        params = TOY_KERAS if kind in ("mf", "gmf", "mlp", "neumf") else {}
+        config = make_config(dataset="toy", model=kind, params=params)
+        train(config, split.train, catalog, settings=settings).save(
+            model_dir(config, settings.models_dir))
+        if kind == kinds[0]:
+            target = champion_dir("toy", settings)
+            replace_folder(model_dir(config, settings.models_dir), target, copy=True)
+            write_json(target / "champion.json", {"model": kind, "version": "1"})
 
 
 def free_port() -> int:

@@ -183,5 +183,6 @@ def test_shown_results_heal_their_missing_details(toy, toy_recommender) -> None:
     assert store.patched(shown[0])["poster_url"]["source"] == f"Stub:{shown[0]}"
     dash.alpha.value = 0.9  # the same content items again: their patches are reused
     dash._healing.result(timeout=60)
-    assert all(provider.asked.count(i) == 1 for i in shown)
+    assert all(provider.asked.count(i) == 1 for i in shown), str(provider.asked)
+    assert len(provider.asked) == len(set(provider.asked))  # an item in both columns: once
     store.path.unlink()  # leave the shared toy home as it was

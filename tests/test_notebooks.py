@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -96,69 +97,113 @@ def test_content_index_notebook_records_metrics_in_mlflow(workbench_env, tmp_pat
     assert (workbench_env.models_dir / "toy" / "content" / "index.npz").is_file()
 
 
+@pytest.mark.parametrize(("notebook", "task"), [
+    ("03_train_collaborative.ipynb", "workbench.tasks.collaborative:TrainTask"),
+    ("04_hybrid_evaluation.ipynb", "workbench.tasks.hybrid:HybridTask"),
+])
+def test_notebook_parameters_are_the_tasks_defaults(notebook, task) -> None:
+    """A notebook's parameters cell and its task config declare the same names and defaults
+    (one source of truth; the notebook passes its variables to the task)."""
+    import ast
+    import importlib
+
+    module, _, name = task.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    declared = {k: ast.literal_eval(v) for k, v in
+                declared_parameters(REPO / "notebooks" / notebook).items()}
+    defaults = {k: f.default for k, f in cls.model_fields.items()}
+    assert declared == defaults
+
+
+def _runs(experiment: str) -> dict:
+    return {r.info.run_name: r for r in
+            mlflow.search_runs(experiment_names=[experiment], output_format="list")}
+
+
 @pytest.mark.integration
-def test_collaborative_notebook_logs_metrics_and_registers_champion(workbench_env,
-                                                                    tmp_path: Path) -> None:
+def test_collaborative_notebook_selects_on_validation_and_tests_once(workbench_env,
+                                                                     tmp_path: Path) -> None:
+    from tests.conftest import TOY_KERAS
+
     data.prepare("toy", workbench_env)
     notebook = REPO / "notebooks" / "03_train_collaborative.ipynb"
-    execute_notebook(notebook, tmp_path / "pop.ipynb",
-                     {"dataset": "toy", "model": "popularity", "mlflow_experiment": "test-cf"})
-    execute_notebook(notebook, tmp_path / "neumf.ipynb",
-                     {"dataset": "toy", "model": "neumf", "epochs": 20, "patience": 20,
-                      "lr": 0.01, "mlp_layers": [32, 16, 8], "mlflow_experiment": "test-cf"})
+    for model, params in (("popularity", {}), ("neumf", {**TOY_KERAS, "epochs": 8,
+                                                         "patience": 8,
+                                                         "mlp_layers": [32, 16, 8]}),
+                          ("ease", {"l2": 5.0})):
+        execute_notebook(notebook, tmp_path / f"{model}.ipynb",
+                         {"dataset": "toy", "model": model, "params": params,
+                          "mlflow_experiment": "test-cf"})
     mlflow.set_tracking_uri(workbench_env.mlflow_uri)
-    runs = {r.info.run_name: r for r in
-            mlflow.search_runs(experiment_names=["test-cf"], output_format="list")}
-    assert set(runs) == {"toy-popularity-implicit-s42", "toy-neumf-implicit-s42"}
+    runs = _runs("test-cf")
+    assert set(runs) == {f"toy-{m}-implicit-s42" for m in ("popularity", "neumf", "ease")}
     neumf = runs["toy-neumf-implicit-s42"]
-    for name in ("sampled_hr_at_10", "full_ndcg_at_10", "full_recall_at_10", "train_seconds",
-                 "coverage_at_10", "novelty_at_10", "popularity_bias_at_10"):
+    for name in ("val_full_ndcg_at_10", "test_full_ndcg_at_10", "test_full_recall_at_10",
+                 "test_sampled_hr_at_10", "train_seconds", "select_seconds", "refit_seconds",
+                 "best_epoch", "test_coverage_at_10", "test_novelty_at_10", "test_few_rows"):
         assert name in neumf.data.metrics, name
-    assert neumf.data.params["mlp_layers"] == "(32, 16, 8)"  # a list parameter arrived typed
+    assert neumf.data.params["params.mlp_layers"] == "[32, 16, 8]"  # a list arrived typed
+    assert neumf.data.params["selected_by"] == "val_full_ndcg_at_10"
     client = mlflow.MlflowClient()
-    assert len(client.get_metric_history(neumf.info.run_id, "val_loss")) >= 2
+    curve = client.get_metric_history(neumf.info.run_id, "epoch_val_ndcg_at_10")
+    assert len(curve) >= 2
     artifacts = {a.path for a in client.list_artifacts(neumf.info.run_id)}
-    assert {"learning_curve.png", "model"} <= artifacts
+    assert {"learning_curve.png", "model", "test_per_user.csv"} <= artifacts
     versions = client.search_model_versions("name='toy-collaborative'")
-    assert len(versions) == 2
+    assert len(versions) == 3
     champion = client.get_model_version_by_alias("toy-collaborative", "champion")
-    best = max(runs.values(), key=lambda r: r.data.metrics["full_ndcg_at_10"])
-    assert champion.run_id == best.info.run_id
+    by_val = max(runs.values(), key=lambda r: r.data.metrics["val_full_ndcg_at_10"])
+    assert champion.run_id == by_val.info.run_id  # chosen on validation...
+    assert champion.tags["selected_by"] == "val_full_ndcg_at_10"
+    local = workbench_env.models_dir / "toy" / "collaborative" / "champion"
+    assert (local / "champion.json").is_file()  # ...and copied for the hybrid
+    assert json.loads((local / "config.json").read_text())["config"]["model"] == \
+        by_val.data.params["model"]
 
     from workbench.experiments import results_table
 
-    table = results_table("test-cf", ("dataset", "model"))
-    assert table["model"].tolist() == ["neumf", "popularity"] and table["n"].tolist() == [1, 1]
-    ndcg = neumf.data.metrics["full_ndcg_at_10"]
-    assert table.loc[0, "full_ndcg_at_10"] == f"{round(ndcg, 4)} ± 0.0"
-    assert "rmse" not in table.columns  # implicit models log no RMSE
+    table = results_table("test-cf", ("dataset", "model")).set_index("model")
+    assert table.loc["neumf", "n"] == 1
+    ndcg = neumf.data.metrics["test_full_ndcg_at_10"]
+    assert table.loc["neumf", "test_full_ndcg_at_10"] == f"{ndcg:.4f}"
+    assert "test_rmse" not in table.columns  # implicit models log no RMSE
+    best = max(runs.values(), key=lambda r: r.data.metrics["test_full_ndcg_at_10"])
+    assert table.loc[best.data.params["model"], "p_vs_best"] == "best"
+    assert all(p == "best" or 0 <= float(p) <= 1 for p in table["p_vs_best"])
 
 
 @pytest.mark.integration
-def test_hybrid_notebook_records_the_alpha_tradeoff_in_mlflow(workbench_env,
-                                                              tmp_path: Path) -> None:
+def test_hybrid_notebook_chooses_alpha_on_validation(workbench_env, tmp_path: Path) -> None:
     from tests.conftest import build_toy_artifacts
 
     build_toy_artifacts(workbench_env)
     notebook = REPO / "notebooks" / "04_hybrid_evaluation.ipynb"
     execute_notebook(notebook, tmp_path / "04.ipynb",
-                     {"dataset": "toy", "collaborative": "mf-implicit", "alphas": [0.0, 0.5, 1.0],
-                      "candidates": 30, "seeds_per_user": 2, "mlflow_experiment": "test-hybrid"})
+                     {"dataset": "toy", "alphas": [0.0, 0.5, 1.0], "candidates": 30,
+                      "seeds_per_user": 2, "mlflow_experiment": "test-hybrid"})
     mlflow.set_tracking_uri(workbench_env.mlflow_uri)
     [run] = mlflow.search_runs(experiment_names=["test-hybrid"], output_format="list")
     metrics, client = run.data.metrics, mlflow.MlflowClient()
-    assert metrics["best_alpha"] in (0.0, 0.5, 1.0) and metrics["requests"] > 20
-    assert 0 <= metrics["candidate_recall"] <= 1
+    assert run.data.params["model"] == "champion: mf v1"
+    assert run.data.params["selected_by"] == "val_ndcg_at_10_filtered"
+    assert metrics["val_requests"] > 20 and 0 <= metrics["val_candidate_recall"] <= 1
     assert run.data.params["alphas"] == "[0.0, 0.5, 1.0]"  # a list parameter arrived typed
-    history = client.get_metric_history(run.info.run_id, "ndcg_at_10_filtered")
-    assert sorted(m.step for m in history) == [0, 50, 100]
+    history = client.get_metric_history(run.info.run_id, "val_ndcg_at_10_filtered")
+    by_alpha = {m.step / 100: m.value for m in history}
+    assert sorted(by_alpha) == [0.0, 0.5, 1.0]
+    assert metrics["best_alpha"] == max(by_alpha, key=lambda a: (by_alpha[a], -a))  # validation
+    assert metrics["val_best_ndcg_at_10"] == pytest.approx(by_alpha[metrics["best_alpha"]])
+    for name in ("test_ndcg_at_10", "test_ndcg_at_10_alpha_0", "test_ndcg_at_10_alpha_1",
+                 "test_recall_at_10", "test_coverage_at_10"):
+        assert name in metrics, name
+    assert not [m for m in metrics if m.startswith("test_") and m.endswith("_filtered")]
     duplicates = {m.step: m.value for m in
-                  client.get_metric_history(run.info.run_id, "franchise_duplicate_rate")}
-    filtered = {m.step: m.value for m in
-                client.get_metric_history(run.info.run_id, "franchise_duplicate_rate_filtered")}
+                  client.get_metric_history(run.info.run_id, "val_franchise_duplicate_rate")}
+    filtered = {m.step: m.value for m in client.get_metric_history(
+        run.info.run_id, "val_franchise_duplicate_rate_filtered")}
     assert all(v == 0 for v in filtered.values()) and max(duplicates.values()) > 0
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"tradeoff.png", "tradeoff.json"} <= artifacts
+    assert {"tradeoff.png", "validation_tradeoff.json", "test.json"} <= artifacts
 
 
 @pytest.mark.integration

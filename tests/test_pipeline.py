@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import mlflow
@@ -17,20 +18,32 @@ runner = CliRunner()
 def test_pipeline_runs_everything_then_skips_finished_work(workbench_env) -> None:
     first = runner.invoke(app, ["pipeline", "--dataset", "toy"])
     assert first.exit_code == 0, first.output
-    for line in ("== toy: content index\n", "== toy: collaborative model (sweep variant",
-                 "== toy: sweep toy_default", "toy_default: latest run of each variant",
-                 "champion toy-collaborative: version", "make mlflow-ui"):
+    for line in ("== toy: content index\n", "== toy: sweep toy_default",
+                 "toy_default: latest run of each variant",
+                 "champion toy-collaborative: version", "chosen on val_full_ndcg_at_10",
+                 "make mlflow-ui"):
         assert line in first.output, line
-    assert first.output.count("FINISHED") >= 8 and "FAILED" not in first.output
+    assert first.output.count("FINISHED") >= 9 and "FAILED" not in first.output
     mlflow.set_tracking_uri(workbench_env.mlflow_uri)
     runs = mlflow.search_runs(experiment_names=["toy-default"], output_format="list")
-    assert len(runs) == 10  # eight variants, the parent of the sweep, the parent of the
-    # first run of the default-model variant (trained before the sweep, skipped in it)
+    assert len(runs) == 10  # nine variants and the parent of the sweep
+    hybrid = next(r for r in runs if r.info.run_name == "toy-hybrid-blend")
+    champion = mlflow.MlflowClient().get_model_version_by_alias("toy-collaborative",
+                                                                "champion")
+    model = mlflow.MlflowClient().get_run(champion.run_id).data.params["model"]
+    assert hybrid.data.params["collaborative_kind"] == model  # stage 1 used the champion
+    stage0 = [r for r in runs if "workbench.variant" in r.data.tags and r is not hybrid]
+    assert len(stage0) == 8
+    assert hybrid.info.start_time > max(r.info.end_time for r in stage0)
+    local = workbench_env.models_dir / "toy" / "collaborative" / "champion"
+    assert (local / "champion.json").is_file()
     assert (workbench_env.models_dir / "toy" / "content" / "index.npz").is_file()
+    shutil.rmtree(local)  # a lost local copy comes back from the registry
     started = time.perf_counter()
     second = runner.invoke(app, ["pipeline", "--dataset", "toy"])
     assert second.exit_code == 0, second.output
     assert "content index up to date" in second.output
-    assert "collaborative model up to date" in second.output
-    assert second.output.count("SKIPPED") == 8
+    assert second.output.count("SKIPPED") == 9
+    assert f"champion toy-collaborative v{champion.version} copied to" in second.output
+    assert (local / "config.json").is_file()
     assert time.perf_counter() - started < 60

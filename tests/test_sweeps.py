@@ -62,8 +62,25 @@ def test_structural_errors_name_the_key(tmp_path, text, message) -> None:
      r"parameter 'track' = 'yes' should be a bool"),
     ("variants: [{name: a, parameters: {mlflow_experiment: other}}]",
      r"do not set mlflow_experiment"),
-    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {epochs: ten}}]",
-     r"parameter 'epochs' = 'ten' should be a int"),
+    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {seed: ten}}]",
+     r"parameter 'seed' = 'ten' should be a int"),
+    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: nope}}]",
+     r"variant 'a': unknown model 'nope'; registered models: popularity"),
+    ("variants: [{name: a, notebook: 03_train_collaborative,\n"
+     "             parameters: {model: ease, params.l2: -1}}]",
+     r"variant 'a': invalid collaborative config: params\.l2: Input should be greater than 0"),
+    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+     "             search: {trials: 2, space: {params.factors: {int: [1, 9]}}}}]",
+     r"search space 'params.factors' = 1: .*params\.factors: Extra inputs are not permitted"),
+    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+     "             search: {trials: 2, space: {params.l2: {float: [0, 9]}}}}]",
+     r"search space 'params.l2' = 0.0: .*params\.l2: Input should be greater than 0"),
+    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+     "             search: {trials: 2, space: {lr: {float: [0.1, 9]}}}}]",
+     r"search space key 'lr': the notebook declares no parameter 'lr'"),
+    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+     "             search: {space: {params.l2: {float: [1, 9]}}}}]",
+     r"search has no `trials` count"),
 ])
 def test_variant_errors_are_found_before_anything_runs(tmp_path, text, message) -> None:
     spec = load_sweep(_write(tmp_path, f"experiment: x\nnotebook: 01_data_overview\n{text}\n"))
@@ -71,38 +88,99 @@ def test_variant_errors_are_found_before_anything_runs(tmp_path, text, message) 
         expand(spec)
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("search: {trials: 0}", r"search\.trials: Input should be greater than 0"),
+    ("search: {objective: test_full_ndcg_at_10}", r"is a test metric: choose on validation"),
+    ("search: {space: {x: {float: [2, 1]}}}", r"low must be below high"),
+    ("search: {space: {x: {float: [0, 1], log: true}}}", r"a log range needs low > 0"),
+    ("search: {space: {x: {int: [1, 5], choice: [1]}}}", r"give exactly one of"),
+    ("search: {space: {x: {choice: []}}}", r"choice needs at least one value"),
+    ("search: {space: {x: {uniform: [0, 1]}}}", r"uniform: Extra inputs are not permitted"),
+])
+def test_bad_search_blocks_are_refused_by_name(tmp_path, text, message) -> None:
+    with pytest.raises(SweepError, match=message):
+        load_sweep(_write(tmp_path, f"experiment: x\nnotebook: 03_train_collaborative\n"
+                                    f"variants: [{{name: a}}]\n{text}\n"))
+
+
 def test_expansion_of_lists_and_grids_with_typed_values(tmp_path) -> None:
     spec = load_sweep(_write(tmp_path, """
 experiment: cf
 notebook: 03_train_collaborative
-parameters: {dataset: toy}
+parameters: {dataset: toy, model: mf, params: {epochs: 3}}
 variants:
   - name: layers
-    parameters: {model: mlp, mlp_layers: [8, 4]}
+    parameters: {model: mlp, params.mlp_layers: [8, 4]}
   - name: cf
     parameters: {save_model: false}
-    grid: {model: [mf, gmf], lr: [0.01]}
+    grid: {model: [mf, gmf], params.lr: [0.01]}
+  - name: later
+    parameters: {model: gmf}
+    stage: 1
 grid: {seed: [1, 2]}
 """, "my_sweep.yaml"))
     variants = {v.name: v for v in expand(spec)}
     assert spec.name == "my_sweep"
-    assert list(variants) == ["layers", "cf.model=mf,lr=0.01", "cf.model=gmf,lr=0.01",
-                              "seed=1", "seed=2"]
-    assert variants["layers"].parameters["mlp_layers"] == [8, 4]  # typed, not a string
-    assert variants["cf.model=gmf,lr=0.01"].parameters == {
-        "dataset": "toy", "save_model": False, "model": "gmf", "lr": 0.01,
-        "mlflow_experiment": "cf"}
+    assert list(variants) == ["layers", "cf.model=mf,params.lr=0.01",
+                              "cf.model=gmf,params.lr=0.01", "later", "seed=1", "seed=2"]
+    assert variants["layers"].parameters["params"] == {"epochs": 3, "mlp_layers": [8, 4]}
+    assert variants["cf.model=gmf,params.lr=0.01"].parameters == {
+        "dataset": "toy", "params": {"epochs": 3, "lr": 0.01}, "save_model": False,
+        "model": "gmf", "mlflow_experiment": "cf"}
+    assert variants["later"].stage == 1 and variants["layers"].stage == 0
+    resolved = variants["layers"].resolved  # the task's own config, defaults filled in
+    assert resolved["model"] == "mlp" and resolved["params"]["mlp_layers"] == [8, 4]
+    assert resolved["params"]["lr"] == 0.001
     hashes = {v.params_hash for v in variants.values()}
-    assert len(hashes) == 5
+    assert len(hashes) == 6
+
+
+def test_a_changed_tuned_file_changes_the_variant_hash(tmp_path, monkeypatch) -> None:
+    from workbench.settings import get_settings
+
+    home = tmp_path / "home"
+    (home / "experiments" / "tuned").mkdir(parents=True)
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    get_settings.cache_clear()
+    try:
+        spec = load_sweep(_write(tmp_path, "experiment: x\nnotebook: 03_train_collaborative\n"
+                                           "parameters: {dataset: toy, model: ease}\n"
+                                           "variants: [{name: a}]\n"))
+        before = expand(spec)[0].params_hash
+        (home / "experiments" / "tuned" / "toy.yaml").write_text("ease: {l2: 42}\n")
+        [after] = expand(spec)
+        assert after.params_hash != before and after.resolved["params"]["l2"] == 42.0
+        (home / "experiments" / "tuned" / "toy.yaml").write_text("ease: {l2: -1}\n")
+        with pytest.raises(SweepError, match=r"tuned/toy.yaml: .*params\.l2: Input should be"):
+            expand(spec)
+    finally:
+        get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("name", ["movies_default", "anime_default", "toy_default"])
-def test_shipped_sweeps_are_valid(name) -> None:
+def test_shipped_default_sweeps_are_valid(name) -> None:
     spec = load_sweep(REPO / "experiments" / f"{name}.yaml")
-    names = [v.name for v in expand(spec, REPO)]
-    assert "hybrid-alpha" in names and "content-text-only" in names
-    assert {f"collaborative.model={m}" for m in ("popularity", "mf", "gmf", "mlp", "neumf")
-            } <= set(names)
+    variants = {v.name: v for v in expand(spec, REPO)}
+    assert "content-text-only" in variants
+    assert variants["hybrid-alpha"].stage == 1  # after the zoo has chosen the champion
+    models = {v.parameters["model"] for v in variants.values() if "model" in v.parameters}
+    if name != "toy_default":
+        from workbench.collaborative import model_names
+
+        assert models == set(model_names())  # the whole zoo
+
+
+def test_shipped_tuning_and_zoo_sweeps_are_valid() -> None:
+    from workbench.collaborative import model_names
+
+    tune = {v.name: v for v in expand(load_sweep(REPO / "experiments" / "tune.yaml"), REPO)}
+    assert {v.parameters["model"] for v in tune.values()} == set(model_names()) - {
+        "popularity"}  # popularity has nothing to tune
+    assert {v.search.trials for v in tune.values()} == {20}  # the same budget for every model
+    assert all(v.search.objective == "val_full_ndcg_at_10" for v in tune.values())
+    assert all(v.parameters["trial"] for v in tune.values())  # trials never score test
+    zoo = expand(load_sweep(REPO / "experiments" / "zoo.yaml"), REPO)
+    assert len(zoo) == 2 * len(model_names()) * 3
 
 
 TOY_SWEEP = """
@@ -116,7 +194,7 @@ variants:
     parameters: {dataset: nope}
   - name: popularity
     notebook: 03_train_collaborative
-    parameters: {model: popularity, mlp_layers: [8, 4], register: false, save_model: false}
+    parameters: {model: popularity, register_model: false, save_model: false}
 """
 
 
@@ -151,7 +229,7 @@ def test_sweep_records_failure_runs_the_rest_and_resumes(workbench_env, tmp_path
         assert (workbench_env.experiments_dir / "runs" / "toy_sweep" /
                 f"{variant}.ipynb").is_file()
     popularity = client.get_run(runs.loc["popularity", "run_id"])
-    assert popularity.data.params["mlp_layers"] == "(8, 4)"  # a list arrived typed
+    assert popularity.data.params["params.damping"] == "5.0"  # the resolved config is logged
     assert client.get_run(runs.loc["broken", "run_id"]).data.tags[TAG_ERROR].startswith(
         "01_data_overview.ipynb failed in cell")
 
@@ -230,3 +308,85 @@ def test_compare_before_any_run_names_the_command(workbench_env, tmp_path) -> No
     assert "workbench experiments run" in result.output
     missing = runner.invoke(app, ["experiments", "run", "no_such_sweep"])
     assert missing.exit_code == 1 and "no sweep file 'no_such_sweep'" in missing.output
+
+
+TUNE_SWEEP = """
+experiment: toy-tune
+notebook: 03_train_collaborative
+parameters: {dataset: toy, trial: true, tuned: false}
+search: {trials: 3, seed: 7}
+variants:
+  - name: knn
+    parameters: {model: itemknn}
+    grid: {params.weighting: [rating]}
+    search:
+      space:
+        params.neighbours: {int: [2, 20]}
+        params.shrinkage: {float: [0, 50]}
+  - name: layers
+    parameters: {model: mlp, params: {epochs: 2, batch_size: 64}}
+    search:
+      trials: 1
+      space:
+        params.mlp_layers: {choice: [[16, 8], [8, 4]]}
+"""
+
+
+@pytest.mark.integration
+def test_a_tuning_study_runs_trials_as_child_runs_and_resumes(workbench_env, tmp_path) -> None:
+    import optuna
+
+    from workbench.experiments.results import study_results, write_tuned
+    from workbench.experiments.search import TAG_STUDY
+
+    data.prepare("toy", workbench_env)
+    path = _write(tmp_path, TUNE_SWEEP, "toy_tune.yaml")
+    result = runner.invoke(app, ["experiments", "run", str(path), "-j", "2"])
+    assert result.exit_code == 0, result.output
+    assert "study: 3 trials, best val_full_ndcg_at_10" in result.output
+    spec = load_sweep(path)
+    client = mlflow.MlflowClient()
+    runs = mlflow.search_runs(experiment_names=["toy-tune"], output_format="list",
+                              filter_string=f"tags.`{TAG_STUDY}` != ''")
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        metrics = run.data.metrics
+        assert "val_full_ndcg_at_10" in metrics
+        assert not [m for m in metrics if m.startswith("test_")]  # a trial never sees test
+        assert client.get_run(run.data.tags[TAG_PARENT]).data.tags["workbench.sweep_parent"]
+    layers = [r for r in runs if r.data.tags["workbench.variant"].startswith("layers/")]
+    assert layers[0].data.params["params.mlp_layers"] in ("[16, 8]", "[8, 4]")  # decoded
+    studies = {r["variant"]: r for r in study_results(spec)}
+    best = studies["knn.params.weighting=rating"]
+    assert best["trials_complete"] == 3
+    trial_values = [r.data.metrics["val_full_ndcg_at_10"] for r in runs
+                    if r.data.tags["workbench.variant"].startswith("knn.")]
+    assert best["best_value"] == pytest.approx(max(trial_values))  # chosen on validation
+    assert studies["layers"]["best_params"]["params.mlp_layers"] in ([16, 8], [8, 4])
+
+    again = run_sweep(spec, workbench_env, progress=False)  # resume: nothing left to run
+    assert {o.status for o in again.outcomes} == {"SKIPPED"}
+    storage = workbench_env.optuna_uri
+    name = best["study"]
+    optuna.load_study(study_name=name, storage=storage).ask()  # an interrupted trial
+    spec.search.trials = 4  # a bigger budget adds trials to the same study
+    more = run_sweep(spec, workbench_env, only=["knn.params.weighting=rating"], progress=False)
+    assert [o.variant for o in more.outcomes] == ["knn.params.weighting=rating/trial-004",
+                                                  "knn.params.weighting=rating (study)"]
+    states = [t.state.name for t in optuna.load_study(study_name=name,
+                                                      storage=storage).trials]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1
+
+    [written] = write_tuned(study_results(spec), spec, workbench_env)
+    assert written == workbench_env.experiments_dir / "tuned" / "toy.yaml"
+    import yaml
+
+    tuned = yaml.safe_load(written.read_text())
+    assert tuned["mlp"]["epochs"] == 2 and tuned["mlp"]["mlp_layers"] in ([16, 8], [8, 4])
+    assert set(tuned["itemknn"]) == {"neighbours", "shrinkage", "weighting"}
+    shown = runner.invoke(app, ["experiments", "best", str(path)])
+    assert shown.exit_code == 0 and "knn.params.weighting=rating: best" in shown.output
+    parent = client.get_run(runs[0].data.tags[TAG_PARENT])
+    assert "knn.params.weighting_rating.best_value" in parent.data.metrics
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "studies")} >= {
+        "studies/knn.params.weighting_rating.json", "studies/knn.params.weighting_rating.png"}

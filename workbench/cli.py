@@ -31,6 +31,9 @@ app.add_typer(experiments_app, name="experiments")
 
 items_app = typer.Typer(help="Add items to a catalog (cold start).", no_args_is_help=True)
 app.add_typer(items_app, name="items")
+collab_app = typer.Typer(help="Collaborative models: list them, train one.",
+                         no_args_is_help=True)
+app.add_typer(collab_app, name="collaborative")
 
 F = TypeVar("F", bound=Callable)
 DatasetArg = Annotated[str, typer.Argument(help="Dataset name (see `workbench data list`).")]
@@ -173,18 +176,104 @@ def content_similar(
 @experiments_app.command("table")
 @_clean_errors
 def experiments_table(
-    experiment: Annotated[str, typer.Argument(help="MLflow experiment name.")] = "collaborative",
-    group_by: Annotated[str, typer.Option(help="Comma-separated run parameters.")] =
-    "dataset,model,objective",
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment name.")],
+    group_by: Annotated[str, typer.Option(help="Comma-separated run parameters; the last is "
+                                               "compared within the others.")] =
+    "dataset,model",
+    metric: Annotated[list[str] | None, typer.Option(help="Metric column (repeatable).")] =
+    None,
+    sweep: Annotated[str | None, typer.Option(help="Only the runs of this sweep.")] = None,
 ) -> None:
-    """Markdown table of metric mean ± std over runs (e.g. seeds), grouped by parameters."""
+    """Markdown table of metric mean ± std over runs (e.g. seeds), grouped by parameters,
+    with a paired Wilcoxon test of each group against the best (per-user test NDCG@10)."""
     from workbench.experiments import results_table
+    from workbench.experiments.results import DEFAULT_METRICS
 
-    table = results_table(experiment, tuple(g.strip() for g in group_by.split(",")))
-    typer.echo(f"| {' | '.join(table.columns)} |")
+    table = results_table(experiment, tuple(g.strip() for g in group_by.split(",")),
+                          tuple(metric) if metric else DEFAULT_METRICS, sweep=sweep)
+    _print_markdown(table)
+
+
+def _print_markdown(table) -> None:
+    typer.echo(f"| {' | '.join(str(c) for c in table.columns)} |")
     typer.echo(f"|{'---|' * len(table.columns)}")
     for row in table.itertuples(index=False):
         typer.echo(f"| {' | '.join(str(v) for v in row)} |")
+
+
+@experiments_app.command("best")
+@_clean_errors
+def experiments_best(
+    sweep: Annotated[str, typer.Argument(help="A sweep with search spaces (file or name).")],
+    write: Annotated[bool, typer.Option(help="Write the best values into experiments/tuned/"
+                                             "<dataset>.yaml.")] = False,
+) -> None:
+    """Best parameters of each tuning study of a sweep (chosen on the validation objective),
+    with trial counts and parameter importances."""
+    from workbench.experiments.results import study_results, write_tuned
+
+    spec = _find_sweep(sweep)
+    results = study_results(spec)
+    for r in results:
+        if not r.get("trials_complete"):
+            typer.echo(f"{r['variant']}: no finished trial")
+            continue
+        importance = ", ".join(f"{k} {v:.2f}" for k, v in r["importance"].items())
+        typer.echo(f"{r['variant']}: best {r['best_value']:.4f} (trial {r['best_trial']}, "
+                   f"{r['trials_complete']} of {r['trials']} finished)")
+        typer.echo(f"    {r['best_params']}" + (f"\n    importance: {importance}"
+                                                 if importance else ""))
+    if write:
+        for path in write_tuned(results, spec):
+            typer.echo(f"wrote {path}")
+
+
+@collab_app.command("models")
+def collaborative_models() -> None:
+    """List the registered models with their parameters (name, default, meaning)."""
+    from workbench.collaborative import describe_models
+
+    for m in describe_models():
+        typer.secho(f"{m['name']}  ({', '.join(m['objectives'])}): {m['summary']}", bold=True)
+        for p in m["params"]:
+            typer.echo(f"    {p['name']:<18} {p['type']:<26} {p['default']!s:<12} {p['doc']}")
+
+
+@collab_app.command("train")
+@_clean_errors
+def collaborative_train(
+    dataset: DatasetArg,
+    model: Annotated[str, typer.Option("--model", "-m", help="A registered model.")] = "ease",
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="A hyperparameter, NAME=VALUE (YAML value; repeatable).")] = None,
+    seed: Annotated[int, typer.Option(help="Model seed.")] = 42,
+    tuned: Annotated[bool, typer.Option(help="Start from experiments/tuned/<dataset>.yaml."
+                                        )] = True,
+    save: Annotated[bool, typer.Option(help="Save under models/<dataset>/collaborative/.")] =
+    True,
+    register: Annotated[bool, typer.Option(help="Register in MLflow (champion alias moves on "
+                                                "validation NDCG@10).")] = True,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "collaborative",
+) -> None:
+    """Train one model with the validation protocol, score the test split once, log it to
+    MLflow (the job of notebook 03)."""
+    import yaml
+
+    from workbench.tasks.collaborative import TrainTask, train_collaborative
+
+    params = {}
+    for item in param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise WorkbenchError(f"--param takes NAME=VALUE, got {item!r}")
+        params[name.strip()] = yaml.safe_load(value)
+    result = train_collaborative(TrainTask(
+        dataset=dataset, model=model, params=params, seed=seed, tuned=tuned, save_model=save,
+        register_model=register, mlflow_experiment=experiment), log=typer.echo)
+    typer.echo(f"run {result.run_id}; validation NDCG@10 "
+               f"{result.metrics['val_full_ndcg_at_10']:.4f}, test NDCG@10 "
+               f"{result.metrics['test_full_ndcg_at_10']:.4f}"
+               + ("; now the champion" if result.champion else ""))
 
 
 def _print_recommendations(title: str, recs) -> None:
@@ -216,8 +305,9 @@ def recommend(
     mmr_lambda: Annotated[float | None, typer.Option(
         help="MMR diversity trade-off (1 = off).")] = None,
     model: Annotated[str, typer.Option(
-        help="Collaborative model folder (models/<dataset>/collaborative/) or 'champion'.")]
-    = "neumf-implicit",
+        help="'champion' (chosen on validation by the pipeline) or a model folder under "
+             "models/<dataset>/collaborative/ (e.g. ease-implicit).")]
+    = "champion",
     feed: Annotated[bool, typer.Option(help="Also print the personalised feed.")] = False,
 ) -> None:
     """Content match and AI pick side by side (and the "For you" feed with --feed)."""
@@ -325,8 +415,11 @@ def _print_sweep_report(report) -> None:
                                             if report.parent_run_id else ""))
     for o in report.outcomes:
         seconds = f"{o.seconds:6.1f}s" if o.seconds else "       "
-        typer.echo(f"  {o.status:<9} {seconds}  {o.variant}  {o.run_id}")
-        if o.error:
+        value = f"  objective {o.value:.4f}" if o.value is not None and o.run_id else ""
+        typer.echo(f"  {o.status:<9} {seconds}  {o.variant}  {o.run_id}{value}")
+        if o.output.startswith("study:"):
+            typer.echo(f"            {o.output}")
+        if o.error and not o.output.startswith("study:"):
             typer.secho(f"            {o.error.splitlines()[0][:300]}", fg=typer.colors.RED)
     if report.failed:
         typer.secho(f"{len(report.failed)} variant(s) failed", err=True, fg=typer.colors.RED)
@@ -430,16 +523,17 @@ def pipeline(
         list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: all real).")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Sweep variants in parallel.")] = 2,
-    sweeps: Annotated[bool, typer.Option(help="Run the default sweeps.")] = True,
 ) -> None:
-    """The main job: fetch and prepare the datasets, build their content indexes, train the
-    default collaborative model, run each dataset's default sweep (experiments/<dataset>_
-    default.yaml; finished variants are skipped), print a summary and what to open next."""
-    from workbench.collaborative import CollabConfig, is_trained
+    """The main job: fetch and prepare the datasets, build their content indexes, run each
+    dataset's default sweep (experiments/<dataset>_default.yaml: content variants, the tuned
+    model zoo, which registers the validation champion, then the hybrid's alpha; finished
+    variants are skipped), make sure the champion is in models/, print a summary and what to
+    open next."""
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
-    from workbench.experiments import NOTEBOOKS_DIR, execute_notebook, expand, run_sweep
+    from workbench.experiments import run_sweep
     from workbench.settings import get_settings
+    from workbench.tasks.collaborative import sync_champion
 
     settings = get_settings()
     names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
@@ -459,26 +553,12 @@ def pipeline(
             _, report = build_content_index(config)
             typer.echo(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
                        f"dim {report.dim}, {report.seconds['total']:.1f}s")
-        sweep = _find_sweep(f"{name}_default") if sweeps else None
-        if is_trained(CollabConfig(dataset=name), settings.models_dir):
-            typer.echo(f"== {name}: collaborative model up to date")
-        elif sweep is not None and PIPELINE_MODEL_VARIANT in {v.name for v in expand(sweep)}:
-            typer.echo(f"== {name}: collaborative model (sweep variant "
-                       f"{PIPELINE_MODEL_VARIANT}, default NeuMF)")
-            report = run_sweep(sweep, settings, only=[PIPELINE_MODEL_VARIANT], force=True)
-            _print_sweep_report(report)
-            if report.failed:
-                raise WorkbenchError(f"training the default model of {name} failed")
-        else:
-            typer.echo(f"== {name}: collaborative model (notebooks/03, default NeuMF)")
-            execute_notebook(NOTEBOOKS_DIR / "03_train_collaborative.ipynb",
-                             settings.experiments_dir / "runs" / "pipeline" /
-                             f"{name}-collaborative.ipynb", {"dataset": name})
-        if sweep is not None:
-            typer.echo(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
-            report = run_sweep(sweep, settings, jobs=jobs)
-            _print_sweep_report(report)
-            reports.append((sweep, report))
+        sweep = _find_sweep(f"{name}_default")
+        typer.echo(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
+        report = run_sweep(sweep, settings, jobs=jobs)
+        _print_sweep_report(report)
+        typer.echo(f"== {name}: {sync_champion(name, settings)}")
+        reports.append((sweep, report))
     typer.echo("")
     typer.echo(_summaries_table(names))
     for sweep, _ in reports:
@@ -492,10 +572,6 @@ def pipeline(
     if any(report.failed for _, report in reports):
         raise WorkbenchError("some sweep variants failed (see above); rerun `make pipeline` "
                              "to retry only those")
-
-
-PIPELINE_MODEL_VARIANT = "collaborative.model=neumf"
-"""The default sweeps' variant that trains and saves the pipeline's default model."""
 
 
 def _sweep_summary(sweep) -> str:
@@ -513,9 +589,13 @@ def _sweep_summary(sweep) -> str:
     try:
         champion = mlflow.MlflowClient().get_model_version_by_alias(
             f"{dataset}-collaborative", "champion")
-        lines.append(f"champion {dataset}-collaborative: version {champion.version} (run "
-                     f"{champion.run_id}, full_ndcg_at_10 "
-                     f"{float(champion.tags.get('full_ndcg_at_10', 'nan')):.4f})")
+        run = mlflow.MlflowClient().get_run(champion.run_id)
+        model = run.data.params.get("model", "?")
+        metric = champion.tags.get("selected_by", "val_full_ndcg_at_10")
+        lines.append(f"champion {dataset}-collaborative: version {champion.version}, {model} "
+                     f"(run {champion.run_id}), chosen on {metric} "
+                     f"{float(champion.tags.get(metric, 'nan')):.4f}; test NDCG@10 "
+                     f"{float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}")
     except mlflow.exceptions.MlflowException:
         lines.append(f"no champion registered for {dataset}")
     return "\n".join(lines)

@@ -9,9 +9,10 @@ dashboard`` serves it with Voila on 127.0.0.1, and it works inside JupyterLab as
 
 Decisions:
 
-- **Models**: each dataset loads the MLflow registry's ``champion`` collaborative model when
-  there is one, else the pipeline's ``neumf-implicit``; with neither (or no content index),
-  the panel says to run ``make pipeline``. Datasets load on first use and stay loaded.
+- **Models**: each dataset loads the champion collaborative model (chosen on validation
+  NDCG@10 by `make pipeline`: the local copy, else the MLflow registry's alias); without one
+  (or without a content index), the panel says to run ``make pipeline``. The panel names the
+  model ("champion: ease_content v4"). Datasets load on first use and stay loaded.
 - **Requests**: the last thing typed wins: a free-text query (Enter or "Search") or a title
   picked in "more like this". The alpha slider, the franchise controls, k and the user
   re-rank without re-encoding the query when only AI pick depends on them.
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import WorkbenchError
-from workbench.hybrid import DEFAULT_MODEL, Recommendations, Recommender, RecommenderError
+from workbench.hybrid import Recommendations, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
 
 LIKED_CHOICES = 24
@@ -133,14 +134,9 @@ def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
 
 def load_for_dashboard(dataset: str, settings: Settings | None = None,
                        model: str = "champion") -> Recommender:
-    """The dashboard's recommender: ``model`` (the registry's champion by default), falling
-    back to the pipeline's default model; a clear error naming the command otherwise."""
+    """The dashboard's recommender: ``model`` (the champion by default); a clear error
+    naming the command otherwise."""
     settings = settings or get_settings()
-    if model == "champion":
-        try:
-            return Recommender.load(dataset, settings, collaborative="champion")
-        except WorkbenchError:
-            model = DEFAULT_MODEL
     try:
         return Recommender.load(dataset, settings, collaborative=model)
     except WorkbenchError as exc:

@@ -260,7 +260,7 @@ def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100
     """The NCF paper's protocol: each test item ranked among ``negatives`` sampled items the
     user never interacted with; HR@k and NDCG@k. Comparable with published numbers, but
     sampled metrics can mislead: trust :func:`full_ranking`."""
-    from workbench.collaborative import sample_negatives
+    from workbench.collaborative.models.ncf import sample_negatives
 
     users, items, known = _test_pairs(model, test)
     skipped = int((~known).sum())
@@ -279,30 +279,41 @@ def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100
             "sampled_users_skipped": float(skipped)}
 
 
+def rank_users(model, users: Sequence[int], depth: int, chunk: int = 64
+               ) -> dict[int, list[int]]:
+    """The top ``depth`` item indices of each user index, the user's ``model.seen`` items
+    excluded, best first (ties broken by item index)."""
+    rankings: dict[int, list[int]] = {}
+    order = list(users)
+    depth = min(depth, model.n_items)
+    for start in range(0, len(order), chunk):
+        block = np.asarray(order[start:start + chunk], np.int64)
+        scores = np.asarray(model.score_users(block), np.float64)
+        for row, u in enumerate(block):
+            s = scores[row]
+            s[model.seen.get(int(u), np.empty(0, np.int64))] = -np.inf
+            top = np.argpartition(-s, depth - 1)[:depth]
+            rankings[int(u)] = top[np.lexsort((top, -s[top]))].tolist()
+    return rankings
+
+
 def full_ranking(model, test: pd.DataFrame, k: int = 10, chunk: int = 64,
-                 item_popularity: pd.Series | None = None) -> dict[str, float]:
+                 item_popularity: pd.Series | None = None, per_user: bool = False):
     """Every test user's held-out items ranked among **all** catalog items they did not train
-    on (training items excluded); HR, NDCG, MAP, precision, recall @k, MRR, and with
-    ``item_popularity`` coverage, novelty and popularity bias."""
+    on (``model.seen`` excluded); HR, NDCG, MAP, precision, recall @k, MRR, and with
+    ``item_popularity`` coverage, novelty and popularity bias.
+
+    With ``per_user``, returns ``(metrics, table)``: one row per evaluated user (``user_id``
+    and each @k metric), the input of paired significance tests.
+    """
     users, items, known = _test_pairs(model, test)
     skipped = int((~known).sum())
     relevant: dict[int, set[int]] = {}
     for u, i in zip(users, items, strict=True):
         relevant.setdefault(int(u), set()).add(int(i))
     n_items = model.n_items
-    order = sorted(relevant)
-    rankings: dict[int, list[int]] = {}
     depth = min(max(k, 100), n_items)  # deep enough for MRR, at most the catalog
-    for start in range(0, len(order), chunk):
-        block = np.array(order[start:start + chunk])
-        scores = model.score_indices(np.repeat(block, n_items),
-                                     np.tile(np.arange(n_items), len(block)))
-        scores = scores.reshape(len(block), n_items)
-        for row, u in enumerate(block):
-            s = scores[row]
-            s[model.seen.get(int(u), np.empty(0, np.int64))] = -np.inf
-            top = np.argpartition(-s, depth - 1)[:depth]
-            rankings[int(u)] = top[np.argsort(-s[top], kind="stable")].tolist()
+    rankings = rank_users(model, sorted(relevant), depth, chunk)
     metrics = ranking_metrics(rankings, relevant, k)
     metrics = {f"full_{name}": v for name, v in metrics.items()}
     if item_popularity is not None:
@@ -310,7 +321,14 @@ def full_ranking(model, test: pd.DataFrame, k: int = 10, chunk: int = 64,
         metrics.update(beyond_accuracy(id_rankings, item_popularity, n_items, k))
     metrics["full_users_evaluated"] = float(len(relevant))
     metrics["full_rows_skipped"] = float(skipped)
-    return metrics
+    if not per_user:
+        return metrics
+    rows = [{"user_id": int(model.ids.users[u]),
+             f"ndcg_at_{k}": ndcg_at_k(rankings[u], rel, k),
+             f"recall_at_{k}": recall_at_k(rankings[u], rel, k),
+             f"hr_at_{k}": hit_rate_at_k(rankings[u], rel, k)}
+            for u, rel in relevant.items()]
+    return metrics, pd.DataFrame(rows)
 
 
 def rating_prediction(model, test: pd.DataFrame, train: pd.DataFrame) -> dict[str, float]:

@@ -15,6 +15,8 @@ Defaults:
   downloads from the public origin).
 - ``mlflow_uri``: ``sqlite:///<experiments_dir>/mlflow.db`` (MLflow 3 refuses a plain
   file store); ``WORKBENCH_MLFLOW_URI`` points everything at a tracking server instead.
+- ``optuna_uri``: ``sqlite:///<experiments_dir>/optuna.db``, the tuning studies (so an
+  interrupted search resumes).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
     """A folder laid out like ``../shared/data``; fetch copies from it before downloading."""
     mlflow_uri: str | None = None
     """MLflow tracking URI; default is a SQLite store under ``experiments_dir``."""
+    optuna_uri: str | None = None
+    """Optuna storage of the sweeps' tuning studies; default is a SQLite file under
+    ``experiments_dir``."""
     download_timeout_s: float = 60.0
     """Timeout for one HTTP request when fetching from the public origin."""
     seed: int = 42
@@ -91,6 +96,8 @@ class Settings(BaseSettings):
             self.data_mirror = self.data_mirror.expanduser().resolve()
         if self.mlflow_uri is None:
             self.mlflow_uri = f"sqlite:///{self.experiments_dir / 'mlflow.db'}"
+        if self.optuna_uri is None:
+            self.optuna_uri = f"sqlite:///{self.experiments_dir / 'optuna.db'}"
         return self
 
     def raw_dir(self, dataset: str) -> Path:

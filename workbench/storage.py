@@ -85,3 +85,45 @@ def write_parquet(target: str | os.PathLike[str], frame: pd.DataFrame) -> None:
     """Atomically write ``frame`` as Parquet (pyarrow, no index)."""
     with atomic_path(target, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, index=False, engine="pyarrow")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if needed) for the block: other
+    processes taking the same lock wait."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def replace_folder(source: str | os.PathLike[str], target: str | os.PathLike[str],
+                   copy: bool = False) -> None:
+    """Put the folder ``source`` at ``target`` as one rename: a reader sees the old folder or
+    the new one, never half of one. With ``copy``, ``source`` is copied (beside ``target``)
+    first and left in place."""
+    import shutil
+    import time
+
+    source, target = Path(source), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stamp = f"{os.getpid()}-{time.time_ns()}"
+    if copy:
+        staged = target.with_name(f".{target.name}.tmp-{stamp}")
+        shutil.copytree(source, staged)
+        source = staged
+    old = target.with_name(f".{target.name}.old-{stamp}")
+    try:
+        if target.exists():
+            os.replace(target, old)
+        os.replace(source, target)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+        if copy and source.exists() and source != target:
+            shutil.rmtree(source, ignore_errors=True)

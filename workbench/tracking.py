@@ -107,13 +107,15 @@ def log_model_folder(folder: str | os.PathLike[str], artifact_path: str = "model
 
 def register_if_better(
     name: str, source: str, run_id: str, metric: str, value: float,
-    alias: str = "champion", settings: Settings | None = None,
-) -> bool:
+    alias: str = "champion", extra_tags: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+) -> tuple[bool, str]:
     """Register ``source`` as a new version of model ``name``; move ``alias`` to it when
     ``value`` of ``metric`` beats the current holder's (higher is better).
 
-    The metric is stored as a version tag, so the comparison needs no run lookups. Returns
-    whether the alias moved.
+    The metric (and ``extra_tags``) are stored as version tags, so the comparison needs no run
+    lookups; a holder without the metric tag (chosen by another rule) is beaten by any value.
+    Returns whether the alias moved, and the new version.
     """
     configure(settings)
     client = mlflow.MlflowClient()
@@ -122,7 +124,7 @@ def register_if_better(
     except mlflow.exceptions.MlflowException:
         client.create_registered_model(name)
     version = client.create_model_version(name, source, run_id=run_id,
-                                          tags={metric: str(value)})
+                                          tags={metric: str(value), **dict(extra_tags or {})})
     try:
         current = client.get_model_version_by_alias(name, alias)
         best = float(current.tags.get(metric, "-inf"))
@@ -130,5 +132,5 @@ def register_if_better(
         best = float("-inf")
     if value > best:
         client.set_registered_model_alias(name, alias, version.version)
-        return True
-    return False
+        return True, str(version.version)
+    return False, str(version.version)

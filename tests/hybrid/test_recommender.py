@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import build_toy_artifacts
+from tests.conftest import TOY_KERAS, build_toy_artifacts
 from workbench import data, tracking
-from workbench.collaborative import CollabConfig, model_dir, train
+from workbench.collaborative import make_config, model_dir, train
 from workbench.data.toy import PLANTED_PAIR
 from workbench.hybrid import HybridConfig, Recommender, RecommenderError
 from workbench.hybrid.recommender import RESULT_COLUMNS
@@ -133,7 +133,7 @@ def test_fold_in_of_a_popularity_model_is_popularity(toy) -> None:
 def test_new_user_with_unrated_items_falls_back_to_the_content_profile(toy, rec) -> None:
     split = data.load_split("toy", "leave_last_out", toy)
     unrated = PLANTED_PAIR[0]
-    model = train(CollabConfig(dataset="toy", model="popularity"),
+    model = train(make_config(dataset="toy", model="popularity"),
                   split.train[split.train["item_id"] != unrated], rec.items.index.to_numpy())
     cold = Recommender(rec.content, model)
     pick = cold.ai_pick(query=QUERY, liked=[unrated], k=3, **NO_FILTER)
@@ -190,15 +190,31 @@ def test_load_errors_name_the_missing_piece(toy, tmp_path) -> None:
 def test_load_the_mlflow_champion(toy, tmp_path) -> None:
     settings = Settings(home=toy.home, data_mirror=toy.data_mirror,
                         mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    local = Recommender.load("toy", settings)  # the default: the local champion copy
+    assert local.model_label == "champion: mf v1"
+    from workbench.tasks.collaborative import champion_dir
+
+    folder = champion_dir("toy", settings)
+    folder.rename(tmp_path / "champion")  # without it, the registry is asked
+    try:
+        _load_from_registry(settings)
+    finally:
+        (tmp_path / "champion").rename(folder)
+
+
+def _load_from_registry(settings) -> None:
     with pytest.raises(RecommenderError, match="no champion model 'toy-collaborative'"):
         Recommender.load("toy", settings, collaborative="champion")
-    folder = model_dir(CollabConfig(dataset="toy", model="mf"), settings.models_dir)
+    folder = model_dir(make_config(dataset="toy", model="mf", params=TOY_KERAS),
+                       settings.models_dir)
     with tracking.start_run("test-hybrid", settings=settings) as run:
         source = tracking.log_model_folder(folder)
-    assert tracking.register_if_better("toy-collaborative", source, run.info.run_id,
-                                       "full_ndcg_at_10", 0.5, settings=settings)
+    moved, version = tracking.register_if_better("toy-collaborative", source, run.info.run_id,
+                                                 "val_full_ndcg_at_10", 0.5, settings=settings)
+    assert moved and version == "1"
     rec = Recommender.load("toy", settings, collaborative="champion",
                            config=HybridConfig(alpha=0.0))
-    assert rec.model_label == "champion" and rec.collaborative.config.model == "mf"
+    assert rec.model_label == "champion: mf (registry)"
+    assert rec.collaborative.config.model == "mf"
     user = int(rec.collaborative.ids.users[0])
     assert len(rec.ai_pick(query=QUERY, user_id=user, k=3)) == 3

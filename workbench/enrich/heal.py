@@ -179,7 +179,7 @@ def heal_items(items: pd.DataFrame, provider: Provider, store: PatchStore,
 def heal_shown(recommender, item_ids, provider: Provider, store: PatchStore) -> int:
     """Heal the given result items of a recommender (those with gaps not asked about yet),
     write the patches into its catalog in place; returns the number of fields patched."""
-    ids = [int(i) for i in item_ids if not store.checked(int(i))]
+    ids = [i for i in dict.fromkeys(int(i) for i in item_ids) if not store.checked(i)]
     if not ids:
         return 0
     subset = recommender.items.loc[ids]

@@ -4,36 +4,186 @@ from __future__ import annotations
 
 from workbench import WorkbenchError
 
+DEFAULT_METRICS = ("test_full_ndcg_at_10", "test_full_recall_at_10", "val_full_ndcg_at_10",
+                   "test_sampled_hr_at_10", "test_rmse", "train_seconds")
 
-def results_table(
-    experiment: str, group_by: tuple[str, ...] = ("dataset", "model", "objective"),
-    metrics: tuple[str, ...] = ("full_ndcg_at_10", "full_recall_at_10", "sampled_hr_at_10",
-                                "rmse", "train_seconds"),
-    settings=None,
-):
-    """Mean and standard deviation of ``metrics`` over the finished runs of ``experiment``,
-    grouped by the run parameters ``group_by`` (one row per group; ``n`` counts the runs, e.g.
-    the seeds). Metrics a group never logged (RMSE of an implicit model) are left empty."""
+
+def finished_runs(experiment: str, settings=None, sweep: str | None = None):
+    """The FINISHED runs of ``experiment`` (of one ``sweep``, if given) that trained
+    something (tuning trials and sweep parents left out), as MLflow's DataFrame."""
     import mlflow
 
     from workbench import tracking
+    from workbench.experiments.sweeps import TAG_SWEEP
 
     tracking.configure(settings)
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="status = 'FINISHED'")
+    where = "status = 'FINISHED'" + (f" and tags.`{TAG_SWEEP}` = '{sweep}'" if sweep else "")
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=where)
     if runs.empty:
-        raise WorkbenchError(f"MLflow experiment {experiment!r} has no finished runs")
+        raise WorkbenchError(f"MLflow experiment {experiment!r} has no finished runs"
+                             + (f" of sweep {sweep!r}" if sweep else ""))
+    if "params.trial" in runs.columns:
+        runs = runs[runs["params.trial"].fillna("False") != "True"]
+    if "tags.workbench.sweep_parent" in runs.columns:
+        runs = runs[runs["tags.workbench.sweep_parent"].fillna("") != "true"]
+    return runs
+
+
+def results_table(
+    experiment: str, group_by: tuple[str, ...] = ("dataset", "model", "objective"),
+    metrics: tuple[str, ...] = DEFAULT_METRICS, settings=None,
+    significance: str | None = "test_full_ndcg_at_10", sweep: str | None = None,
+):
+    """Mean ± sample standard deviation of ``metrics`` over the finished runs of
+    ``experiment``, grouped by the run parameters ``group_by`` (one row per group; ``n``
+    counts the runs, e.g. the seeds). Metrics a group never logged (RMSE of an implicit
+    model) are left empty.
+
+    With ``significance`` (a ``test_full_*`` metric whose runs logged ``test_per_user.csv``),
+    the groups are compared within each value of the other keys (e.g. per dataset, when the
+    last key is the model): the best group by mean is marked, and every other one gets the
+    p-value of a two-sided Wilcoxon signed-rank test of its per-user values (averaged over
+    its runs) against the best's, paired by user (column ``p_vs_best``).
+    """
+    import numpy as np
+
+    runs = finished_runs(experiment, settings, sweep)
     keys = [f"params.{g}" for g in group_by]
     missing = [k for k in keys if k not in runs.columns]
     if missing:
         raise WorkbenchError(f"runs of {experiment!r} have no parameter(s) {missing}")
+    runs = runs.dropna(subset=keys)
     columns = [f"metrics.{m}" for m in metrics if f"metrics.{m}" in runs.columns]
     grouped = runs.groupby(keys)[columns]
-    table = grouped.mean().round(4).astype(str) + " ± " + grouped.std(ddof=0).round(4).astype(str)
-    table = table.where(grouped.mean().notna(), "")
+    mean, std, count = grouped.mean(), grouped.std(ddof=1), grouped.size()
+    table = mean.map(lambda v: f"{v:.4f}") + std.map(lambda v: "" if v != v else f" ± {v:.4f}")
+    table = table.where(mean.notna(), "")
     table.columns = [c.removeprefix("metrics.") for c in table.columns]
-    table.insert(0, "n", grouped.size())
+    table.insert(0, "n", count)
     table.index.names = list(group_by)
-    return table.reset_index()
+    table = table.reset_index()
+    metric_column = f"metrics.{significance}" if significance else None
+    if metric_column in runs.columns and len(group_by) >= 1:
+        table["p_vs_best"] = ""
+        blocks = list(group_by[:-1])
+        means = mean[metric_column].reset_index()
+        means.columns = [*group_by, "value"]
+        for _, block in (means.groupby(blocks) if blocks else [((), means)]):
+            block = block.dropna(subset=["value"])
+            if block.empty:
+                continue
+            best = block.loc[block["value"].idxmax()]
+            per_user = {tuple(row[list(group_by)]): _per_user_mean(
+                runs, keys, tuple(row[list(group_by)]), significance) for _, row in
+                block.iterrows()}
+            best_key = tuple(best[list(group_by)])
+            for key, values in per_user.items():
+                where = np.ones(len(table), bool)
+                for name, value in zip(group_by, key, strict=True):
+                    where &= (table[name] == value).to_numpy()
+                if key == best_key:
+                    table.loc[where, "p_vs_best"] = "best"
+                else:
+                    table.loc[where, "p_vs_best"] = _wilcoxon(values, per_user[best_key])
+    return table
+
+
+def _per_user_mean(runs, keys: list[str], key: tuple, metric: str):
+    """The per-user values of ``metric`` (from each run's test_per_user.csv), averaged over
+    the group's runs: a Series indexed by user id (None when no run logged the table)."""
+    import io
+
+    import mlflow
+    import pandas as pd
+
+    column = metric.removeprefix("test_full_")
+    rows = runs
+    for k, v in zip(keys, key, strict=True):
+        rows = rows[rows[k] == v]
+    tables = []
+    for run_id in rows["run_id"]:
+        try:
+            text = mlflow.artifacts.load_text(f"runs:/{run_id}/test_per_user.csv")
+        except Exception:  # a run without the table (an older run) is skipped
+            continue
+        frame = pd.read_csv(io.StringIO(text))
+        if column in frame.columns:
+            tables.append(frame.set_index("user_id")[column])
+    if not tables:
+        return None
+    return pd.concat(tables, axis=1).mean(axis=1)
+
+
+def _wilcoxon(values, best) -> str:
+    """Two-sided Wilcoxon signed-rank p-value of ``values`` vs ``best``, paired by user."""
+    from scipy.stats import wilcoxon
+
+    if values is None or best is None:
+        return "n/a"
+    paired = values.to_frame("a").join(best.to_frame("b"), how="inner")
+    diff = paired["a"] - paired["b"]
+    if len(paired) < 2 or not diff.any():
+        return "1.0"
+    p = float(wilcoxon(paired["a"], paired["b"]).pvalue)
+    return f"{p:.2g}"
+
+
+def study_results(spec, settings=None, base=None) -> list[dict]:
+    """For each tuning study of sweep ``spec``: the variant, its dataset and model, and the
+    study's summary (best value and parameters, trials, importances)."""
+    from workbench.experiments import search as tuning
+    from workbench.experiments.sweeps import expand
+    from workbench.settings import get_settings
+
+    settings = settings or get_settings()
+    out = []
+    for variant in expand(spec, base):
+        if variant.search is None:
+            continue
+        name = tuning.study_name(spec.experiment, variant.name, variant.params_hash)
+        study = tuning.load_study(name, settings.optuna_uri)
+        info = tuning.summary(study)
+        if "best_params" in info:
+            info["best_params"] = tuning.decode_params(variant.search, info["best_params"])
+        out.append({"variant": variant.name, "dataset": variant.parameters.get("dataset"),
+                    "model": variant.parameters.get("model"), "study": name,
+                    "trials": variant.search.trials,
+                    "fixed_params": dict(variant.parameters.get("params") or {}), **info})
+    if not out:
+        raise WorkbenchError(f"sweep {spec.name!r} has no variant with a search space")
+    return out
+
+
+def write_tuned(results: list[dict], spec, settings=None) -> list:
+    """Write each study's best ``params.*`` values (with the variant's fixed ``params``) into
+    ``<experiments_dir>/tuned/<dataset>.yaml`` under its model (other models' entries kept).
+    Returns the paths."""
+    import yaml
+
+    from workbench.settings import get_settings
+    from workbench.storage import write_text
+
+    settings = settings or get_settings()
+    by_dataset: dict[str, list[dict]] = {}
+    for r in results:
+        if r.get("best_params") and r["dataset"] and r["model"]:
+            by_dataset.setdefault(r["dataset"], []).append(r)
+    paths = []
+    for dataset, rows in by_dataset.items():
+        path = settings.experiments_dir / "tuned" / f"{dataset}.yaml"
+        doc = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+        for r in rows:
+            params = {k.removeprefix("params."): v for k, v in r["best_params"].items()
+                      if k.startswith("params.")}
+            doc[r["model"]] = {**r.get("fixed_params", {}), **params}
+        header = (f"# Hyperparameters chosen on validation NDCG@10 (never on test) by tuning "
+                  f"studies;\n# written by `workbench experiments best {spec.name} --write`. "
+                  f"Notebook 03 and the\n# sweeps start from these (tuned=True); the study of "
+                  f"each model is in MLflow\n# experiment {spec.experiment!r} and in "
+                  f"experiments/optuna.db.\n")
+        write_text(path, header + yaml.safe_dump(doc, sort_keys=False))
+        paths.append(path)
+    return paths
 
 
 def sweep_runs(spec, settings=None):

@@ -15,19 +15,28 @@ A sweep file (``experiments/<name>.yaml``)::
         grid: {model: [mf, gmf]}
     grid:                               # and/or a top-level grid: every combination is a
       model: [popularity, neumf]        #   variant, named "model=neumf"
-    compare: [full_ndcg_at_10]          # metrics `workbench experiments compare` shows
+    compare: [test_full_ndcg_at_10]     # metrics `workbench experiments compare` shows
 
 Variants are the list's entries (a grid on an entry expands it) plus the top-level grid's
-points; names must be unique. Parameters
-merge in this order: ``parameters``, then the variant's; the runner sets ``mlflow_experiment``
-itself. Everything is validated before anything runs: unknown keys, missing notebooks,
-parameters a notebook does not declare (papermill would ignore them silently), and values
-whose type does not match the notebook's default.
+points; names must be unique. Parameters merge in this order: ``parameters``, then the
+variant's; the runner sets ``mlflow_experiment`` itself. A dotted key sets one entry of a dict
+parameter: ``params.l2: 300`` (also in grids and search spaces). A variant may carry
+``stage: N``: stages run in order (variants of stage 1 start once every variant of stage 0 has
+finished), each stage in parallel. A variant with a ``search:`` block is a tuning study
+(:mod:`workbench.experiments.search`).
+
+Everything is validated before anything runs: unknown keys, missing notebooks,
+parameters a notebook does not declare (papermill would ignore them silently), values
+whose type does not match the notebook's default, and, for notebooks backed by a task
+(:data:`TASK_CHECKS`), the task's own configuration built from the parameters (so a bad
+hyperparameter, or a search space naming an unknown one, is refused by name).
 
 Decisions:
 
 - **Resume**: a variant is skipped when its experiment already holds a FINISHED run with the
-  same parameter hash (notebook name + parameters); ``force`` runs it anyway.
+  same parameter hash (notebook name + parameters + the task's resolved configuration, so a
+  changed ``experiments/tuned/`` file reruns what it changes); ``force`` runs it anyway. A
+  study resumes its finished trials.
 - **Failure**: a failing variant's run is marked FAILED with the failing cell's error in the
   ``workbench.error`` tag and the executed notebook attached; the other variants still run;
   the command exits non-zero.
@@ -45,6 +54,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -58,7 +68,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench import WorkbenchError
+from workbench.experiments import search as tuning
 from workbench.experiments.notebooks import NOTEBOOKS_DIR, declared_parameters, execute_notebook
+from workbench.experiments.search import TAG_STUDY, TAG_TRIAL, SearchSpec
 from workbench.settings import Settings, get_settings
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$"
@@ -69,6 +81,12 @@ TAG_UID = "workbench.variant_uid"
 TAG_ERROR = "workbench.error"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_SWEEP_PARENT = "workbench.sweep_parent"
+
+TASK_CHECKS = {
+    "03_train_collaborative.ipynb": "workbench.tasks.collaborative:check_parameters",
+}
+"""Notebooks backed by a task: ``module:function(parameters) -> resolved config dict`` that
+raises :class:`workbench.WorkbenchError` naming a bad parameter."""
 
 
 class SweepError(WorkbenchError):
@@ -85,6 +103,8 @@ class VariantSpec(BaseModel):
     notebook: str | None = None
     parameters: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
+    stage: int = Field(0, ge=0)
+    search: SearchSpec | None = None
 
 
 class SweepSpec(BaseModel):
@@ -101,6 +121,8 @@ class SweepSpec(BaseModel):
     variants: list[VariantSpec] = []
     grid: dict[str, list[Any]] = {}
     compare: list[str] = []
+    search: SearchSpec | None = None
+    """Defaults of every variant's ``search`` (a variant without a space is a plain run)."""
 
     @model_validator(mode="after")
     def _has_variants(self) -> SweepSpec:
@@ -115,17 +137,27 @@ class SweepSpec(BaseModel):
 
 @dataclass(frozen=True)
 class Variant:
-    """A runnable variant: its notebook and complete parameters."""
+    """A runnable variant: its notebook and complete parameters (and, for a study, its
+    search)."""
 
     name: str
     notebook: Path
     parameters: dict[str, Any]
+    stage: int = 0
+    search: SearchSpec | None = None
+    resolved: dict[str, Any] | None = None
+    """The task's configuration built from ``parameters`` (notebooks in TASK_CHECKS)."""
 
     @property
     def params_hash(self) -> str:
-        """Identity of the work: the notebook's name and the parameters."""
-        text = json.dumps({"notebook": self.notebook.name, "parameters": self.parameters},
-                          sort_keys=True, default=str)
+        """Identity of the work: the notebook's name, the parameters, the task's resolved
+        configuration and, for a study, its search settings and space."""
+        identity = {"notebook": self.notebook.name, "parameters": self.parameters}
+        if self.resolved is not None:
+            identity["resolved"] = self.resolved
+        if self.search is not None:
+            identity["search"] = self.search.identity()
+        text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -139,6 +171,8 @@ class Outcome:
     error: str = ""
     run_id: str = ""
     output: str = ""
+    value: float | None = None
+    """A study's best objective value."""
 
 
 @dataclass
@@ -228,20 +262,50 @@ def _grid_points(grid: dict[str, list[Any]]) -> list[tuple[str, dict[str, Any]]]
             for combo in itertools.product(*(grid[k] for k in keys))]
 
 
+def merge_parameters(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` over ``base``; a dotted key (``params.l2``) sets one entry of a dict
+    parameter, merged with the dicts below it."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            inner = out.get(head)
+            inner = dict(inner) if isinstance(inner, dict) else {}
+            out[head] = merge_parameters(inner, {rest: value})
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_parameters(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _task_check(notebook: Path):
+    """The task check of ``notebook`` (see :data:`TASK_CHECKS`), or None."""
+    import importlib
+
+    target = TASK_CHECKS.get(notebook.name)
+    if target is None:
+        return None
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def expand(spec: SweepSpec, base: Path | None = None) -> list[Variant]:
     """The sweep's variants with complete parameters, validated against their notebooks."""
     base = base or Path.cwd()
-    entries: list[tuple[str, str | None, dict[str, Any]]] = []
+    entries: list[tuple[str, str | None, dict[str, Any], int, SearchSpec | None]] = []
     for v in spec.variants:
         points = _grid_points(v.grid)
+        search = v.search.over(spec.search) if v.search is not None else None
         if not points:
-            entries.append((v.name, v.notebook, dict(v.parameters)))
+            entries.append((v.name, v.notebook, dict(v.parameters), v.stage, search))
         for label, values in points:
-            entries.append((f"{v.name}.{label}", v.notebook, {**v.parameters, **values}))
-    entries += [(label, None, values) for label, values in _grid_points(spec.grid)]
+            entries.append((f"{v.name}.{label}", v.notebook, {**v.parameters, **values},
+                            v.stage, search))
+    entries += [(label, None, values, 0, None) for label, values in _grid_points(spec.grid)]
     seen: set[str] = set()
     variants = []
-    for name, notebook_name, overrides in entries:
+    for name, notebook_name, overrides, stage, search in entries:
         where = f"{spec.name}: variant {name!r}"
         if name in seen:
             raise SweepError(f"{where}: duplicate variant name")
@@ -252,7 +316,7 @@ def expand(spec: SweepSpec, base: Path | None = None) -> list[Variant]:
                              f"variant)")
         notebook = _resolve_notebook(notebook_name, base)
         declared = {k: _parse_default(str(v)) for k, v in declared_parameters(notebook).items()}
-        parameters = {**spec.parameters, **overrides}
+        parameters = merge_parameters(spec.parameters, overrides)
         if "mlflow_experiment" in parameters:
             raise SweepError(f"{where}: do not set mlflow_experiment; the sweep's "
                              f"`experiment` ({spec.experiment!r}) is used")
@@ -265,9 +329,49 @@ def expand(spec: SweepSpec, base: Path | None = None) -> list[Variant]:
                              f"so its run cannot join the sweep")
         for key, value in parameters.items():
             _check_value(where, key, value, declared[key])
+        if search is not None:
+            _check_search(where, search, declared)
         parameters["mlflow_experiment"] = spec.experiment
-        variants.append(Variant(name, notebook, parameters))
+        resolved = _check_task(where, notebook, parameters, search)
+        variants.append(Variant(name, notebook, parameters, stage,
+                                search if search and search.space else None, resolved))
+    for v in variants:
+        if v.search is not None and not v.search.trials:
+            raise SweepError(f"{spec.name}: variant {v.name!r}: search has no `trials` count "
+                             f"(set it on the variant or in the top-level search)")
     return variants
+
+
+def _check_search(where: str, search: SearchSpec, declared: dict[str, Any]) -> None:
+    """Every key of the space is a declared parameter (a dotted key: of a dict one)."""
+    for key in search.space:
+        head, _, rest = key.partition(".")
+        if head not in declared:
+            raise SweepError(f"{where}: search space key {key!r}: the notebook declares no "
+                             f"parameter {head!r}; it declares {sorted(declared)}")
+        if rest and not isinstance(declared[head], dict):
+            raise SweepError(f"{where}: search space key {key!r}: {head!r} is not a dict "
+                             f"parameter")
+
+
+def _check_task(where: str, notebook: Path, parameters: dict[str, Any],
+                search: SearchSpec | None) -> dict[str, Any] | None:
+    """Build the task's config from ``parameters`` (and from each bound or choice of the
+    search space): a bad value is refused before anything runs."""
+    check = _task_check(notebook)
+    if check is None:
+        return None
+    try:
+        resolved = check(parameters)
+    except WorkbenchError as exc:
+        raise SweepError(f"{where}: {exc}") from None
+    for key, dist in (search.space.items() if search else ()):
+        for value in dist.probe_values():
+            try:
+                check(merge_parameters(parameters, {key: value}))
+            except WorkbenchError as exc:
+                raise SweepError(f"{where}: search space {key!r} = {value!r}: {exc}") from None
+    return resolved
 
 
 # -- running -------------------------------------------------------------------------------
@@ -319,7 +423,6 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
               progress: bool = True, base: Path | None = None) -> SweepReport:
     """Run (or, with ``dry_run``, plan) the sweep's variants; see the module docstring."""
     import mlflow
-    from tqdm.auto import tqdm
 
     from workbench import tracking
 
@@ -340,75 +443,223 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
     report = SweepReport(spec.name)
     todo = []
     for v in variants:
-        if v.params_hash in done:
+        if v.search is not None:
+            todo.append(v)  # a study decides per trial what is left to run
+        elif v.params_hash in done:
             report.outcomes.append(Outcome(v.name, "SKIPPED", run_id=done[v.params_hash]))
         else:
             todo.append(v)
     if dry_run:
-        report.outcomes += [Outcome(v.name, "PLANNED") for v in todo]
+        for v in todo:
+            left = _trials_left(spec, v, settings, force) if v.search else None
+            status = "SKIPPED" if left == 0 else "PLANNED"
+            report.outcomes.append(Outcome(v.name, status, error="" if left is None else
+                                           f"study: {left} of {v.search.trials} trials to run"))
         return report
     if not todo:
         return report
-    out_dir = settings.experiments_dir / "runs" / spec.name
-    parent = client.create_run(experiment_id, run_name=f"sweep {spec.name}",
-                               tags={TAG_SWEEP: spec.name, TAG_SWEEP_PARENT: "true"})
-    report.parent_run_id = parent.info.run_id
-    client.log_param(parent.info.run_id, "variants", json.dumps([v.name for v in todo]))
-    client.log_param(parent.info.run_id, "jobs", jobs)
-    env = _settings_env(settings)
-    uids = {v.name: uuid.uuid4().hex for v in todo}
-
-    def job(v: Variant) -> tuple:
-        tags = {TAG_PARENT: parent.info.run_id, TAG_SWEEP: spec.name, TAG_VARIANT: v.name,
-                TAG_HASH: v.params_hash, TAG_UID: uids[v.name]}
-        return (str(v.notebook), str(out_dir / f"{v.name}.ipynb"), v.parameters, tags, env)
-
-    bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="variant", disable=not progress)
-    by_name = {v.name: v for v in todo}
-    results: list[tuple[str, tuple[str, float, str]]] = []
-    if jobs == 1:
+    runner = _Runner(spec, settings, client, experiment_id, jobs, progress, report)
+    for stage in sorted({v.stage for v in todo}):
+        plain = [v for v in todo if v.stage == stage and v.search is None]
+        runner.run_plain(plain)
         for v in todo:
-            results.append((v.name, _run_one(*job(v))))
-            _record(client, experiment_id, by_name[v.name], results[-1][1], uids[v.name],
-                    parent.info.run_id, spec.name, out_dir, report)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_run_one, *job(v)): v.name for v in todo}
-            for future in as_completed(futures):
-                name = futures[future]
-                _record(client, experiment_id, by_name[name], future.result(), uids[name],
-                        parent.info.run_id, spec.name, out_dir, report)
-                bar.update()
-    bar.close()
-    failed = len(report.failed)
-    client.log_metric(parent.info.run_id, "variants_run", len(todo))
-    client.log_metric(parent.info.run_id, "variants_failed", failed)
-    client.set_terminated(parent.info.run_id, "FAILED" if failed else "FINISHED")
+            if v.stage == stage and v.search is not None:
+                runner.run_study(v, force)
+    runner.finish()
     return report
 
 
-def _record(client, experiment_id: str, variant: Variant, result: tuple[str, float, str],
-            uid: str, parent_id: str, sweep: str, out_dir: Path, report: SweepReport) -> None:
-    """Attach the executed notebook to the variant's run (creating a run when the notebook
-    failed before opening one) and record the failure."""
-    status, seconds, error = result
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`{TAG_UID}` = '{uid}'")
-    if runs:
-        run_id = runs[0].info.run_id
-    else:
-        run = client.create_run(experiment_id, run_name=f"{sweep}/{variant.name}", tags={
-            TAG_PARENT: parent_id, TAG_SWEEP: sweep, TAG_VARIANT: variant.name,
-            TAG_HASH: variant.params_hash, TAG_UID: uid})
-        run_id = run.info.run_id
-        for key, value in variant.parameters.items():
-            client.log_param(run_id, key, value)
-        if status == "FINISHED":  # a notebook that tracks nothing (e.g. track=False)
-            client.set_terminated(run_id, "FINISHED")
-    output = out_dir / f"{variant.name}.ipynb"
-    if output.is_file():
-        client.log_artifact(run_id, str(output), "notebook")
-    if status == "FAILED":
-        client.set_tag(run_id, TAG_ERROR, error[:4900])
-        client.set_terminated(run_id, "FAILED")
-    report.outcomes.append(Outcome(variant.name, status, seconds, error, run_id, str(output)))
+class _Runner:
+    """One sweep invocation: the parent run, the process pool, the bookkeeping."""
+
+    def __init__(self, spec: SweepSpec, settings: Settings, client, experiment_id: str,
+                 jobs: int, progress: bool, report: SweepReport) -> None:
+        self.spec, self.settings, self.client = spec, settings, client
+        self.experiment_id, self.jobs, self.progress, self.report = (
+            experiment_id, jobs, progress, report)
+        self.out_dir = settings.experiments_dir / "runs" / spec.name
+        self.env = _settings_env(settings)
+        parent = client.create_run(experiment_id, run_name=f"sweep {spec.name}",
+                                   tags={TAG_SWEEP: spec.name, TAG_SWEEP_PARENT: "true"})
+        self.parent_id = parent.info.run_id
+        report.parent_run_id = self.parent_id
+        self.ran = 0
+
+    def _job(self, name: str, variant: Variant, parameters: dict[str, Any],
+             extra_tags: dict[str, str] | None = None) -> tuple[tuple, str]:
+        uid = uuid.uuid4().hex
+        tags = {TAG_PARENT: self.parent_id, TAG_SWEEP: self.spec.name, TAG_VARIANT: name,
+                TAG_HASH: variant.params_hash, TAG_UID: uid, **(extra_tags or {})}
+        output = str(self.out_dir / f"{name.replace('/', '.')}.ipynb")
+        return (str(variant.notebook), output, parameters, tags, self.env), uid
+
+    def _pool(self):
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"))
+
+    def run_plain(self, variants: list[Variant]) -> None:
+        """Run plain variants, ``jobs`` at a time."""
+        from tqdm.auto import tqdm
+
+        if not variants:
+            return
+        self.ran += len(variants)
+        self.client.log_param(self.parent_id, f"variants_stage_{variants[0].stage}",
+                              json.dumps([v.name for v in variants])[:6000])
+        bar = tqdm(total=len(variants), desc=f"sweep {self.spec.name}", unit="variant",
+                   disable=not self.progress)
+        jobs = {v.name: self._job(v.name, v, v.parameters) for v in variants}
+        by_name = {v.name: v for v in variants}
+        if self.jobs == 1:
+            for v in variants:
+                args, uid = jobs[v.name]
+                self._record(v, v.name, _run_one(*args), uid, args[1])
+                bar.update()
+        else:
+            with self._pool() as pool:
+                futures = {pool.submit(_run_one, *jobs[v.name][0]): v.name for v in variants}
+                for future in as_completed(futures):
+                    name = futures[future]
+                    args, uid = jobs[name]
+                    self._record(by_name[name], name, future.result(), uid, args[1])
+                    bar.update()
+        bar.close()
+
+    def run_study(self, variant: Variant, force: bool) -> None:
+        """Run the missing trials of ``variant``'s study, ``jobs`` at a time (ask/tell)."""
+        import optuna
+        from tqdm.auto import tqdm
+
+        search = variant.search
+        name = tuning.study_name(self.spec.experiment, variant.name, variant.params_hash)
+        study = tuning.open_study(name, search, self.settings.optuna_uri, fresh=force)
+        left = search.trials - len(tuning.completed(study))
+        if left <= 0:
+            self._study_outcome(variant, study, "SKIPPED")
+            return
+        distributions = {key: dist.to_optuna() for key, dist in search.space.items()}
+        bar = tqdm(total=left, desc=f"study {variant.name}", unit="trial",
+                   disable=not self.progress)
+        pending: dict = {}
+        asked = 0
+        pool = self._pool() if self.jobs > 1 else None
+        try:
+            while asked < left or pending:
+                while asked < left and len(pending) < self.jobs:
+                    trial = study.ask(distributions)
+                    asked += 1
+                    trial_name = f"{variant.name}/trial-{trial.number:03d}"
+                    parameters = merge_parameters(variant.parameters,
+                                                  tuning.decode_params(search, trial.params))
+                    args, uid = self._job(trial_name, variant, parameters, {
+                        TAG_STUDY: name, TAG_TRIAL: str(trial.number)})
+                    if pool is None:
+                        pending[trial.number] = (trial_name, args, uid, _run_one(*args))
+                    else:
+                        pending[trial.number] = (trial_name, args, uid,
+                                                 pool.submit(_run_one, *args))
+                number = self._next_done(pending)
+                trial_name, args, uid, result = pending.pop(number)
+                result = result if isinstance(result, tuple) else result.result()
+                outcome = self._record(variant, trial_name, result, uid, args[1])
+                value = self._objective(outcome, search.objective)
+                if value is None:
+                    study.tell(number, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(number, value)
+                    outcome.value = value
+                bar.update()
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            bar.close()
+        self.ran += asked
+        self._study_outcome(variant, study, "FINISHED")
+
+    @staticmethod
+    def _next_done(pending: dict) -> int:
+        for number, entry in pending.items():
+            if isinstance(entry[3], tuple):
+                return number
+        futures = {entry[3]: number for number, entry in pending.items()}
+        return futures[next(as_completed(futures))]
+
+    def _objective(self, outcome: Outcome, metric: str) -> float | None:
+        if outcome.status != "FINISHED":
+            return None
+        value = self.client.get_run(outcome.run_id).data.metrics.get(metric)
+        if value is None:
+            outcome.status = "FAILED"
+            outcome.error = f"the run logged no metric {metric!r} (the study's objective)"
+            self.client.set_tag(outcome.run_id, TAG_ERROR, outcome.error)
+            return None
+        return float(value)
+
+    def _study_outcome(self, variant: Variant, study, status: str) -> None:
+        info = tuning.summary(study)
+        if "best_params" in info:
+            info["best_params"] = tuning.decode_params(variant.search, info["best_params"])
+        best = info.get("best_value")
+        text = (f"study: {info['trials_complete']} trials, best {variant.search.objective} "
+                f"{best:.4f} with {json.dumps(info['best_params'])}" if best is not None
+                else "study: no finished trial")
+        self.report.outcomes.append(Outcome(f"{variant.name} (study)", status, error="" if
+                                            best is not None else text, value=best,
+                                            output=text))
+        if best is None:
+            return
+        key = re.sub(r"[^A-Za-z0-9_.-]", "_", variant.name)  # MLflow's allowed characters
+        self.client.log_metric(self.parent_id, f"{key}.best_value"[:250], best)
+        for name, value in info["best_params"].items():
+            self.client.log_param(self.parent_id, f"{key}.best.{name}"[:250], value)
+        self.client.log_text(self.parent_id, tuning.dumps(info), f"studies/{key}.json")
+        figure = tuning.study_figure(study, f"{self.spec.name}: {variant.name}")
+        self.client.log_figure(self.parent_id, figure, f"studies/{key}.png")
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+    def _record(self, variant: Variant, name: str, result: tuple[str, float, str], uid: str,
+                output: str) -> Outcome:
+        """Attach the executed notebook to the run (creating a run when the notebook failed
+        before opening one) and record the failure."""
+        client, status, (_, seconds, error) = self.client, result[0], result
+        runs = client.search_runs([self.experiment_id],
+                                  filter_string=f"tags.`{TAG_UID}` = '{uid}'")
+        if runs:
+            run_id = runs[0].info.run_id
+        else:
+            run = client.create_run(self.experiment_id, run_name=f"{self.spec.name}/{name}",
+                                    tags={TAG_PARENT: self.parent_id, TAG_SWEEP: self.spec.name,
+                                          TAG_VARIANT: name, TAG_HASH: variant.params_hash,
+                                          TAG_UID: uid})
+            run_id = run.info.run_id
+            for key, value in variant.parameters.items():
+                client.log_param(run_id, key, value)
+            if status == "FINISHED":  # a notebook that tracks nothing (e.g. track=False)
+                client.set_terminated(run_id, "FINISHED")
+        if Path(output).is_file():
+            client.log_artifact(run_id, output, "notebook")
+        if status == "FAILED":
+            client.set_tag(run_id, TAG_ERROR, error[:4900])
+            client.set_terminated(run_id, "FAILED")
+        outcome = Outcome(name, status, seconds, error, run_id, output)
+        self.report.outcomes.append(outcome)
+        return outcome
+
+    def finish(self) -> None:
+        failed = len(self.report.failed)
+        self.client.log_metric(self.parent_id, "variants_run", self.ran)
+        self.client.log_metric(self.parent_id, "variants_failed", failed)
+        self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
+
+
+def _trials_left(spec: SweepSpec, variant: Variant, settings: Settings, force: bool) -> int:
+    """Trials a study still has to run (its full count with ``force`` or when new)."""
+    if force:
+        return variant.search.trials
+    try:
+        study = tuning.load_study(tuning.study_name(spec.experiment, variant.name,
+                                                    variant.params_hash), settings.optuna_uri)
+    except WorkbenchError:
+        return variant.search.trials
+    return max(0, variant.search.trials - len(tuning.completed(study)))

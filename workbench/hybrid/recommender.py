@@ -49,9 +49,10 @@ from workbench.hybrid.franchise import franchise_table
 from workbench.hybrid.users import FoldIn, NewUser
 from workbench.settings import Settings, get_settings
 
-DEFAULT_MODEL = "neumf-implicit"
-"""The collaborative model `make pipeline` trains (a folder under models/<dataset>/
-collaborative/)."""
+DEFAULT_MODEL = "champion"
+"""The collaborative model the hybrid uses unless told otherwise: the champion `make pipeline`
+chose on validation NDCG@10 (``models/<dataset>/collaborative/champion``, else the MLflow
+registry's ``champion`` alias)."""
 TRENDING = ("blend", "popularity", "recent", "rating")
 RESULT_COLUMNS = ["rank", "item_id", "title", "year", "genres", "franchise", "similarity",
                   "preference", "score", "reason"]
@@ -180,10 +181,12 @@ class Recommender:
              encoder=None) -> Recommender:
         """Load the dataset's content index and a collaborative model.
 
-        ``collaborative``: a model folder name under ``models/<dataset>/collaborative/``
-        (``neumf-implicit``, ``mf-explicit``...), ``"champion"`` for the MLflow registry's
-        champion of ``<dataset>-collaborative``, a path to a saved model folder, or None for
-        content only (AI pick and the feed then raise a clear error).
+        ``collaborative``: ``"champion"`` (the default: the local copy of the champion that
+        training left in ``models/<dataset>/collaborative/champion``, else the MLflow
+        registry's champion of ``<dataset>-collaborative``), a model folder name under
+        ``models/<dataset>/collaborative/`` (``ease-implicit``, ``mf-explicit``...), a path to
+        a saved model folder, or None for content only (AI pick and the feed then raise a
+        clear error).
         """
         from workbench.collaborative import CollaborativeModel
 
@@ -194,7 +197,7 @@ class Recommender:
             raise RecommenderError(f"{exc} (or run `make pipeline`)") from None
         model, label = None, ""
         if collaborative == "champion":
-            model, label = _load_champion(dataset, settings), "champion"
+            model, label = _load_champion(dataset, settings)
         elif collaborative:
             folder = Path(collaborative)
             if not folder.is_dir():
@@ -468,7 +471,8 @@ class Recommender:
     def _preference_label(self, new_user: bool) -> str:
         model = self.collaborative
         if new_user:
-            return "neighbours' preference"
+            return ("preference from the liked items" if model is not None and
+                    model.scores_history else "neighbours' preference")
         if model is not None and model.config.model == "popularity":
             return "popularity"
         if model is not None and model.config.objective == "explicit":
@@ -510,13 +514,21 @@ def _check_k(k: int) -> None:
 
 
 def _load_champion(dataset: str, settings: Settings):
-    """The MLflow registry's ``champion`` of ``<dataset>-collaborative``, downloaded to a
-    temporary folder and loaded into memory."""
+    """The champion and its label: the local copy in ``models/<dataset>/collaborative/
+    champion`` when there is one (no MLflow needed), else the registry's ``champion`` of
+    ``<dataset>-collaborative``, downloaded to a temporary folder and loaded into memory."""
     import mlflow
 
     from workbench import tracking
     from workbench.collaborative import CollaborativeModel
+    from workbench.tasks.collaborative import champion_dir, champion_info
 
+    local = champion_dir(dataset, settings)
+    if (local / "config.json").is_file():
+        model = CollaborativeModel.load(local)
+        info = champion_info(dataset, settings) or {}
+        version = f" v{info['version']}" if info.get("version") else ""
+        return model, f"champion: {model.config.model}{version}"
     tracking.configure(settings)
     name = f"{dataset}-collaborative"
     settings.models_dir.mkdir(parents=True, exist_ok=True)
@@ -527,5 +539,6 @@ def _load_champion(dataset: str, settings: Settings):
             raise RecommenderError(
                 f"no champion model {name!r} in the MLflow registry at {settings.mlflow_uri} "
                 f"({str(exc).splitlines()[0]}); run `make pipeline` or notebook 03 with "
-                f"register=True") from None
-        return CollaborativeModel.load(Path(path))
+                f"register_model=True") from None
+        model = CollaborativeModel.load(Path(path))
+        return model, f"champion: {model.config.model} (registry)"

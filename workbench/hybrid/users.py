@@ -4,12 +4,14 @@ described only by a few liked items.
 A new user gets
 
 - a **content profile**: the normalised mean of the liked items' content vectors, and
-- a **collaborative fold-in** by neighbours: the ``neighbours`` training users whose item
-  sets are closest to the liked items (cosine on binary interaction vectors) stand in for the
-  new user, and the model's scores for them are averaged, weighted by that similarity. This
-  works for every model kind (popularity, MF, GMF, MLP, NeuMF) without retraining and in one
-  batched scoring call; when no training user shares a liked item there is no fold-in and the
-  hybrid falls back to the content profile (and says so).
+- a **collaborative fold-in**: item-based models (EASE, item-kNN, the content-aware model,
+  popularity) score the liked items directly, as they would a known user's history
+  (``model.score_history``); for the others (iALS, BPR, the Keras models), the
+  ``neighbours`` training users whose item sets are closest to the liked items (cosine on
+  binary interaction vectors) stand in for the new user, and the model's scores for them are
+  averaged, weighted by that similarity. Neither needs retraining; when no training user
+  shares a liked item there is no neighbour fold-in and the hybrid falls back to the content
+  profile (and says so).
 """
 
 from __future__ import annotations
@@ -61,9 +63,16 @@ class FoldIn:
         return top, cosine[top]
 
     def score(self, liked_index: Sequence[int], item_index: np.ndarray) -> np.ndarray | None:
-        """Similarity-weighted mean of the neighbours' scores for ``item_index`` (None when
-        no training user shares a liked item)."""
+        """The model's own history scores where it has them, else the similarity-weighted
+        mean of the neighbours' scores for ``item_index`` (None when no training user shares
+        a liked item)."""
+        liked_index = np.unique(np.asarray(liked_index, np.int64))
         users, weights = self.similar_users(liked_index)
+        if not len(users):  # nobody interacted with a liked item: nothing to fold in
+            return None
+        direct = self.model.score_history(liked_index, np.asarray(item_index, np.int64))
+        if direct is not None:
+            return np.asarray(direct, np.float64)
         if not len(users):
             return None
         item_index = np.asarray(item_index, np.int64)

@@ -1,0 +1,117 @@
+"""The training task's pieces: layered hyperparameters (tuned files), champion promotion on
+validation only, the local champion copy, and the significance table."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import tracking
+from workbench.collaborative import CollaborativeError
+from workbench.settings import Settings
+from workbench.tasks.collaborative import (
+    TrainTask,
+    champion_dir,
+    promote,
+    resolve_config,
+    sync_champion,
+    tuned_params,
+)
+
+
+@pytest.fixture
+def home(tmp_path) -> Settings:
+    settings = Settings(home=tmp_path / "home", data_mirror=tmp_path / "none")
+    (settings.experiments_dir / "tuned").mkdir(parents=True)
+    return settings
+
+
+def test_hyperparameters_layer_defaults_tuned_file_and_params(home) -> None:
+    path = home.experiments_dir / "tuned" / "toy.yaml"
+    assert tuned_params("toy", "ease", home) == ({}, None)
+    path.write_text("ease: {l2: 42}\nitemknn: {neighbours: 7}\n")
+    assert tuned_params("toy", "ease", home) == ({"l2": 42}, path)
+    config = resolve_config(TrainTask(dataset="toy", model="ease"), home)
+    assert config.params == {"l2": 42.0, "weighting": "binary"}
+    config = resolve_config(TrainTask(dataset="toy", model="ease", params={"l2": 7}), home)
+    assert config.params["l2"] == 7.0  # params win over the tuned file
+    config = resolve_config(TrainTask(dataset="toy", model="ease", tuned=False), home)
+    assert config.params["l2"] == 200.0  # the model's declared default
+    path.write_text("ease: {l2: -5}\n")
+    with pytest.raises(CollaborativeError, match=r"toy.yaml: .*params\.l2: Input should be"):
+        resolve_config(TrainTask(dataset="toy", model="ease"), home)
+    path.write_text("eas: {l2: 5}\n")
+    with pytest.raises(CollaborativeError, match=r"names unknown model\(s\) \['eas'\]"):
+        tuned_params("toy", "ease", home)
+    path.write_text("ease: [unclosed\n")
+    with pytest.raises(CollaborativeError, match="not valid YAML"):
+        tuned_params("toy", "ease", home)
+
+
+def _model_folder(tmp_path, name: str):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"config": {"model": name}}))
+    return folder
+
+
+def test_the_champion_moves_on_validation_never_on_test(home, tmp_path) -> None:
+    """A version with a better test score but a worse validation score does not take the
+    champion alias; the local copy follows the alias."""
+    def register(name: str, val: float, test: float) -> bool:
+        folder = _model_folder(tmp_path, name)
+        with tracking.start_run("test-promote", settings=home) as run:
+            artifact = tracking.log_model_folder(folder)
+        return promote("toy", artifact, run.info.run_id, folder,
+                       {"val_full_ndcg_at_10": val, "test_full_ndcg_at_10": test},
+                       settings=home)
+
+    assert register("first", val=0.30, test=0.10)
+    assert not register("second", val=0.20, test=0.90)  # better on test: ignored
+    local = champion_dir("toy", home)
+    assert json.loads((local / "champion.json").read_text())["model"] == "first"
+    assert register("third", val=0.40, test=0.05)
+    info = json.loads((local / "champion.json").read_text())
+    assert info["model"] == "third" and info["version"] == "3"
+    assert info["selected_by"] == "val_full_ndcg_at_10"
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("toy-collaborative", "champion")
+    assert str(champion.version) == "3" and champion.tags["test_full_ndcg_at_10"] == "0.05"
+
+    assert "already in" in sync_champion("toy", home)
+    import shutil
+
+    shutil.rmtree(local)
+    assert "v3 copied to" in sync_champion("toy", home)
+    assert json.loads((local / "config.json").read_text())["config"]["model"] == "third"
+    assert sync_champion("anime", home) == "no champion registered for anime"
+
+
+def test_significance_table_pairs_users_and_marks_the_best(home) -> None:
+    """Model a beats b on most of 60 users; c equals a: p(b) small, p(c) = 1."""
+    from workbench.experiments import results_table
+
+    rng = np.random.default_rng(0)
+    users = np.arange(60)
+    base = rng.random(60)
+    per_model = {"a": base, "b": np.clip(base - 0.3 * rng.random(60), 0, 1), "c": base}
+    for model, values in per_model.items():
+        for seed in (1, 2):
+            with tracking.start_run("test-significance", params={"dataset": "toy",
+                                                                 "model": model, "seed": seed},
+                                    settings=home):
+                tracking.log_metrics({"test_full_ndcg_at_10": float(values.mean()),
+                                      "test_full_recall_at_10": 0.5})
+                mlflow.log_text(pd.DataFrame({"user_id": users, "ndcg_at_10": values})
+                                .to_csv(index=False), "test_per_user.csv")
+    table = results_table("test-significance", ("dataset", "model"), settings=home)
+    table = table.set_index("model")
+    assert table.loc["a", "n"] == 2
+    assert table.loc["a", "p_vs_best"] == "best"  # a and c tie: the first is the best
+    assert float(table.loc["b", "p_vs_best"]) < 1e-6
+    assert table.loc["c", "p_vs_best"] == "1.0"
+    assert table.loc["a", "test_full_ndcg_at_10"] == f"{base.mean():.4f} ± 0.0000"

@@ -1,0 +1,19 @@
+"""The built-in collaborative models, one module each; importing this package registers them.
+
+- :mod:`.popularity`: training interaction counts (implicit) or damped item means (explicit).
+- :mod:`.itemknn`: item-based nearest neighbours (cosine with shrinkage).
+- :mod:`.ease`: EASE, the closed-form shallow autoencoder (Steck, 2019).
+- :mod:`.ials`: implicit alternating least squares (Hu, Koren & Volinsky, 2008), ``implicit``.
+- :mod:`.bpr`: Bayesian personalised ranking (Rendle et al., 2009), ``implicit``.
+- :mod:`.ncf`: MF, GMF, MLP and NeuMF in Keras (He et al., 2017).
+- :mod:`.ease_content`: EASE with the items' content vectors as side information, blended
+  with a content profile (the content-aware model).
+"""
+
+from importlib import import_module
+
+BUILTIN = ("popularity", "itemknn", "ease", "ials", "bpr", "ncf", "ease_content")
+"""Modules of the built-in models, imported in this order (the order models are listed)."""
+
+for _module in BUILTIN:
+    import_module(f"{__name__}.{_module}")

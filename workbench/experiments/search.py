@@ -1,0 +1,232 @@
+"""Tuning studies: a sweep variant with a ``search:`` block is an Optuna study over a space of
+parameters instead of a grid.
+
+In a sweep file (top-level defaults, overridden per variant)::
+
+    search:
+      trials: 20                        # trials per study (the same budget for every model)
+      objective: val_full_ndcg_at_10    # a metric the notebook logs; never a test metric
+      direction: maximize
+      sampler: tpe                      # tpe (Optuna's default) or random
+      seed: 42
+    variants:
+      - name: ease
+        parameters: {model: ease}
+        search:
+          space:
+            params.l2: {float: [10, 5000], log: true}     # a float, log-uniform
+            params.neighbours: {int: [5, 400], log: true}  # an integer
+            params.weighting: {choice: [binary, rating]}   # a categorical
+
+Each trial is one run of the variant's notebook with the sampled values, logged as a child
+MLflow run of the sweep (tags ``workbench.study`` and ``workbench.trial``); its objective is
+read back from that run. The study lives in ``settings.optuna_uri`` (SQLite beside the MLflow
+store) under a name that includes the variant's parameter hash, so a rerun resumes it: finished
+trials count, an interrupted one is marked failed, and only the missing trials run. A changed
+space or fixed parameter is a new study.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from workbench import WorkbenchError
+
+TAG_STUDY = "workbench.study"
+TAG_TRIAL = "workbench.trial"
+
+
+class Distribution(BaseModel):
+    """One dimension of a search space: ``{float: [lo, hi]}``, ``{int: [lo, hi]}`` (with
+    optional ``log`` and ``step``) or ``{choice: [...]}``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    float_range: tuple[float, float] | None = Field(None, alias="float")
+    int_range: tuple[int, int] | None = Field(None, alias="int")
+    choice: list[Any] | None = None
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Distribution:
+        kinds = [k for k in ("float_range", "int_range", "choice") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of float: [low, high], int: [low, high] or "
+                             "choice: [values]")
+        if self.choice is not None:
+            if not self.choice:
+                raise ValueError("choice needs at least one value")
+            if self.log or self.step:
+                raise ValueError("log and step apply to float and int ranges, not choice")
+            return self
+        low, high = self.float_range or self.int_range
+        if not low < high:
+            raise ValueError(f"low must be below high, got [{low}, {high}]")
+        if self.log and low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {low}")
+        if self.log and self.step:
+            raise ValueError("log and step cannot be combined")
+        return self
+
+    @property
+    def _encoded(self) -> bool:
+        """Choices Optuna cannot store (lists, dicts) travel as JSON strings."""
+        return self.choice is not None and not all(
+            v is None or isinstance(v, bool | int | float | str) for v in self.choice)
+
+    def to_optuna(self):
+        """The Optuna distribution."""
+        from optuna import distributions as d
+
+        if self.choice is not None:
+            return d.CategoricalDistribution(
+                [json.dumps(v) for v in self.choice] if self._encoded else self.choice)
+        if self.int_range is not None:
+            return d.IntDistribution(*self.int_range, log=self.log, step=int(self.step or 1))
+        return d.FloatDistribution(*self.float_range, log=self.log, step=self.step)
+
+    def decode(self, value: Any) -> Any:
+        """A sampled value as the notebook parameter (JSON-encoded choices decoded)."""
+        return json.loads(value) if self._encoded and isinstance(value, str) else value
+
+    def probe_values(self) -> list[Any]:
+        """Values that validation builds a config with: the bounds, or every choice."""
+        if self.choice is not None:
+            return list(self.choice)
+        return list(self.float_range or self.int_range)
+
+
+class SearchSpec(BaseModel):
+    """A tuning study's settings and space (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: int | None = Field(None, gt=0)
+    objective: str = "val_full_ndcg_at_10"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    sampler: Literal["tpe", "random"] = "tpe"
+    seed: int = 42
+    space: dict[str, Distribution] = {}
+
+    @model_validator(mode="after")
+    def _not_on_test(self) -> SearchSpec:
+        if self.objective.startswith("test_"):
+            raise ValueError(f"objective {self.objective!r} is a test metric: choose on "
+                             f"validation (val_*), report test once")
+        return self
+
+    def over(self, base: SearchSpec | None) -> SearchSpec:
+        """This spec's fields over ``base``'s (spaces merged, this one winning per key)."""
+        if base is None:
+            return self
+        values = {**base.model_dump(exclude={"space"}),
+                  **self.model_dump(include=self.model_fields_set - {"space"})}
+        return SearchSpec(**values, space={**base.space, **self.space})
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two studies the same study (everything but the trial count)."""
+        return {**self.model_dump(exclude={"trials", "space"}),
+                "space": {k: v.model_dump(by_alias=True, exclude_none=True)
+                          for k, v in sorted(self.space.items())}}
+
+
+def decode_params(search: SearchSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's sampled values as notebook parameters (see :meth:`Distribution.decode`)."""
+    return {k: search.space[k].decode(v) if k in search.space else v for k, v in params.items()}
+
+
+def study_name(experiment: str, variant: str, params_hash: str) -> str:
+    """The Optuna study of a variant: experiment, variant and parameter hash."""
+    return f"{experiment}/{variant}/{params_hash}"
+
+
+def open_study(name: str, search: SearchSpec, storage: str, fresh: bool = False):
+    """Create or load the study; with ``fresh`` an existing one is deleted first. Trials
+    left RUNNING by an interrupted invocation are marked FAIL."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if fresh:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=storage)
+    sampler = (optuna.samplers.TPESampler(seed=search.seed, constant_liar=True)
+               if search.sampler == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                direction=search.direction, load_if_exists=True)
+    for trial in study.get_trials(deepcopy=False,
+                                  states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    return study
+
+
+def load_study(name: str, storage: str):
+    """An existing study, or a clear error."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise WorkbenchError(f"no tuning study {name!r} in {storage}; run the sweep first "
+                             f"(`workbench experiments run`)") from None
+
+
+def completed(study) -> list:
+    """The study's COMPLETE trials."""
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def importances(study) -> dict[str, float]:
+    """fANOVA importance of each parameter for the objective (empty when fewer than two
+    parameters or three finished trials)."""
+    import optuna
+
+    if len(study.best_trial.params) < 2 or len(completed(study)) < 3:
+        return {}
+    try:
+        values = optuna.importance.get_param_importances(study, evaluator=None)
+    except (ValueError, RuntimeError):
+        return {}
+    return {k: float(v) for k, v in values.items() if math.isfinite(v)}
+
+
+def study_figure(study, title: str):
+    """The optimisation history (objective per trial and the best so far)."""
+    import matplotlib.pyplot as plt
+
+    trials = completed(study)
+    values = [t.value for t in trials]
+    best = []
+    for v in values:
+        better = max if study.direction.name == "MAXIMIZE" else min
+        best.append(v if not best else better(best[-1], v))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([t.number for t in trials], values, "o", alpha=0.6, label="trial")
+    ax.plot([t.number for t in trials], best, "-", label="best so far")
+    ax.set(title=title, xlabel="trial", ylabel="objective")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def summary(study) -> dict[str, Any]:
+    """Best value and parameters, trial counts and importances, as plain JSON values."""
+    trials = completed(study)
+    if not trials:
+        return {"trials_complete": 0}
+    return {"best_value": float(study.best_value), "best_params": study.best_params,
+            "best_trial": study.best_trial.number, "trials_complete": len(trials),
+            "importance": importances(study)}
+
+
+def dumps(value: Any) -> str:
+    """JSON of ``value`` for MLflow text artifacts."""
+    return json.dumps(value, indent=2, default=str)

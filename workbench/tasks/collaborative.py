@@ -1,0 +1,363 @@
+"""Train and evaluate one collaborative model: the job behind notebook 03, `workbench
+collaborative train` and every tuning trial.
+
+:class:`TrainTask` holds the job's parameters (notebook 03's ``parameters`` cell has the same
+names and defaults; a test checks it). :func:`train_collaborative` runs it inside one MLflow
+run:
+
+1. **Config**: the model's hyperparameters are layered: the model's declared defaults, then
+   the tuned values for this dataset in ``experiments/tuned/<dataset>.yaml`` (when ``tuned``
+   and the file names the model), then ``params``. The run logs the result as ``params.*``.
+2. **Select**: fit on the training split minus a validation carve
+   (:func:`workbench.collaborative.validation_split`), early stopping on validation NDCG@10
+   where the model trains in epochs; ``val_*`` metrics.
+3. **Refit and test** (not for tuning trials): the same configuration trained on the whole
+   training split, the test split scored once: ``test_*`` metrics (full ranking, sampled,
+   rating prediction for explicit models) and a per-user table (``test_per_user.csv``, the
+   input of paired significance tests).
+4. **Record**: per-epoch curves and the learning-curve figure, train seconds, the model
+   folder; registered as ``<dataset>-collaborative`` with the ``champion`` alias moved when its
+   **validation** NDCG@10 beats the current champion's (implicit, leave-last-out runs only).
+   The champion is also copied to ``models/<dataset>/collaborative/champion`` so the hybrid
+   loads it without MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench.settings import Settings, get_settings
+
+SELECTION_METRIC = "val_full_ndcg_at_10"
+"""What the registry's champion alias and tuning studies are chosen by."""
+FEW_RATINGS = 5
+"""``*_few_*`` metrics: the held-out rows whose item has at most this many training
+interactions (cold and long-tail items, where content can help)."""
+
+
+class TrainTask(BaseModel):
+    """Parameters of one training job (notebook 03's ``parameters`` cell)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = "movies"
+    model: str = "ease"
+    """A registered model (`workbench collaborative models`)."""
+    params: dict[str, Any] = {}
+    """Hyperparameters over the tuned values and the model's defaults."""
+    tuned: bool = True
+    """Start from experiments/tuned/<dataset>.yaml where it names this model."""
+    objective: Literal["implicit", "explicit"] = "implicit"
+    split: Literal["leave_last_out", "random_holdout"] = "leave_last_out"
+    seed: int = 42
+    k: int = Field(10, gt=0)
+    sampled_negatives: int = Field(100, gt=0)
+    trial: bool = False
+    """A tuning trial: fit and validate only (no refit, no test, nothing saved or
+    registered)."""
+    save_model: bool = True
+    """Save as models/<dataset>/collaborative/<model>-<objective> (False: only log it)."""
+    register_model: bool = True
+    """Register in the MLflow registry; the champion alias moves on validation NDCG@k."""
+    mlflow_experiment: str = "collaborative"
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]) -> TrainTask:
+        """The task from a notebook's variables (its ``parameters`` cell, after papermill)."""
+        return cls(**{name: namespace[name] for name in cls.model_fields if name in namespace})
+
+
+@dataclass
+class TrainResult:
+    """What a training job produced."""
+
+    task: TrainTask
+    config: Any
+    selected: Any
+    """The model fitted on the training split minus validation (chosen on validation)."""
+    model: Any
+    """The final model: ``selected``'s configuration refitted on the whole training split
+    (``selected`` itself for a tuning trial)."""
+    metrics: dict[str, float]
+    run_id: str
+    model_folder: Path | None = None
+    champion: bool = False
+    test_per_user: pd.DataFrame | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def tuned_path(dataset: str, settings: Settings | None = None) -> Path:
+    """``<experiments_dir>/tuned/<dataset>.yaml`` when it exists, else the checkout's copy."""
+    from workbench.experiments.notebooks import NOTEBOOKS_DIR
+
+    settings = settings or get_settings()
+    own = settings.experiments_dir / "tuned" / f"{dataset}.yaml"
+    return own if own.is_file() else NOTEBOOKS_DIR.parent / "experiments" / "tuned" / \
+        f"{dataset}.yaml"
+
+
+def tuned_params(dataset: str, model: str, settings: Settings | None = None
+                 ) -> tuple[dict[str, Any], Path | None]:
+    """The tuned hyperparameters of ``model`` on ``dataset`` and the file they come from
+    (``({}, None)`` when no file names the model)."""
+    from workbench.collaborative import CollaborativeError, model_names
+
+    path = tuned_path(dataset, settings)
+    if not path.is_file():
+        return {}, None
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise CollaborativeError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise CollaborativeError(f"{path}: expected a mapping of model name -> "
+                                 f"{{parameter: value}}")
+    unknown = sorted(set(doc) - set(model_names()))
+    if unknown:
+        raise CollaborativeError(f"{path} names unknown model(s) {unknown}; registered: "
+                                 f"{', '.join(model_names())}")
+    return (dict(doc[model]), path) if model in doc else ({}, None)
+
+
+def resolve_config(task: TrainTask, settings: Settings | None = None):
+    """The :class:`CollabConfig` the task trains: model defaults < tuned file < ``params``.
+    A bad value is an error naming the parameter and, for a tuned value, the file."""
+    from workbench.collaborative import CollaborativeError, make_config
+
+    tuned, source = tuned_params(task.dataset, task.model, settings) if task.tuned else ({},
+                                                                                        None)
+    values = {"dataset": task.dataset, "model": task.model, "objective": task.objective,
+              "split": task.split, "seed": task.seed}
+    if source is not None:
+        try:
+            make_config(**values, params=tuned)
+        except CollaborativeError as exc:
+            raise CollaborativeError(f"{source}: {exc}") from None
+    return make_config(**values, params={**tuned, **task.params})
+
+
+# -- the job -----------------------------------------------------------------------------------
+
+
+def train_collaborative(task: TrainTask, settings: Settings | None = None,
+                        log: Any = print) -> TrainResult:
+    """Run ``task`` (see the module docstring); returns the models, metrics and run id."""
+    import mlflow
+
+    from workbench import data, evaluation, plots, tracking
+    from workbench.collaborative import refit, train, validation_split
+
+    settings = settings or get_settings()
+    config = resolve_config(task, settings)
+    source = tuned_params(task.dataset, task.model, settings)[1] if task.tuned else None
+    items = data.load_items(task.dataset, settings)
+    parts = data.load_split(task.dataset, task.split, settings)
+    catalog = items["item_id"].to_numpy()
+    split_seed = int(parts.manifest.get("seed", settings.seed))
+    fit_rows, val_rows = validation_split(parts.train, split_seed)
+    k = task.k
+    params = {**task.model_dump(exclude={"params", "mlflow_experiment"}),
+              "params": config.params, "tuned_from": str(source) if source else "-",
+              "selected_by": SELECTION_METRIC, "validation_rows": len(val_rows)}
+    suffix = "-trial" if task.trial else ""
+    run_name = f"{task.dataset}-{task.model}-{task.objective}-s{task.seed}{suffix}"
+    with tracking.start_run(task.mlflow_experiment, run_name=run_name, params=params,
+                            settings=settings) as run:
+        started = time.perf_counter()
+        selected = train(config, fit_rows, catalog, validation=val_rows, settings=settings)
+        select_seconds = time.perf_counter() - started
+        metrics: dict[str, float] = {"select_seconds": select_seconds}
+        if selected.best_epochs is not None:
+            metrics["epochs_run"] = float(len(selected.history.get("loss", [])))
+            metrics["best_epoch"] = float(selected.best_epochs)
+        metrics.update(_prefixed("val_", evaluation.full_ranking(selected, val_rows, k)))
+        metrics.update(_few_ratings("val_", selected, val_rows, fit_rows, k))
+        if task.objective == "explicit":
+            metrics.update(_prefixed("val_", evaluation.rating_prediction(selected, val_rows,
+                                                                        fit_rows)))
+        log(f"{task.dataset} {task.model}: selected in {select_seconds:.1f}s on "
+            f"{len(fit_rows):,} rows; validation NDCG@{k} "
+            f"{metrics[f'val_full_ndcg_at_{k}']:.4f}")
+        for name, values in selected.history.items():
+            if name != "best_epoch":
+                for epoch, value in enumerate(values, start=1):
+                    mlflow.log_metric(f"epoch_{name}", value, step=epoch)
+        figures = {}
+        curves = {n: v for n, v in selected.history.items() if n != "best_epoch"}
+        if curves:
+            ax = plots.plot_training_history(curves, f"{task.dataset} {task.model}: "
+                                                     f"learning curve (selection fit)")
+            figures["learning_curve"] = ax.figure
+            tracking.log_figure(ax.figure, "learning_curve")
+        result = TrainResult(task, config, selected, selected, metrics, run.info.run_id,
+                             figures=figures)
+        if task.trial:
+            metrics["train_seconds"] = select_seconds
+            tracking.log_metrics(metrics)
+            return result
+        started = time.perf_counter()
+        model = refit(selected, parts.train, catalog, settings)
+        metrics["refit_seconds"] = time.perf_counter() - started
+        metrics["train_seconds"] = select_seconds + metrics["refit_seconds"]
+        popularity = parts.train.groupby("item_id").size()
+        full, per_user = evaluation.full_ranking(model, parts.test, k,
+                                                 item_popularity=popularity, per_user=True)
+        metrics.update(_prefixed("test_", full))
+        metrics.update(_few_ratings("test_", model, parts.test, parts.train, k))
+        metrics.update(_prefixed("test_", evaluation.sampled_ranking(
+            model, parts.test, k, task.sampled_negatives, task.seed)))
+        if task.objective == "explicit":
+            metrics.update(_prefixed("test_", evaluation.rating_prediction(
+                model, parts.test, parts.train)))
+        tracking.log_metrics(metrics)
+        mlflow.log_text(per_user.to_csv(index=False), "test_per_user.csv")
+        result.model, result.test_per_user = model, per_user
+        log(f"{task.dataset} {task.model}: refit in {metrics['refit_seconds']:.1f}s; test "
+            f"NDCG@{k} {metrics[f'test_full_ndcg_at_{k}']:.4f}")
+        folder = _save(model, config, task, settings)
+        result.model_folder = folder
+        artifact = tracking.log_model_folder(folder)
+        if task.register_model and task.objective == "implicit" and task.split == "leave_last_out":
+            result.champion = promote(task.dataset, artifact, run.info.run_id, folder,
+                                      metrics, k, settings)
+    return result
+
+
+def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}{name}": float(value) for name, value in metrics.items()}
+
+
+def _few_ratings(prefix: str, model, rows: pd.DataFrame, train_rows: pd.DataFrame,
+                 k: int) -> dict[str, float]:
+    """Full-ranking metrics on the ``rows`` whose item has at most :data:`FEW_RATINGS`
+    interactions in ``train_rows`` (``{prefix}few_rows`` counts them)."""
+    from workbench import evaluation
+
+    counts = train_rows["item_id"].value_counts()
+    few = rows[rows["item_id"].map(counts).fillna(0) <= FEW_RATINGS]
+    out = {f"{prefix}few_rows": float(len(few))}
+    if len(few):
+        full = evaluation.full_ranking(model, few, k)
+        out.update({f"{prefix}few_full_ndcg_at_{k}": full[f"full_ndcg_at_{k}"],
+                    f"{prefix}few_full_recall_at_{k}": full[f"full_recall_at_{k}"]})
+    return out
+
+
+def _save(model, config, task: TrainTask, settings: Settings) -> Path:
+    from workbench.collaborative import model_dir
+
+    if task.save_model:
+        folder = model_dir(config, settings.models_dir)
+    else:  # a comparison variant: keep the saved model, log this one from a scratch folder
+        folder = Path(tempfile.mkdtemp(prefix="collaborative-")) / \
+            f"{config.model}-{config.objective}"
+    model.save(folder)
+    return folder
+
+
+# -- the champion ------------------------------------------------------------------------------
+
+
+def champion_dir(dataset: str, settings: Settings | None = None) -> Path:
+    """Where the registry's champion is copied for offline loading:
+    ``models/<dataset>/collaborative/champion``."""
+    settings = settings or get_settings()
+    return settings.models_dir / dataset / "collaborative" / "champion"
+
+
+def promote(dataset: str, artifact: str, run_id: str, folder: Path, metrics: dict[str, float],
+            k: int = 10, settings: Settings | None = None) -> bool:
+    """Register the model logged at ``artifact`` as a version of ``<dataset>-collaborative``
+    and move the ``champion`` alias to it when its validation NDCG@k beats the holder's; then
+    copy ``folder`` to :func:`champion_dir`. Under a file lock, so parallel sweep variants
+    promote one at a time. Returns whether the alias moved."""
+    from workbench import tracking
+    from workbench.storage import file_lock, replace_folder, write_json
+
+    settings = settings or get_settings()
+    target = champion_dir(dataset, settings)
+    selected_by = SELECTION_METRIC.replace("_at_10", f"_at_{k}")
+    with file_lock(target.with_name(".champion.lock")):
+        moved, version = tracking.register_if_better(
+            f"{dataset}-collaborative", artifact, run_id, selected_by, metrics[selected_by],
+            extra_tags={f"test_full_ndcg_at_{k}": str(metrics.get(f"test_full_ndcg_at_{k}")),
+                        "selected_by": selected_by}, settings=settings)
+        if moved:
+            replace_folder(folder, target, copy=True)
+            write_json(target / "champion.json", {
+                "registered_model": f"{dataset}-collaborative", "version": version,
+                "run_id": run_id, "selected_by": selected_by, selected_by: metrics[selected_by],
+                "model": json.loads((folder / "config.json").read_text())["config"]["model"]})
+    return moved
+
+
+def sync_champion(dataset: str, settings: Settings | None = None) -> str:
+    """Make :func:`champion_dir` hold the registry's current champion (downloading it when
+    the folder is missing or holds another version). Returns what happened, in words."""
+    import mlflow
+
+    from workbench import tracking
+    from workbench.storage import replace_folder, write_json
+
+    settings = settings or get_settings()
+    tracking.configure(settings)
+    name = f"{dataset}-collaborative"
+    try:
+        version = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException:
+        return f"no champion registered for {dataset}"
+    target = champion_dir(dataset, settings)
+    try:
+        local = json.loads((target / "champion.json").read_text())
+    except (OSError, ValueError):
+        local = {}
+    if str(local.get("version")) == str(version.version) and (target / "config.json").is_file():
+        return f"champion {name} v{version.version} already in {target}"
+    with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".champion-") as tmp:
+        path = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion",
+                                                        dst_path=tmp))
+        selected_by = version.tags.get("selected_by", SELECTION_METRIC)
+        write_json(path / "champion.json", {
+            "registered_model": name, "version": version.version, "run_id": version.run_id,
+            "selected_by": selected_by,
+            selected_by: float(version.tags.get(selected_by, "nan")),
+            "model": json.loads((path / "config.json").read_text())["config"]["model"]})
+        replace_folder(path, target, copy=True)
+    return f"champion {name} v{version.version} copied to {target}"
+
+
+def champion_info(dataset: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    """``champion.json`` of the local champion copy (None when there is none)."""
+    try:
+        return json.loads((champion_dir(dataset, settings) / "champion.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def check_parameters(parameters: dict[str, Any], settings: Settings | None = None
+                     ) -> dict[str, Any]:
+    """Validate notebook 03's ``parameters`` (a sweep's, before anything runs) by building
+    the task and its resolved config; returns the config as a dict. Raises
+    :class:`workbench.collaborative.CollaborativeError` naming the bad value."""
+    from pydantic import ValidationError
+
+    from workbench.collaborative import CollaborativeError
+    from workbench.collaborative.base import describe_errors
+
+    try:
+        task = TrainTask(**parameters)
+    except ValidationError as exc:
+        raise CollaborativeError(describe_errors(exc)) from None
+    return resolve_config(task, settings).model_dump(mode="json")
