@@ -48,7 +48,8 @@ def timed(call: Callable[[int], object], n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="anime")
-    parser.add_argument("--model", default="neumf-implicit")
+    parser.add_argument("--model", default="champion",
+                        help="'champion' (the pipeline's) or a model folder name")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the query set")
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
@@ -66,7 +67,7 @@ def main() -> None:
              for _ in range(len(queries))]
     n, k = len(queries), args.k
     results = {
-        "dataset": args.dataset, "items": len(rec.items), "model": args.model,
+        "dataset": args.dataset, "items": len(rec.items), "model": rec.model_label,
         "candidates": rec.config.candidates, "load_seconds": round(load_seconds, 2),
         "content_match_query": timed(lambda i: rec.content_match(queries[i], k=k), n),
         "ai_pick_query": timed(lambda i: rec.ai_pick(queries[i], user_id=users[i], k=k), n),

@@ -431,16 +431,27 @@ def experiments_compare(
     sweep: Annotated[str, typer.Argument(help="Sweep file or name.")],
     metric: Annotated[list[str] | None, typer.Option(help="Metric to show (repeatable).")] =
     None,
+    group_by: Annotated[str | None, typer.Option(
+        help="Aggregate the sweep's runs by these comma-separated parameters (e.g. "
+             "dataset,model over seeds): mean ± std and a paired Wilcoxon p-value against "
+             "the best (markdown).")] = None,
 ) -> None:
     """Table and figure of the metrics across a sweep's variants (saved and logged)."""
     import mlflow
 
-    from workbench.experiments import compare_sweep
+    from workbench.experiments import compare_sweep, results_table
+    from workbench.experiments.results import DEFAULT_METRICS
     from workbench.experiments.sweeps import TAG_SWEEP, TAG_SWEEP_PARENT
     from workbench.settings import get_settings
     from workbench.storage import write_text
 
     spec = _find_sweep(sweep)
+    if group_by:
+        metrics = tuple(metric) if metric else tuple(spec.compare) or DEFAULT_METRICS
+        _print_markdown(results_table(spec.experiment, tuple(g.strip() for g in
+                                                             group_by.split(",")),
+                                      metrics, sweep=spec.name))
+        return
     table, figure = compare_sweep(spec, metrics=metric)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     out = get_settings().experiments_dir / "runs" / spec.name

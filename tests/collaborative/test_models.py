@@ -19,7 +19,7 @@ from workbench.collaborative import (
     train,
     validation_split,
 )
-from workbench.data.toy import make_toy
+from workbench.data.toy import PLANTED_PAIR, make_toy
 from workbench.evaluation import full_ranking, ranking_metrics, rating_prediction, sampled_ranking
 
 KERAS = ("mf", "gmf", "mlp", "neumf")
@@ -60,7 +60,7 @@ def _config(model: str, **kw):
 
 def test_the_registry_lists_every_model_once_with_documented_parameters() -> None:
     assert model_names() == ("popularity", "itemknn", "ease", "ials", "bpr", "mf", "gmf",
-                             "mlp", "neumf", "ease_content")
+                             "mlp", "neumf", "ease_knn_content")
     for entry in describe_models():
         assert entry["summary"], entry["name"]
         for param in entry["params"]:
@@ -91,7 +91,7 @@ def test_config_completes_params_with_the_models_defaults() -> None:
 
 
 @pytest.mark.parametrize("kind", [k for k in model_names() if k not in ("popularity",
-                                                                         "ease_content")])
+                                                                         "ease_knn_content")])
 def test_each_model_learns_the_toy_clusters(toy, kind) -> None:
     """Each user prefers one genre cluster: the top 10 of a trained model should mostly be
     items the user rated (seen items not excluded)."""
@@ -107,21 +107,34 @@ def test_each_model_learns_the_toy_clusters(toy, kind) -> None:
 
 def test_content_aware_model_reaches_items_nobody_rated(toy, toy_settings) -> None:
     """An item without any training interaction gets a score above the floor from its
-    content neighbours (plain EASE gives it exactly 0)."""
+    content neighbours (plain EASE gives it exactly 0); with its extra parts weighted 0 the
+    model is plain EASE."""
     items, inter = toy
-    cold = int(items["item_id"].iloc[0])
+    seed, cold = PLANTED_PAIR  # near-duplicate plots: each is the other's nearest
     rows = inter[inter["item_id"] != cold]
     catalog = items["item_id"].to_numpy()
-    aware = train(_config("ease_content", l2=10.0, content_weight=2.0, profile_weight=0.0),
+    aware = train(_config("ease_knn_content", l2=10.0, knn_weight=0.5, content_weight=0.5),
                   rows, catalog, settings=toy_settings)
     plain = train(_config("ease"), rows, catalog)
-    user = int(rows["user_id"].iloc[0])
-    assert plain.score(user, [cold])[0] == 0.0
-    assert aware.score(user, [cold])[0] != 0.0
-    same = train(_config("ease_content", l2=10.0, content_weight=0.0, profile_weight=0.0),
+    fans = rows.loc[rows["item_id"] == seed, "user_id"].tolist()
+    assert fans
+    for user in fans:
+        assert plain.score(user, [cold])[0] == 0.0
+        assert aware.score(user, [cold])[0] > 0.0
+    same = train(_config("ease_knn_content", l2=10.0, knn_weight=0.0, content_weight=0.0),
                  rows, catalog, settings=toy_settings)
-    np.testing.assert_allclose(same.score(user, catalog), plain.score(user, catalog),
-                               atol=1e-5)
+    user = int(rows["user_id"].iloc[0])
+    scaled = plain.score(user, catalog) / np.abs(plain.score_users(
+        np.array([plain.ids.user_index(user)]))).max()
+    np.testing.assert_allclose(same.score(user, catalog), scaled, atol=1e-5)
+    side = train(_config("ease_knn_content", l2=10.0, side_weight=2.0), rows, catalog,
+                 settings=toy_settings)
+    assert not np.allclose(side.score(user, catalog), aware.score(user, catalog))
+    with pytest.raises(CollaborativeError, match="needs the content index of 'toy'"):
+        from workbench.settings import Settings
+
+        empty = Settings(home=toy_settings.home.parent / "empty", data_mirror=None)
+        train(_config("ease_knn_content"), rows, catalog, settings=empty)
 
 
 def test_ease_woodbury_form_matches_the_textbook_formula() -> None:
@@ -186,7 +199,7 @@ def test_unknown_user_item_and_bad_k_are_clear_errors(toy) -> None:
 
 
 @pytest.mark.parametrize("kind", ["popularity", "itemknn", "ease", "ials", "bpr", "neumf",
-                                  "ease_content"])
+                                  "ease_knn_content"])
 def test_save_and_load_round_trip_without_pickle(toy, toy_settings, tmp_path, kind) -> None:
     items, inter = toy
     extra = {"epochs": 2} if kind == "neumf" else {}

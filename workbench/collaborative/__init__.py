@@ -2,7 +2,7 @@
 
 Models (``workbench collaborative models`` lists them with their parameters): popularity,
 item-kNN, EASE, iALS and BPR (library ``implicit``), MF/GMF/MLP/NeuMF (Keras), and the
-content-aware ``ease_content``. Each is one module of :mod:`workbench.collaborative.models`,
+content-aware ``ease_knn_content``. Each is one module of :mod:`workbench.collaborative.models`,
 registered by name (:func:`register`), with its hyperparameters declared once in its
 ``Params``.
 

@@ -10,7 +10,7 @@ model never forms an items x items matrix: training inverts one ``d x d`` matrix
 users here, 574-610) and scoring costs ``O(items * d)`` per user, which is exact EASE and
 cheap whenever ``d`` is smaller than the catalog (both catalogs here, by 8x and 28x). When
 ``d`` is not smaller, the textbook (primal) form is used, an items x items ``B``. A test
-checks both against each other. :mod:`.ease_content` adds content columns to ``A``.
+checks both against each other. :mod:`.ease_knn_content` can add content columns to ``A``.
 """
 
 from __future__ import annotations

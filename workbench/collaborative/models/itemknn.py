@@ -10,6 +10,7 @@ the weighting). The similarity matrix is sparse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -20,6 +21,47 @@ from workbench.collaborative.base import CollaborativeModel, ModelParams
 from workbench.collaborative.registry import register
 
 _BLOCK = 2048
+
+
+def top_neighbours(rows: Callable[[int, int], np.ndarray], n: int, neighbours: int
+                   ) -> sparse.csr_matrix:
+    """Keep each item's ``neighbours`` largest positive similarities.
+
+    ``rows(start, stop)`` returns the dense similarity rows of items ``start:stop`` against
+    all ``n`` items (computed in blocks of 2,048 rows, so no n x n matrix is ever held). The
+    result ``S[j, i]`` is how much item ``j`` in a history adds to item ``i``'s score.
+    """
+    k = min(neighbours, n - 1)
+    out_rows, out_cols, out_vals = [], [], []
+    for start in range(0, n if k > 0 else 0, _BLOCK):
+        sim = np.asarray(rows(start, min(start + _BLOCK, n)), np.float64)
+        sim[np.arange(len(sim)), np.arange(start, start + len(sim))] = 0.0
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(sim, top, axis=1)
+        keep = (values > 0).ravel()
+        out_rows.append(np.repeat(np.arange(start, start + len(sim)), k)[keep])
+        out_cols.append(top.ravel()[keep])
+        out_vals.append(values.ravel()[keep])
+    empty = [np.empty(0, np.int64)]
+    return sparse.csr_matrix(
+        (np.concatenate(out_vals or [np.empty(0)]).astype(np.float32),
+         (np.concatenate(out_cols or empty), np.concatenate(out_rows or empty))), shape=(n, n))
+
+
+def cosine_neighbours(x: sparse.spmatrix, neighbours: int, shrinkage: float
+                      ) -> sparse.csr_matrix:
+    """Item-item cosine of the columns of ``x`` (users x items) with ``shrinkage`` added to
+    the denominator, top ``neighbours`` per item (see :func:`top_neighbours`)."""
+    x = sparse.csc_matrix(x, dtype=np.float64)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+    gram = (x.T @ x).tocsr()
+
+    def rows(start: int, stop: int) -> np.ndarray:
+        denom = norms[start:stop, None] * norms[None, :] + shrinkage
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(denom > 0, gram[start:stop].toarray() / denom, 0.0)
+
+    return top_neighbours(rows, x.shape[1], neighbours)
 
 
 @register
@@ -39,31 +81,8 @@ class ItemKNN(CollaborativeModel):
 
     def fit(self, train, validation, context) -> None:
         p = self.params
-        x = train.matrix(p.weighting).tocsc().astype(np.float64)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
-        gram = (x.T @ x).tocsr()
-        rows, cols, vals = [], [], []
-        n = train.n_items
-        for start in range(0, n, _BLOCK):  # dense blocks of the Gram matrix, top-k per row
-            block = gram[start:start + _BLOCK].toarray()
-            denom = norms[start:start + _BLOCK, None] * norms[None, :] + p.shrinkage
-            with np.errstate(divide="ignore", invalid="ignore"):
-                sim = np.where(denom > 0, block / denom, 0.0)
-            sim[np.arange(len(sim)), np.arange(start, start + len(sim))] = 0.0
-            k = min(p.neighbours, n - 1)
-            if k <= 0:
-                continue
-            top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-            values = np.take_along_axis(sim, top, axis=1)
-            keep = values > 0
-            rows.append(np.repeat(np.arange(start, start + len(sim)), k)[keep.ravel()])
-            cols.append(top.ravel()[keep.ravel()])
-            vals.append(values.ravel()[keep.ravel()])
-        # similarity[j, i]: how much having j in the history adds to item i's score
-        self.similarity = sparse.csr_matrix(
-            (np.concatenate(vals or [np.empty(0)]).astype(np.float32),
-             (np.concatenate(cols or [np.empty(0, int)]),
-              np.concatenate(rows or [np.empty(0, int)]))), shape=(n, n))
+        self.similarity = cosine_neighbours(train.matrix(p.weighting), p.neighbours,
+                                            p.shrinkage)
 
     def _history_matrix(self, users: np.ndarray) -> sparse.csr_matrix:
         rows = [self.seen.get(int(u), np.empty(0, np.int64)) for u in users]
