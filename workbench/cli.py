@@ -223,6 +223,9 @@ def experiments_best(
                    f"{r['trials_complete']} of {r['trials']} finished)")
         typer.echo(f"    {r['best_params']}" + (f"\n    importance: {importance}"
                                                  if importance else ""))
+        for name, values in r.get("best_by_choice", {}).items():
+            shown = ", ".join(f"{choice} {value:.4f}" for choice, value in values.items())
+            typer.echo(f"    best by {name}: {shown}")
     if write:
         for path in write_tuned(results, spec):
             typer.echo(f"wrote {path}")

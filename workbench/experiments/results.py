@@ -141,8 +141,12 @@ def study_results(spec, settings=None, base=None) -> list[dict]:
         if variant.search is None:
             continue
         name = tuning.study_name(spec.experiment, variant.name, variant.params_hash)
-        study = tuning.load_study(name, settings.optuna_uri)
-        info = tuning.summary(study)
+        try:
+            study = tuning.load_study(name, settings.optuna_uri)
+        except WorkbenchError:  # not run yet (or its parameters changed since)
+            info = {"trials_complete": 0}
+        else:
+            info = tuning.summary(study)
         if "best_params" in info:
             info["best_params"] = tuning.decode_params(variant.search, info["best_params"])
         out.append({"variant": variant.name, "dataset": variant.parameters.get("dataset"),

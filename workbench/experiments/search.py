@@ -217,14 +217,31 @@ def study_figure(study, title: str):
     return fig
 
 
+def best_by_choice(study) -> dict[str, dict[str, float]]:
+    """For each categorical parameter, the best objective among the trials with each choice
+    (which choice the good trials used: evidence beyond the single best trial)."""
+    from optuna.distributions import CategoricalDistribution
+
+    better = max if study.direction.name == "MAXIMIZE" else min
+    out: dict[str, dict[str, float]] = {}
+    for trial in completed(study):
+        for name, value in trial.params.items():
+            if isinstance(trial.distributions.get(name), CategoricalDistribution):
+                slot = out.setdefault(name, {})
+                key = str(value)
+                slot[key] = better(slot.get(key, trial.value), trial.value)
+    return out
+
+
 def summary(study) -> dict[str, Any]:
-    """Best value and parameters, trial counts and importances, as plain JSON values."""
+    """Best value and parameters, trial counts, importances and the best value per
+    categorical choice, as plain JSON values."""
     trials = completed(study)
     if not trials:
         return {"trials_complete": 0}
     return {"best_value": float(study.best_value), "best_params": study.best_params,
             "best_trial": study.best_trial.number, "trials_complete": len(trials),
-            "importance": importances(study)}
+            "importance": importances(study), "best_by_choice": best_by_choice(study)}
 
 
 def dumps(value: Any) -> str:
