@@ -23,3 +23,34 @@ def test_failed_write_keeps_previous_version_and_no_temp(tmp_path: Path) -> None
         raise RuntimeError("interrupted")
     assert pd.read_parquet(target)["x"].tolist() == [1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
+
+
+def test_replace_folder_swaps_and_puts_the_old_folder_back_on_failure(tmp_path,
+                                                                       monkeypatch) -> None:
+    import os
+
+    from workbench.storage import replace_folder
+
+    target, new = tmp_path / "model", tmp_path / "new"
+    target.mkdir()
+    (target / "v").write_text("old")
+    new.mkdir()
+    (new / "v").write_text("new")
+    replace_folder(new, target, copy=True, prepare=lambda staged: (staged / "x").write_text("1"))
+    assert (target / "v").read_text() == "new" and (target / "x").is_file()
+    assert (new / "v").is_file()  # a copy leaves the source in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "new"]  # no leftovers
+    (new / "v").write_text("newer")
+    real = os.replace
+
+    def failing(src, dst):  # the staged copy cannot be moved into place
+        if ".model.tmp-" in str(src):
+            raise OSError("disk full")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="disk full"):
+        replace_folder(new, target, copy=True)
+    monkeypatch.setattr(os, "replace", real)
+    assert (target / "v").read_text() == "new"  # the old folder is back
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "new"]

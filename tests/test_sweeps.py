@@ -70,15 +70,27 @@ def test_structural_errors_name_the_key(tmp_path, text, message) -> None:
      "             parameters: {model: ease, params.l2: -1}}]",
      r"variant 'a': invalid collaborative config: params\.l2: Input should be greater than 0"),
     ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+     "             search: {trials: 2, space: {params.l2: {float: [1, 9]}}}}]",
+     r"a search variant must set `trial: true`"),
+    ("variants: [{name: a, notebook: 03_train_collaborative,\n"
+     "             parameters: {model: ease, trial: true},\n"
      "             search: {trials: 2, space: {params.factors: {int: [1, 9]}}}}]",
      r"search space 'params.factors' = 1: .*params\.factors: Extra inputs are not permitted"),
-    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+    ("variants: [{name: a, notebook: 03_train_collaborative,\n"
+     "             parameters: {model: ease, trial: true},\n"
      "             search: {trials: 2, space: {params.l2: {float: [0, 9]}}}}]",
      r"search space 'params.l2' = 0.0: .*params\.l2: Input should be greater than 0"),
-    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+    ("variants: [{name: a, notebook: 03_train_collaborative,\n"
+     "             parameters: {model: itemknn, trial: true},\n"
+     "             search: {trials: 2, space: {params.neighbours: {float: [2, 50]}}}}]",
+     r"search space 'params.neighbours' = 19.7.*: .*params\.neighbours: Input should be a valid "
+     r"integer, got a number with a fractional part"),
+    ("variants: [{name: a, notebook: 03_train_collaborative,\n"
+     "             parameters: {model: ease, trial: true},\n"
      "             search: {trials: 2, space: {lr: {float: [0.1, 9]}}}}]",
      r"search space key 'lr': the notebook declares no parameter 'lr'"),
-    ("variants: [{name: a, notebook: 03_train_collaborative, parameters: {model: ease},\n"
+    ("variants: [{name: a, notebook: 03_train_collaborative,\n"
+     "             parameters: {model: ease, trial: true},\n"
      "             search: {space: {params.l2: {float: [1, 9]}}}}]",
      r"search has no `trials` count"),
 ])
@@ -95,6 +107,7 @@ def test_variant_errors_are_found_before_anything_runs(tmp_path, text, message) 
     ("search: {space: {x: {float: [0, 1], log: true}}}", r"a log range needs low > 0"),
     ("search: {space: {x: {int: [1, 5], choice: [1]}}}", r"give exactly one of"),
     ("search: {space: {x: {choice: []}}}", r"choice needs at least one value"),
+    ("search: {space: {x: {int: [1, 9], step: 0.5}}}", r"an int range needs a whole step"),
     ("search: {space: {x: {uniform: [0, 1]}}}", r"uniform: Extra inputs are not permitted"),
 ])
 def test_bad_search_blocks_are_refused_by_name(tmp_path, text, message) -> None:

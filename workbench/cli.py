@@ -269,7 +269,11 @@ def collaborative_train(
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise WorkbenchError(f"--param takes NAME=VALUE, got {item!r}")
-        params[name.strip()] = yaml.safe_load(value)
+        try:
+            params[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise WorkbenchError(f"--param {item!r}: the value is not valid YAML "
+                                 f"({str(exc).splitlines()[0]})") from None
     result = train_collaborative(TrainTask(
         dataset=dataset, model=model, params=params, seed=seed, tuned=tuned, save_model=save,
         register_model=register, mlflow_experiment=experiment), log=typer.echo)

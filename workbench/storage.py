@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,26 +104,37 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 
 
 def replace_folder(source: str | os.PathLike[str], target: str | os.PathLike[str],
-                   copy: bool = False) -> None:
-    """Put the folder ``source`` at ``target`` as one rename: a reader sees the old folder or
-    the new one, never half of one. With ``copy``, ``source`` is copied (beside ``target``)
-    first and left in place."""
+                   copy: bool = False, prepare: Callable[[Path], None] | None = None) -> None:
+    """Put the folder ``source`` at ``target`` by renames: a reader sees the old folder or the
+    new one, never half of one (between the two renames, for microseconds, no folder; a
+    failed swap puts the old folder back). With ``copy``, ``source`` is copied beside
+    ``target`` first and left in place; ``prepare(staged)`` may add files to the staged copy
+    before the swap."""
     import shutil
     import time
 
     source, target = Path(source), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     stamp = f"{os.getpid()}-{time.time_ns()}"
+    staged = source
     if copy:
         staged = target.with_name(f".{target.name}.tmp-{stamp}")
         shutil.copytree(source, staged)
-        source = staged
     old = target.with_name(f".{target.name}.old-{stamp}")
     try:
+        if prepare is not None:
+            prepare(staged)
+        moved = False
         if target.exists():
             os.replace(target, old)
-        os.replace(source, target)
-    finally:
+            moved = True
+        try:
+            os.replace(staged, target)
+        except OSError:
+            if moved:
+                os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
-        if copy and source.exists() and source != target:
-            shutil.rmtree(source, ignore_errors=True)
+    finally:
+        if copy and staged.exists() and staged != target:
+            shutil.rmtree(staged, ignore_errors=True)

@@ -108,13 +108,14 @@ def log_model_folder(folder: str | os.PathLike[str], artifact_path: str = "model
 def register_if_better(
     name: str, source: str, run_id: str, metric: str, value: float,
     alias: str = "champion", extra_tags: Mapping[str, str] | None = None,
-    settings: Settings | None = None,
+    comparable: Mapping[str, str] | None = None, settings: Settings | None = None,
 ) -> tuple[bool, str]:
     """Register ``source`` as a new version of model ``name``; move ``alias`` to it when
     ``value`` of ``metric`` beats the current holder's (higher is better).
 
-    The metric (and ``extra_tags``) are stored as version tags, so the comparison needs no run
-    lookups; a holder without the metric tag (chosen by another rule) is beaten by any value.
+    The metric (with ``extra_tags`` and ``comparable``) is stored as version tags, so the
+    comparison needs no run lookups. A holder without the metric tag (chosen by another
+    rule), or whose ``comparable`` tags differ (judged on other data), is beaten by any value.
     Returns whether the alias moved, and the new version.
     """
     configure(settings)
@@ -123,11 +124,14 @@ def register_if_better(
         client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
         client.create_registered_model(name)
-    version = client.create_model_version(name, source, run_id=run_id,
-                                          tags={metric: str(value), **dict(extra_tags or {})})
+    same = dict(comparable or {})
+    version = client.create_model_version(name, source, run_id=run_id, tags={
+        metric: str(value), **dict(extra_tags or {}), **same})
     try:
         current = client.get_model_version_by_alias(name, alias)
         best = float(current.tags.get(metric, "-inf"))
+        if any(current.tags.get(k, "") != v for k, v in same.items()):
+            best = float("-inf")
     except mlflow.exceptions.MlflowException:
         best = float("-inf")
     if value > best:

@@ -115,3 +115,55 @@ def test_significance_table_pairs_users_and_marks_the_best(home) -> None:
     assert float(table.loc["b", "p_vs_best"]) < 1e-6
     assert table.loc["c", "p_vs_best"] == "1.0"
     assert table.loc["a", "test_full_ndcg_at_10"] == f"{base.mean():.4f} ± 0.0000"
+
+
+def test_mixed_objectives_are_refused_in_one_table(home) -> None:
+    from workbench import WorkbenchError
+    from workbench.experiments import results_table
+
+    for objective in ("implicit", "explicit"):
+        with tracking.start_run("test-mixed", params={"dataset": "toy", "model": "mf",
+                                                      "objective": objective}, settings=home):
+            tracking.log_metrics({"test_full_ndcg_at_10": 0.1})
+    with pytest.raises(WorkbenchError, match=r"mix values of 'objective'.*--group-by"):
+        results_table("test-mixed", ("dataset", "model"), settings=home)
+    table = results_table("test-mixed", ("dataset", "model", "objective"), settings=home)
+    assert len(table) == 2
+
+
+def test_a_study_runs_in_one_process_at_a_time(home) -> None:
+    from workbench import WorkbenchError
+    from workbench.experiments.search import study_lock
+
+    with study_lock("x/y/z", home.experiments_dir):
+        with (pytest.raises(WorkbenchError, match="being run by another process"),
+              study_lock("x/y/z", home.experiments_dir)):
+            pass
+        with study_lock("x/y/other", home.experiments_dir):
+            pass  # another study is free
+
+
+def test_the_hybrid_variant_identity_follows_the_champion(home) -> None:
+    from workbench.tasks.hybrid import check_parameters
+
+    before = check_parameters({"dataset": "toy"}, home)
+    assert before["collaborative_identity"] == "champion vNone run None"
+    local = champion_dir("toy", home)
+    local.mkdir(parents=True)
+    (local / "champion.json").write_text('{"version": "4", "run_id": "abc"}')
+    after = check_parameters({"dataset": "toy"}, home)
+    assert after["collaborative_identity"] == "champion v4 run abc"
+    with pytest.raises(CollaborativeError, match="alphas"):
+        check_parameters({"dataset": "toy", "alphas": "all"}, home)
+
+
+def test_a_dead_worker_is_a_failed_variant_not_a_crash() -> None:
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from workbench.experiments.sweeps import _result
+
+    future = Future()
+    future.set_exception(BrokenProcessPool("killed"))
+    status, _, error = _result(future)
+    assert status == "FAILED" and "worker process running it died" in error

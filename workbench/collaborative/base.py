@@ -316,7 +316,7 @@ class CollaborativeModel:
             scores[self.seen.get(u, np.empty(0, np.int64))] = -np.inf
         k = min(int(k), int(np.isfinite(scores).sum()))
         top = np.argpartition(-scores, k - 1)[:k] if k else np.empty(0, np.int64)
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.lexsort((top, -scores[top]))]  # ties by item index, as in evaluation
         return pd.DataFrame({"rank": np.arange(1, len(top) + 1),
                              "item_id": self.ids.items[top], "score": scores[top]})
 
@@ -379,7 +379,14 @@ class CollaborativeModel:
                     f"collaborative model {folder} was saved by an older version of the "
                     f"workbench (format {meta.get('format', 1) if isinstance(meta, dict) else '?'}"
                     f", this one reads {FORMAT}); retrain it (`make pipeline`)")
-            config = make_config(**meta["config"])
+            try:
+                config = make_config(**meta["config"])
+            except CollaborativeError as exc:
+                if "unknown model" not in str(exc):
+                    raise
+                raise CollaborativeError(
+                    f"collaborative model {folder} was trained with a model that is not "
+                    f"registered here ({exc}); import the module that registers it") from None
             with np.load(folder / "ids.npz", allow_pickle=False) as npz:
                 ids = IdMap(npz["users"], npz["items"])
                 su, si = npz["seen_users"], npz["seen_items"]
@@ -388,7 +395,7 @@ class CollaborativeModel:
             model = model_class(config.model)(config, ids, seen, meta.get("history"))
             model._load_weights(folder)
         except CollaborativeError as exc:
-            if "is corrupt" in str(exc) or "older version" in str(exc):
+            if any(s in str(exc) for s in ("is corrupt", "older version", "not registered")):
                 raise
             raise CollaborativeError(f"collaborative model {folder} is corrupt ({exc}); "
                                      f"retrain it (`make pipeline`)") from None

@@ -53,6 +53,12 @@ def results_table(
     if missing:
         raise WorkbenchError(f"runs of {experiment!r} have no parameter(s) {missing}")
     runs = runs.dropna(subset=keys)
+    for name in ("objective", "split"):  # a mean over ranking and rating runs means nothing
+        column = f"params.{name}"
+        if column in runs.columns and column not in keys and \
+                runs.groupby(keys)[column].nunique().max() > 1:
+            raise WorkbenchError(f"runs of {experiment!r} mix values of {name!r} within a "
+                                 f"group; add it to --group-by")
     columns = [f"metrics.{m}" for m in metrics if f"metrics.{m}" in runs.columns]
     grouped = runs.groupby(keys)[columns]
     mean, std, count = grouped.mean(), grouped.std(ddof=1), grouped.size()
@@ -175,7 +181,13 @@ def write_tuned(results: list[dict], spec, settings=None) -> list:
     paths = []
     for dataset, rows in by_dataset.items():
         path = settings.experiments_dir / "tuned" / f"{dataset}.yaml"
-        doc = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+        try:
+            doc = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+        except yaml.YAMLError as exc:
+            raise WorkbenchError(f"{path} is not valid YAML ({exc}); fix or delete it") \
+                from None
+        if not isinstance(doc, dict):
+            raise WorkbenchError(f"{path}: expected a mapping of model name -> parameters")
         for r in rows:
             params = {k.removeprefix("params."): v for k, v in r["best_params"].items()
                       if k.startswith("params.")}

@@ -66,6 +66,8 @@ class Distribution(BaseModel):
                 raise ValueError("log and step apply to float and int ranges, not choice")
             return self
         low, high = self.float_range or self.int_range
+        if self.int_range is not None and self.step is not None and self.step != int(self.step):
+            raise ValueError(f"an int range needs a whole step, got {self.step}")
         if not low < high:
             raise ValueError(f"low must be below high, got [{low}, {high}]")
         if self.log and low <= 0:
@@ -96,10 +98,16 @@ class Distribution(BaseModel):
         return json.loads(value) if self._encoded and isinstance(value, str) else value
 
     def probe_values(self) -> list[Any]:
-        """Values that validation builds a config with: the bounds, or every choice."""
+        """Values that validation builds a config with: every choice; an int range's bounds;
+        a float range's bounds and a fractional value inside (so a float range on an
+        integer parameter is refused before any trial runs)."""
         if self.choice is not None:
             return list(self.choice)
-        return list(self.float_range or self.int_range)
+        if self.int_range is not None:
+            return list(self.int_range)
+        low, high = self.float_range
+        inside = low * (high / low) ** 0.37 if self.log else low + (high - low) * 0.37
+        return [low, inside, high]
 
 
 class SearchSpec(BaseModel):
@@ -139,6 +147,28 @@ class SearchSpec(BaseModel):
 def decode_params(search: SearchSpec, params: dict[str, Any]) -> dict[str, Any]:
     """A trial's sampled values as notebook parameters (see :meth:`Distribution.decode`)."""
     return {k: search.space[k].decode(v) if k in search.space else v for k, v in params.items()}
+
+
+@contextlib.contextmanager
+def study_lock(name: str, folder):
+    """Hold the study's lock file (``<folder>/.studies/<hash>.lock``) or fail at once: two
+    processes running one study would mark each other's trials failed."""
+    import fcntl
+    import hashlib
+    from pathlib import Path
+
+    path = Path(folder) / ".studies" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkbenchError(f"study {name!r} is being run by another process; wait for "
+                                 f"it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def study_name(experiment: str, variant: str, params_hash: str) -> str:

@@ -84,6 +84,7 @@ TAG_SWEEP_PARENT = "workbench.sweep_parent"
 
 TASK_CHECKS = {
     "03_train_collaborative.ipynb": "workbench.tasks.collaborative:check_parameters",
+    "04_hybrid_evaluation.ipynb": "workbench.tasks.hybrid:check_parameters",
 }
 """Notebooks backed by a task: ``module:function(parameters) -> resolved config dict`` that
 raises :class:`workbench.WorkbenchError` naming a bad parameter."""
@@ -331,6 +332,10 @@ def expand(spec: SweepSpec, base: Path | None = None) -> list[Variant]:
             _check_value(where, key, value, declared[key])
         if search is not None:
             _check_search(where, search, declared)
+            if search.space and "trial" in declared and parameters.get("trial") is not True:
+                raise SweepError(f"{where}: a search variant must set `trial: true`: tuning "
+                                 f"trials fit and validate only; they must not score the test "
+                                 f"split, save or register models")
         parameters["mlflow_experiment"] = spec.experiment
         resolved = _check_task(where, notebook, parameters, search)
         variants.append(Variant(name, notebook, parameters, stage,
@@ -365,12 +370,17 @@ def _check_task(where: str, notebook: Path, parameters: dict[str, Any],
         resolved = check(parameters)
     except WorkbenchError as exc:
         raise SweepError(f"{where}: {exc}") from None
-    for key, dist in (search.space.items() if search else ()):
-        for value in dist.probe_values():
-            try:
-                check(merge_parameters(parameters, {key: value}))
-            except WorkbenchError as exc:
-                raise SweepError(f"{where}: search space {key!r} = {value!r}: {exc}") from None
+    space = search.space if search else {}
+    probes = [{key: value} for key, dist in space.items() for value in dist.probe_values()]
+    if len(space) > 1:  # every dimension at once, at both ends
+        probes += [{k: d.probe_values()[0] for k, d in space.items()},
+                   {k: d.probe_values()[-1] for k, d in space.items()}]
+    for probe in probes:
+        try:
+            check(merge_parameters(parameters, probe))
+        except WorkbenchError as exc:
+            shown = ", ".join(f"{k!r} = {v!r}" for k, v in probe.items())
+            raise SweepError(f"{where}: search space {shown}: {exc}") from None
     return resolved
 
 
@@ -421,52 +431,78 @@ def _settings_env(settings: Settings) -> dict[str, str]:
 def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
               only: Iterable[str] | None = None, dry_run: bool = False, force: bool = False,
               progress: bool = True, base: Path | None = None) -> SweepReport:
-    """Run (or, with ``dry_run``, plan) the sweep's variants; see the module docstring."""
+    """Run (or, with ``dry_run``, plan) the sweep's variants; see the module docstring.
+
+    Stages run in order. A later stage's variants are expanded again once the earlier ones
+    have finished, so their identity reflects what those produced (notebook 04's includes the
+    champion that stage 0 chose): a changed champion reruns the hybrid variant."""
     import mlflow
 
     from workbench import tracking
 
     settings = settings or get_settings()
-    variants = expand(spec, base)
-    if only:
-        wanted = list(only)
-        unknown = sorted(set(wanted) - {v.name for v in variants})
-        if unknown:
-            raise SweepError(f"no variant(s) {unknown} in sweep {spec.name!r}; it has "
-                             f"{[v.name for v in variants]}")
-        variants = [v for v in variants if v.name in wanted]
+    variants = _selected(spec, expand(spec, base), only)
     if jobs < 1:
         raise SweepError(f"jobs must be >= 1, got {jobs}")
     experiment_id = tracking.set_experiment(spec.experiment, settings)
     client = mlflow.MlflowClient()
-    done = {} if force else _finished_hashes(client, experiment_id)
     report = SweepReport(spec.name)
-    todo = []
-    for v in variants:
-        if v.search is not None:
-            todo.append(v)  # a study decides per trial what is left to run
-        elif v.params_hash in done:
-            report.outcomes.append(Outcome(v.name, "SKIPPED", run_id=done[v.params_hash]))
-        else:
-            todo.append(v)
-    if dry_run:
-        for v in todo:
-            left = _trials_left(spec, v, settings, force) if v.search else None
-            status = "SKIPPED" if left == 0 else "PLANNED"
-            report.outcomes.append(Outcome(v.name, status, error="" if left is None else
-                                           f"study: {left} of {v.search.trials} trials to run"))
-        return report
-    if not todo:
-        return report
-    runner = _Runner(spec, settings, client, experiment_id, jobs, progress, report)
-    for stage in sorted({v.stage for v in todo}):
-        plain = [v for v in todo if v.stage == stage and v.search is None]
-        runner.run_plain(plain)
-        for v in todo:
-            if v.stage == stage and v.search is not None:
-                runner.run_study(v, force)
-    runner.finish()
+    runner = None
+    try:
+        for n, stage in enumerate(sorted({v.stage for v in variants})):
+            if n and not dry_run:
+                variants = _selected(spec, expand(spec, base), only)
+            done = {} if force else _finished_hashes(client, experiment_id)
+            todo = []
+            for v in (v for v in variants if v.stage == stage):
+                if v.search is not None:
+                    todo.append(v)  # a study decides per trial what is left to run
+                elif v.params_hash in done:
+                    report.outcomes.append(Outcome(v.name, "SKIPPED",
+                                                   run_id=done[v.params_hash]))
+                else:
+                    todo.append(v)
+            if dry_run:
+                for v in todo:
+                    left = _trials_left(spec, v, settings, force) if v.search else None
+                    report.outcomes.append(Outcome(
+                        v.name, "SKIPPED" if left == 0 else "PLANNED",
+                        error="" if left is None else
+                        f"study: {left} of {v.search.trials} trials to run"))
+                continue
+            if not todo:
+                continue
+            runner = runner or _Runner(spec, settings, client, experiment_id, jobs, progress,
+                                       report)
+            runner.run_plain([v for v in todo if v.search is None])
+            for v in todo:
+                if v.search is not None:
+                    runner.run_study(v, force)
+    finally:
+        if runner is not None:
+            runner.finish()
     return report
+
+
+def _selected(spec: SweepSpec, variants: list[Variant], only: Iterable[str] | None
+              ) -> list[Variant]:
+    if not only:
+        return variants
+    wanted = list(only)
+    unknown = sorted(set(wanted) - {v.name for v in variants})
+    if unknown:
+        raise SweepError(f"no variant(s) {unknown} in sweep {spec.name!r}; it has "
+                         f"{[v.name for v in variants]}")
+    return [v for v in variants if v.name in wanted]
+
+
+def _result(future) -> tuple[str, float, str]:
+    """A variant's (status, seconds, error), also when its worker process died."""
+    try:
+        return future.result()
+    except Exception as exc:  # BrokenProcessPool (killed for memory, ...): record, go on
+        return "FAILED", 0.0, f"the worker process running it died ({type(exc).__name__}: " \
+            f"{exc})"
 
 
 class _Runner:
@@ -520,17 +556,21 @@ class _Runner:
                 for future in as_completed(futures):
                     name = futures[future]
                     args, uid = jobs[name]
-                    self._record(by_name[name], name, future.result(), uid, args[1])
+                    self._record(by_name[name], name, _result(future), uid, args[1])
                     bar.update()
         bar.close()
 
     def run_study(self, variant: Variant, force: bool) -> None:
         """Run the missing trials of ``variant``'s study, ``jobs`` at a time (ask/tell)."""
+        name = tuning.study_name(self.spec.experiment, variant.name, variant.params_hash)
+        with tuning.study_lock(name, self.settings.experiments_dir):
+            self._run_study(variant, name, force)
+
+    def _run_study(self, variant: Variant, name: str, force: bool) -> None:
         import optuna
         from tqdm.auto import tqdm
 
         search = variant.search
-        name = tuning.study_name(self.spec.experiment, variant.name, variant.params_hash)
         study = tuning.open_study(name, search, self.settings.optuna_uri, fresh=force)
         left = search.trials - len(tuning.completed(study))
         if left <= 0:
@@ -559,7 +599,7 @@ class _Runner:
                                                  pool.submit(_run_one, *args))
                 number = self._next_done(pending)
                 trial_name, args, uid, result = pending.pop(number)
-                result = result if isinstance(result, tuple) else result.result()
+                result = result if isinstance(result, tuple) else _result(result)
                 outcome = self._record(variant, trial_name, result, uid, args[1])
                 value = self._objective(outcome, search.objective)
                 if value is None:

@@ -73,8 +73,6 @@ class FoldIn:
         direct = self.model.score_history(liked_index, np.asarray(item_index, np.int64))
         if direct is not None:
             return np.asarray(direct, np.float64)
-        if not len(users):
-            return None
         item_index = np.asarray(item_index, np.int64)
         scores = self.model.score_indices(np.repeat(users, len(item_index)),
                                           np.tile(item_index, len(users)))

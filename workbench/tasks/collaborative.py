@@ -25,6 +25,7 @@ run:
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -227,11 +228,18 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
         log(f"{task.dataset} {task.model}: refit in {metrics['refit_seconds']:.1f}s; test "
             f"NDCG@{k} {metrics[f'test_full_ndcg_at_{k}']:.4f}")
         folder = _save(model, config, task, settings)
-        result.model_folder = folder
-        artifact = tracking.log_model_folder(folder)
-        if task.register_model and task.objective == "implicit" and task.split == "leave_last_out":
-            result.champion = promote(task.dataset, artifact, run.info.run_id, folder,
-                                      metrics, k, settings)
+        try:
+            artifact = tracking.log_model_folder(folder)
+            if (task.register_model and task.objective == "implicit"
+                    and task.split == "leave_last_out"):
+                result.champion = promote(
+                    task.dataset, artifact, run.info.run_id, folder, metrics, k, settings,
+                    validation_id(task.dataset, task.split, parts.manifest, len(val_rows)))
+        finally:
+            if task.save_model:
+                result.model_folder = folder
+            else:  # the scratch copy: logged (and copied when it became the champion)
+                shutil.rmtree(folder.parent, ignore_errors=True)
     return result
 
 
@@ -278,13 +286,15 @@ def champion_dir(dataset: str, settings: Settings | None = None) -> Path:
 
 
 def promote(dataset: str, artifact: str, run_id: str, folder: Path, metrics: dict[str, float],
-            k: int = 10, settings: Settings | None = None) -> bool:
+            k: int = 10, settings: Settings | None = None, validation_id: str = "") -> bool:
     """Register the model logged at ``artifact`` as a version of ``<dataset>-collaborative``
-    and move the ``champion`` alias to it when its validation NDCG@k beats the holder's; then
-    copy ``folder`` to :func:`champion_dir`. Under a file lock, so parallel sweep variants
-    promote one at a time. Returns whether the alias moved."""
+    and move the ``champion`` alias to it when its validation NDCG@k beats the holder's
+    (a holder judged on other validation data, ``validation_id``, is beaten by any value);
+    then copy ``folder`` to :func:`champion_dir`, ``champion.json`` included, in one swap.
+    Under a file lock, so parallel sweep variants promote one at a time. Returns whether the
+    alias moved."""
     from workbench import tracking
-    from workbench.storage import file_lock, replace_folder, write_json
+    from workbench.storage import file_lock, replace_folder
 
     settings = settings or get_settings()
     target = champion_dir(dataset, settings)
@@ -293,48 +303,66 @@ def promote(dataset: str, artifact: str, run_id: str, folder: Path, metrics: dic
         moved, version = tracking.register_if_better(
             f"{dataset}-collaborative", artifact, run_id, selected_by, metrics[selected_by],
             extra_tags={f"test_full_ndcg_at_{k}": str(metrics.get(f"test_full_ndcg_at_{k}")),
-                        "selected_by": selected_by}, settings=settings)
+                        "selected_by": selected_by},
+            comparable={"validation_id": validation_id}, settings=settings)
         if moved:
-            replace_folder(folder, target, copy=True)
-            write_json(target / "champion.json", {
-                "registered_model": f"{dataset}-collaborative", "version": version,
-                "run_id": run_id, "selected_by": selected_by, selected_by: metrics[selected_by],
-                "model": json.loads((folder / "config.json").read_text())["config"]["model"]})
+            info = {"registered_model": f"{dataset}-collaborative", "version": version,
+                    "run_id": run_id, "selected_by": selected_by,
+                    selected_by: metrics[selected_by], "validation_id": validation_id,
+                    "model": json.loads((folder / "config.json").read_text())["config"]["model"]}
+            replace_folder(folder, target, copy=True,
+                           prepare=lambda staged: _write_info(staged, info))
     return moved
+
+
+def _write_info(folder: Path, info: dict[str, Any]) -> None:
+    (folder / "champion.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+
+
+def validation_id(dataset: str, split: str, manifest: dict[str, Any], rows: int) -> str:
+    """What makes two validation NDCG figures comparable: the dataset, the split, its
+    manifest (seed and counts) and the number of validation rows."""
+    import hashlib
+
+    text = json.dumps({"dataset": dataset, "split": split, "manifest": manifest,
+                       "rows": rows}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def sync_champion(dataset: str, settings: Settings | None = None) -> str:
     """Make :func:`champion_dir` hold the registry's current champion (downloading it when
-    the folder is missing or holds another version). Returns what happened, in words."""
+    the folder is missing or holds another version), under the promotion lock. Returns what
+    happened, in words."""
     import mlflow
 
     from workbench import tracking
-    from workbench.storage import replace_folder, write_json
+    from workbench.storage import file_lock, replace_folder
 
     settings = settings or get_settings()
     tracking.configure(settings)
     name = f"{dataset}-collaborative"
-    try:
-        version = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
-    except mlflow.exceptions.MlflowException:
-        return f"no champion registered for {dataset}"
     target = champion_dir(dataset, settings)
-    try:
-        local = json.loads((target / "champion.json").read_text())
-    except (OSError, ValueError):
-        local = {}
-    if str(local.get("version")) == str(version.version) and (target / "config.json").is_file():
-        return f"champion {name} v{version.version} already in {target}"
-    with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".champion-") as tmp:
-        path = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion",
-                                                        dst_path=tmp))
-        selected_by = version.tags.get("selected_by", SELECTION_METRIC)
-        write_json(path / "champion.json", {
-            "registered_model": name, "version": version.version, "run_id": version.run_id,
-            "selected_by": selected_by,
-            selected_by: float(version.tags.get(selected_by, "nan")),
-            "model": json.loads((path / "config.json").read_text())["config"]["model"]})
-        replace_folder(path, target, copy=True)
+    with file_lock(target.with_name(".champion.lock")):
+        try:
+            version = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
+        except mlflow.exceptions.MlflowException:
+            return f"no champion registered for {dataset}"
+        local = champion_info(dataset, settings) or {}
+        if str(local.get("version")) == str(version.version) and (
+                target / "config.json").is_file():
+            return f"champion {name} v{version.version} already in {target}"
+        settings.models_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".champion-") as tmp:
+            path = Path(mlflow.artifacts.download_artifacts(
+                f"models:/{name}/{version.version}", dst_path=tmp))
+            selected_by = version.tags.get("selected_by", SELECTION_METRIC)
+            info = {"registered_model": name, "version": version.version,
+                    "run_id": version.run_id, "selected_by": selected_by,
+                    selected_by: float(version.tags.get(selected_by, "nan")),
+                    "validation_id": version.tags.get("validation_id", ""),
+                    "model": json.loads((path / "config.json").read_text())["config"]["model"]}
+            replace_folder(path, target, copy=True,
+                           prepare=lambda staged: _write_info(staged, info))
     return f"champion {name} v{version.version} copied to {target}"
 
 

@@ -148,3 +148,35 @@ def evaluate_hybrid(task: HybridTask, settings: Settings | None = None,
 def _row(table: pd.DataFrame, alpha: float, franchise_filter: bool = True) -> pd.Series:
     rows = table[(table["alpha"] == alpha) & (table["franchise_filter"] == franchise_filter)]
     return rows.iloc[0]
+
+
+def check_parameters(parameters: dict[str, Any], settings: Settings | None = None
+                     ) -> dict[str, Any]:
+    """Validate notebook 04's ``parameters`` (a sweep's, before anything runs); returns the
+    task with the identity of the collaborative model it will load (the champion's version
+    and run, or the model folder's config), so a sweep reruns the variant when that changes.
+    The model may not exist yet (a sweep's earlier stage trains it)."""
+    import hashlib
+
+    from pydantic import ValidationError
+
+    from workbench.collaborative import CollaborativeError
+    from workbench.collaborative.base import describe_errors
+    from workbench.tasks.collaborative import champion_info
+
+    settings = settings or get_settings()
+    try:
+        task = HybridTask(**parameters)
+    except ValidationError as exc:
+        raise CollaborativeError(describe_errors(exc)) from None
+    if task.collaborative == "champion":
+        info = champion_info(task.dataset, settings) or {}
+        identity = f"champion v{info.get('version')} run {info.get('run_id')}"
+    else:
+        path = settings.models_dir / task.dataset / "collaborative" / task.collaborative / \
+            "config.json"
+        try:
+            identity = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        except OSError:
+            identity = "missing"
+    return {**task.model_dump(mode="json"), "collaborative_identity": identity}

@@ -125,7 +125,8 @@ class EASE(CollaborativeModel):
         l2: float = Field(200.0, gt=0)
         """The L2 penalty lambda on the item-item weights."""
         weighting: Literal["binary", "rating"] = "binary"
-        """Interaction values when fitting: 1 for every rating, or the rating itself."""
+        """Interaction values when fitting B: 1 for every rating, or the rating itself (a
+        user's history is scored as binary either way)."""
 
     core: LowRankEASE
 

@@ -29,7 +29,7 @@ Keras is imported only when a model of this module trains or loads.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -311,8 +311,9 @@ class _FactorParams(_TrainingParams):
 
 
 class _TowerParams(_TrainingParams):
-    mlp_layers: tuple[int, ...] = Field((64, 32, 16), min_length=1)
-    """MLP tower widths; the first is the concatenated user+item embedding size."""
+    mlp_layers: tuple[Annotated[int, Field(ge=2)], ...] = Field((64, 32, 16), min_length=1)
+    """MLP tower widths (each at least 2); the first is the concatenated user+item
+    embedding size, so each embedding is half of it."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout after each tower layer."""
 
@@ -352,7 +353,8 @@ class NeuMF(_NCF):
     def _init_weights(self, model, train: Interactions, validation: Interactions | None,
                       context: FitContext) -> None:
         """Train GMF and MLP with the same settings (and the same early stopping or fixed
-        epoch count), then copy their weights in."""
+        epoch count: a refit trains both parts for NeuMF's best epoch count, not the counts
+        they would have chosen alone), then copy their weights in."""
         if not self.params.pretrain:
             return
         from workbench.collaborative.base import make_config
