@@ -12,7 +12,7 @@ Decisions:
 - **Models**: each dataset loads the champion collaborative model (chosen on validation
   NDCG@10 by `make pipeline`: the local copy, else the MLflow registry's alias); without one
   (or without a content index), the panel says to run ``make pipeline``. The panel names the
-  model ("champion: ease_knn_content v4"). Datasets load on first use and stay loaded.
+  model ("champion: blend v4"). Datasets load on first use and stay loaded.
 - **Requests**: the last thing typed wins: a free-text query (Enter or "Search") or a title
   picked in "more like this". The alpha slider, the franchise controls, k and the user
   re-rank without re-encoding the query when only AI pick depends on them.

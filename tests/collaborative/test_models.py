@@ -60,7 +60,7 @@ def _config(model: str, **kw):
 
 def test_the_registry_lists_every_model_once_with_documented_parameters() -> None:
     assert model_names() == ("popularity", "itemknn", "ease", "ials", "bpr", "mf", "gmf",
-                             "mlp", "neumf", "ease_knn_content")
+                             "mlp", "neumf", "content_knn", "blend")
     for entry in describe_models():
         assert entry["summary"], entry["name"]
         for param in entry["params"]:
@@ -91,7 +91,7 @@ def test_config_completes_params_with_the_models_defaults() -> None:
 
 
 @pytest.mark.parametrize("kind", [k for k in model_names() if k not in ("popularity",
-                                                                         "ease_knn_content")])
+                                                                         "content_knn", "blend")])
 def test_each_model_learns_the_toy_clusters(toy, kind) -> None:
     """Each user prefers one genre cluster: the top 10 of a trained model should mostly be
     items the user rated (seen items not excluded)."""
@@ -105,42 +105,63 @@ def test_each_model_learns_the_toy_clusters(toy, kind) -> None:
     assert metrics["precision_at_10"] > 0.6
 
 
-def test_content_aware_model_reaches_items_nobody_rated(toy, toy_settings) -> None:
+def test_content_aware_blend_reaches_items_nobody_rated(toy, toy_settings) -> None:
     """An item without any training interaction gets a score above the floor from its
-    content neighbours (plain EASE gives it exactly 0); with its extra parts weighted 0 the
-    model is plain EASE."""
+    content neighbours (plain EASE gives it exactly 0); a blend of EASE alone is EASE's
+    order; a blend is the weighted sum of its members' scaled scores."""
     items, inter = toy
     seed, cold = PLANTED_PAIR  # near-duplicate plots: each is the other's nearest
     rows = inter[inter["item_id"] != cold]
     catalog = items["item_id"].to_numpy()
-    aware = train(_config("ease_knn_content", l2=10.0, knn_weight=0.5, content_weight=0.5),
-                  rows, catalog, settings=toy_settings)
+    members = {"ease": 1.0, "itemknn": 0.5, "content_knn": 0.5}
+    params = {"ease": {"l2": 10.0}, "itemknn": {"neighbours": 10}}
+    blend = train(_config("blend", members=members, member_params=params), rows, catalog,
+                  settings=toy_settings)
     plain = train(_config("ease"), rows, catalog)
+    content = train(_config("content_knn"), rows, catalog, settings=toy_settings)
     fans = rows.loc[rows["item_id"] == seed, "user_id"].tolist()
     assert fans
     for user in fans:
         assert plain.score(user, [cold])[0] == 0.0
-        assert aware.score(user, [cold])[0] > 0.0
-    same = train(_config("ease_knn_content", l2=10.0, knn_weight=0.0, content_weight=0.0),
-                 rows, catalog, settings=toy_settings)
+        assert content.score(user, [cold])[0] > 0.0
+        assert blend.score(user, [cold])[0] > 0.0
     user = int(rows["user_id"].iloc[0])
-    scaled = plain.score(user, catalog) / np.abs(plain.score_users(
-        np.array([plain.ids.user_index(user)]))).max()
-    np.testing.assert_allclose(same.score(user, catalog), scaled, atol=1e-5)
-    side = train(_config("ease_knn_content", l2=10.0, side_weight=2.0), rows, catalog,
-                 settings=toy_settings)
-    assert not np.allclose(side.score(user, catalog), aware.score(user, catalog))
+    u = np.array([plain.ids.user_index(user)])
+    parts = {"ease": plain, "itemknn": train(_config("itemknn"), rows, catalog),
+             "content_knn": content}
+    expected = sum(w * parts[n].score_users(u) / np.abs(parts[n].score_users(u)).max()
+                   for n, w in members.items())
+    np.testing.assert_allclose(blend.score_users(u), expected, atol=1e-5)
+    alone = train(_config("blend", members={"ease": 1.0},
+                          member_params={"ease": params["ease"]}), rows, catalog,
+                  settings=toy_settings)
+    assert alone.recommend(user, 10)["item_id"].tolist() == \
+        plain.recommend(user, 10)["item_id"].tolist()
+    liked = rows.loc[rows["user_id"] == user, "item_id"].to_numpy()
+    folded = blend.score_history(blend.ids.lookup_items(liked), np.arange(blend.n_items))
+    np.testing.assert_allclose(folded, blend.score_users(u)[0], atol=1e-5)
     with pytest.raises(CollaborativeError, match="needs the content index of 'toy'"):
         from workbench.settings import Settings
 
         empty = Settings(home=toy_settings.home.parent / "empty", data_mirror=None)
-        train(_config("ease_knn_content"), rows, catalog, settings=empty)
+        train(_config("content_knn"), rows, catalog, settings=empty)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"members": {"mf": 1.0}}, r"'mf' trains in epochs"),
+    ({"members": {"ease": 0.0}}, r"at least one member"),
+    ({"members": {"blend": 1.0}}, r"a blend cannot contain a blend"),
+    ({"member_params": {"bpr": {}}}, r"\['bpr'\] are not members"),
+    ({"member_params": {"ease": {"l2": -1}}}, r"params\.member_params\.ease\.l2: Input should"),
+])
+def test_bad_blends_are_clear_errors(params, message) -> None:
+    with pytest.raises(CollaborativeError, match=message):
+        make_config(dataset="toy", model="blend", params=params)
 
 
 def test_ease_woodbury_form_matches_the_textbook_formula() -> None:
     from workbench.collaborative.models.ease import LowRankEASE
 
-    rng = np.random.default_rng(0)
     x = sparse.random(12, 40, density=0.2, random_state=1, format="csr")
     x.data[:] = 1.0
     l2 = 3.0
@@ -156,12 +177,6 @@ def test_ease_woodbury_form_matches_the_textbook_formula() -> None:
     p8 = np.linalg.inv((xs.T @ xs).toarray() + l2 * np.eye(8))
     np.testing.assert_allclose(primal.scores(xs), xs @ (np.eye(8) - p8 / np.diag(p8)),
                                atol=1e-4)
-    dense = rng.normal(size=(40, 5)).astype(np.float32)
-    side = LowRankEASE(x.T, l2, dense)
-    a = np.hstack([x.T.toarray(), dense])
-    p_side = np.linalg.inv(a @ a.T + l2 * np.eye(40))
-    np.testing.assert_allclose(side.scores(x), x @ (np.eye(40) - p_side / np.diag(p_side)),
-                               atol=1e-3)
 
 
 def test_recommend_excludes_training_items_and_scores_in_batch(toy) -> None:
@@ -199,7 +214,7 @@ def test_unknown_user_item_and_bad_k_are_clear_errors(toy) -> None:
 
 
 @pytest.mark.parametrize("kind", ["popularity", "itemknn", "ease", "ials", "bpr", "neumf",
-                                  "ease_knn_content"])
+                                  "content_knn", "blend"])
 def test_save_and_load_round_trip_without_pickle(toy, toy_settings, tmp_path, kind) -> None:
     items, inter = toy
     extra = {"epochs": 2} if kind == "neumf" else {}

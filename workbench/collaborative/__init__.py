@@ -1,10 +1,10 @@
 """Collaborative engine: a zoo of models behind one interface, chosen on validation data.
 
 Models (``workbench collaborative models`` lists them with their parameters): popularity,
-item-kNN, EASE, iALS and BPR (library ``implicit``), MF/GMF/MLP/NeuMF (Keras), and the
-content-aware ``ease_knn_content``. Each is one module of :mod:`workbench.collaborative.models`,
-registered by name (:func:`register`), with its hyperparameters declared once in its
-``Params``.
+item-kNN, EASE, iALS and BPR (library ``implicit``), MF/GMF/MLP/NeuMF (Keras), content kNN,
+and the content-aware ``blend`` (EASE + item-kNN + content kNN). Each is one module of
+:mod:`workbench.collaborative.models`, registered by name (:func:`register`), with its
+hyperparameters declared once in its ``Params``.
 
 ::
 

@@ -82,9 +82,11 @@ class CollabConfig(BaseModel):
             raise ValueError(f"model {self.model!r} supports the objective(s) "
                              f"{list(cls.objectives)}, not {self.objective!r}")
         try:
-            self.params = cls.Params(**self.params).model_dump(mode="json")
+            self.params = cls.complete_params(self.params)
         except ValidationError as exc:
             raise ValueError(describe_errors(exc, prefix="params.")) from None
+        except ValueError as exc:
+            raise ValueError(f"params.{exc}") from None
         return self
 
     @property
@@ -225,9 +227,18 @@ class CollaborativeModel:
     objectives: ClassVar[tuple[str, ...]] = ("implicit",)
     summary: ClassVar[str] = ""
     """One line for ``workbench collaborative models``."""
+    composite: ClassVar[bool] = False
+    """Made of other models (``params.members``; their tuned values fill
+    ``params.member_params`` in a training job)."""
     iterative: ClassVar[bool] = False
     """Trains in epochs and stops early on the validation split (a refit then trains the
     best epoch count on the whole training split)."""
+
+    @classmethod
+    def complete_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` checked against ``Params`` and completed with its defaults (a model
+        with nested parameters, like a blend, checks those too)."""
+        return cls.Params(**params).model_dump(mode="json")
 
     def __init__(self, config: CollabConfig, ids: IdMap, seen: dict[int, np.ndarray],
                  history: dict[str, list[float]] | None = None) -> None:

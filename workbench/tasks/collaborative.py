@@ -134,8 +134,10 @@ def tuned_params(dataset: str, model: str, settings: Settings | None = None
 
 def resolve_config(task: TrainTask, settings: Settings | None = None):
     """The :class:`CollabConfig` the task trains: model defaults < tuned file < ``params``.
-    A bad value is an error naming the parameter and, for a tuned value, the file."""
-    from workbench.collaborative import CollaborativeError, make_config
+    A composite model's members are layered the same way (each member's defaults < its
+    tuned values < ``params.member_params``). A bad value is an error naming the parameter
+    and, for a tuned value, the file."""
+    from workbench.collaborative import CollaborativeError, make_config, model_class
 
     tuned, source = tuned_params(task.dataset, task.model, settings) if task.tuned else ({},
                                                                                         None)
@@ -146,7 +148,15 @@ def resolve_config(task: TrainTask, settings: Settings | None = None):
             make_config(**values, params=tuned)
         except CollaborativeError as exc:
             raise CollaborativeError(f"{source}: {exc}") from None
-    return make_config(**values, params={**tuned, **task.params})
+    params = {**tuned, **task.params}
+    cls = model_class(task.model)
+    if cls.composite and task.tuned:
+        members = params.get("members") or cls.Params().members
+        given = dict(params.get("member_params") or {})
+        params["member_params"] = {
+            name: {**tuned_params(task.dataset, name, settings)[0], **given.get(name, {})}
+            for name in members}
+    return make_config(**values, params=params)
 
 
 # -- the job -----------------------------------------------------------------------------------

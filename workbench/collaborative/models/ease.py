@@ -10,7 +10,7 @@ model never forms an items x items matrix: training inverts one ``d x d`` matrix
 users here, 574-610) and scoring costs ``O(items * d)`` per user, which is exact EASE and
 cheap whenever ``d`` is smaller than the catalog (both catalogs here, by 8x and 28x). When
 ``d`` is not smaller, the textbook (primal) form is used, an items x items ``B``. A test
-checks both against each other. :mod:`.ease_knn_content` can add content columns to ``A``.
+checks both against each other.
 """
 
 from __future__ import annotations
@@ -26,66 +26,39 @@ from workbench.collaborative.registry import register
 
 
 class LowRankEASE:
-    """EASE over the items of ``A = [A_sparse, A_dense]`` (items x d) in Woodbury form.
+    """EASE over the items of ``A`` (items x d, sparse interaction columns), in Woodbury form
+    when ``d`` is smaller than the catalog, else in the primal form."""
 
-    ``A_sparse`` holds interaction columns (kept sparse: small on disk and fast to multiply),
-    ``A_dense`` optional real-valued columns (content vectors).
-    """
-
-    def __init__(self, a_sparse: sparse.spmatrix, l2: float,
-                 a_dense: np.ndarray | None = None) -> None:
-        self.a_sparse = sparse.csr_matrix(a_sparse, dtype=np.float32)
-        self.a_dense = None if a_dense is None else np.asarray(a_dense, np.float32)
-        a = self.a_sparse.toarray().astype(np.float64)
-        if self.a_dense is not None:
-            a = np.hstack([a, self.a_dense.astype(np.float64)])
+    def __init__(self, a: sparse.spmatrix, l2: float) -> None:
+        self.a = sparse.csr_matrix(a, dtype=np.float32)
+        dense = self.a.toarray().astype(np.float64)
         self.l2 = float(l2)
         self.b = None
-        if a.shape[1] >= a.shape[0]:  # no smaller than the catalog: the primal form is cheaper
-            p = np.linalg.inv(a @ a.T + l2 * np.eye(a.shape[0]))
+        if dense.shape[1] >= dense.shape[0]:  # d >= items: the primal form is cheaper
+            p = np.linalg.inv(dense @ dense.T + l2 * np.eye(dense.shape[0]))
             self.b = (np.eye(len(p)) - p / np.diag(p)).astype(np.float32)
             self.m = np.zeros((0, 0), np.float32)
             self.diag_p = np.diag(p).astype(np.float32)
             return
-        m = np.linalg.inv(l2 * np.eye(a.shape[1]) + a.T @ a)
+        m = np.linalg.inv(l2 * np.eye(dense.shape[1]) + dense.T @ dense)
         self.m = m.astype(np.float32)
-        self.diag_p = ((1.0 - np.einsum("ij,ij->i", a @ m, a)) / l2).astype(np.float32)
-
-    @classmethod
-    def from_arrays(cls, a_sparse: sparse.csr_matrix, a_dense: np.ndarray | None,
-                    m: np.ndarray, diag_p: np.ndarray, l2: float,
-                    b: np.ndarray | None = None) -> LowRankEASE:
-        self = object.__new__(cls)
-        self.a_sparse, self.a_dense, self.m, self.diag_p, self.l2 = (
-            a_sparse, a_dense, m, diag_p, float(l2))
-        self.b = b
-        return self
+        self.diag_p = ((1.0 - np.einsum("ij,ij->i", dense @ m, dense)) / l2).astype(np.float32)
 
     def scores(self, x: sparse.spmatrix) -> np.ndarray:
         """``x B`` for sparse rows ``x`` (users x items): ``x - (x P) / diag P``."""
         x = sparse.csr_matrix(x, dtype=np.float32)
         if self.b is not None:
             return np.asarray(x @ self.b, np.float32)
-        parts = [np.asarray((x @ self.a_sparse).todense(), np.float32)]
-        if self.a_dense is not None:
-            parts.append(np.asarray(x @ self.a_dense, np.float32))
-        xam = np.hstack(parts) @ self.m
-        d1 = self.a_sparse.shape[1]
-        xama = np.asarray((self.a_sparse @ xam[:, :d1].T).T, np.float32)
-        if self.a_dense is not None:
-            xama += xam[:, d1:] @ self.a_dense.T
+        xam = np.asarray((x @ self.a).todense(), np.float32) @ self.m
+        xama = np.asarray((self.a @ xam.T).T, np.float32)
         dense = np.asarray(x.todense(), np.float32)
-        xp = (dense - xama) / self.l2
-        return dense - xp / self.diag_p
+        return dense - (dense - xama) / self.l2 / self.diag_p
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays to save (sparse part as CSR components)."""
-        a = self.a_sparse
-        out = {"a_data": a.data, "a_indices": a.indices, "a_indptr": a.indptr,
-               "a_shape": np.asarray(a.shape, np.int64), "m": self.m, "diag_p": self.diag_p,
-               "l2": np.asarray(self.l2)}
-        if self.a_dense is not None:
-            out["a_dense"] = self.a_dense
+        """The arrays to save (``A`` as CSR components)."""
+        out = {"a_data": self.a.data, "a_indices": self.a.indices, "a_indptr": self.a.indptr,
+               "a_shape": np.asarray(self.a.shape, np.int64), "m": self.m,
+               "diag_p": self.diag_p, "l2": np.asarray(self.l2)}
         if self.b is not None:
             out["b"] = self.b
         return out
@@ -93,10 +66,12 @@ class LowRankEASE:
     @classmethod
     def from_saved(cls, w: dict[str, np.ndarray]) -> LowRankEASE:
         """Inverse of :meth:`arrays`."""
-        a = sparse.csr_matrix((w["a_data"], w["a_indices"], w["a_indptr"]),
-                              shape=tuple(w["a_shape"]))
-        return cls.from_arrays(a, w.get("a_dense"), w["m"], w["diag_p"], float(w["l2"]),
-                               w.get("b"))
+        self = object.__new__(cls)
+        self.a = sparse.csr_matrix((w["a_data"], w["a_indices"], w["a_indptr"]),
+                                   shape=tuple(w["a_shape"]))
+        self.m, self.diag_p, self.l2 = w["m"], w["diag_p"], float(w["l2"])
+        self.b = w.get("b")
+        return self
 
 
 def history_rows(seen: dict[int, np.ndarray], users: np.ndarray, n_items: int
