@@ -53,9 +53,17 @@ def test_hyperparameters_layer_defaults_tuned_file_and_params(home) -> None:
 
 
 def _model_folder(tmp_path, name: str):
+    """A real (popularity) model saved in ``tmp_path/name``, its folder named ``name``."""
+    from workbench.collaborative import make_config, train
+    from workbench.data.toy import make_toy
+
+    tables = make_toy()
     folder = tmp_path / name
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"config": {"model": name}}))
+    train(make_config(dataset="toy", model="popularity"), tables.interactions,
+          tables.items["item_id"].to_numpy()).save(folder)
+    meta = json.loads((folder / "config.json").read_text())
+    meta["history"] = {"name": [0.0]}  # tells the copies apart
+    (folder / "config.json").write_text(json.dumps({**meta, "name": name}))
     return folder
 
 
@@ -73,10 +81,11 @@ def test_the_champion_moves_on_validation_never_on_test(home, tmp_path) -> None:
     assert register("first", val=0.30, test=0.10)
     assert not register("second", val=0.20, test=0.90)  # better on test: ignored
     local = champion_dir("toy", home)
-    assert json.loads((local / "champion.json").read_text())["model"] == "first"
+    assert json.loads((local / "config.json").read_text())["name"] == "first"
     assert register("third", val=0.40, test=0.05)
     info = json.loads((local / "champion.json").read_text())
-    assert info["model"] == "third" and info["version"] == "3"
+    assert info["model"] == "popularity" and info["version"] == "3"
+    assert json.loads((local / "config.json").read_text())["name"] == "third"
     assert info["selected_by"] == "val_full_ndcg_at_10"
     client = mlflow.MlflowClient()
     champion = client.get_model_version_by_alias("toy-collaborative", "champion")
@@ -87,7 +96,10 @@ def test_the_champion_moves_on_validation_never_on_test(home, tmp_path) -> None:
 
     shutil.rmtree(local)
     assert "v3 copied to" in sync_champion("toy", home)
-    assert json.loads((local / "config.json").read_text())["config"]["model"] == "third"
+    assert json.loads((local / "config.json").read_text())["name"] == "third"
+    (local / "weights.npz").write_bytes(b"truncated")  # a damaged copy is replaced
+    assert "v3 copied to" in sync_champion("toy", home)
+    assert "already in" in sync_champion("toy", home)
     assert sync_champion("anime", home) == "no champion registered for anime"
 
 

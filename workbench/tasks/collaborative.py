@@ -341,8 +341,8 @@ def validation_id(dataset: str, split: str, manifest: dict[str, Any], rows: int)
 
 def sync_champion(dataset: str, settings: Settings | None = None) -> str:
     """Make :func:`champion_dir` hold the registry's current champion (downloading it when
-    the folder is missing or holds another version), under the promotion lock. Returns what
-    happened, in words."""
+    the folder is missing, damaged, or holds another version), under the promotion lock.
+    Returns what happened, in words."""
     import mlflow
 
     from workbench import tracking
@@ -358,8 +358,7 @@ def sync_champion(dataset: str, settings: Settings | None = None) -> str:
         except mlflow.exceptions.MlflowException:
             return f"no champion registered for {dataset}"
         local = champion_info(dataset, settings) or {}
-        if str(local.get("version")) == str(version.version) and (
-                target / "config.json").is_file():
+        if str(local.get("version")) == str(version.version) and _loads(target):
             return f"champion {name} v{version.version} already in {target}"
         settings.models_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".champion-") as tmp:
@@ -374,6 +373,17 @@ def sync_champion(dataset: str, settings: Settings | None = None) -> str:
             replace_folder(path, target, copy=True,
                            prepare=lambda staged: _write_info(staged, info))
     return f"champion {name} v{version.version} copied to {target}"
+
+
+def _loads(folder: Path) -> bool:
+    """Whether a saved model folder loads (a damaged copy is replaced, not trusted)."""
+    from workbench.collaborative import CollaborativeError, CollaborativeModel
+
+    try:
+        CollaborativeModel.load(folder)
+    except CollaborativeError:
+        return False
+    return True
 
 
 def champion_info(dataset: str, settings: Settings | None = None) -> dict[str, Any] | None:
