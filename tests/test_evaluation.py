@@ -45,15 +45,26 @@ def test_query_file_errors(tmp_path) -> None:
     ok.write_text("queries:\n  - query: ghosts\n    relevant: [Nope]\n")
     with pytest.raises(WorkbenchError, match=r"titles not in the catalog: \['Nope'\]"):
         load_queries(ok, pd.DataFrame({"title": ["Yes"]}))
+    bad.write_text("queries:\n  - query: ghosts\n    split: train\n    relevant: [x]\n")
+    with pytest.raises(WorkbenchError, match="entry 0: split must be one of validation, test"):
+        load_queries(bad)
+    with pytest.raises(WorkbenchError, match="has no 'test' queries"):
+        load_queries(ok, split="test")
+    with pytest.raises(WorkbenchError, match="query split must be one of"):
+        load_queries(ok, split="valid")
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["movies", "anime"])
 def test_team_query_sets_match_the_real_catalogs(real_data, name) -> None:
     items = data.load_items(name, real_data)
-    queries = load_queries(REPO / "experiments" / "queries" / f"{name}.yaml", items)
-    assert len(queries) >= 25
+    path = REPO / "experiments" / "queries" / f"{name}.yaml"
+    queries = load_queries(path, items)
+    assert len(queries) >= 100
     assert len({q.query for q in queries}) == len(queries)
+    validation, test = (load_queries(path, items, split=s) for s in ("validation", "test"))
+    assert len(validation) + len(test) == len(queries)  # every query has a split
+    assert abs(len(validation) - len(test)) <= 1
     if name == "anime":
         [tt] = [q for q in queries if q.query == "time travel thriller"]
         assert "Steins;Gate" in tt.relevant

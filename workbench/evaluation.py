@@ -24,13 +24,17 @@ import yaml
 
 from workbench import WorkbenchError
 
+QUERY_SPLITS = ("validation", "test")
+
 
 @dataclass(frozen=True)
 class Query:
-    """A free-text query and the titles a person would call right answers."""
+    """A free-text query, the titles a person would call right answers, and its split
+    (``validation``: choose settings on it; ``test``: report only; ``""``: unsplit)."""
 
     query: str
     relevant: tuple[str, ...]
+    split: str = ""
 
 
 def default_queries_path(dataset: str, settings=None) -> Path:
@@ -45,12 +49,17 @@ def default_queries_path(dataset: str, settings=None) -> Path:
         f"{dataset}.yaml"
 
 
-def load_queries(path: Path, items: pd.DataFrame | None = None) -> list[Query]:
-    """Read a query-set YAML (``queries: [{query, relevant: [titles]}]``).
+def load_queries(path: Path, items: pd.DataFrame | None = None, split: str | None = None
+                 ) -> list[Query]:
+    """Read a query-set YAML (``queries: [{query, relevant: [titles], split}]``).
 
     With ``items``, every relevant title must be a catalog title: an error names the ones
-    that are not, so a typo cannot silently lower recall.
+    that are not, so a typo cannot silently lower recall. With ``split``, only the queries of
+    that split (``validation`` or ``test``).
     """
+    if split is not None and split not in QUERY_SPLITS:
+        raise WorkbenchError(f"query split must be one of {', '.join(QUERY_SPLITS)}, got "
+                             f"{split!r}")
     if not path.is_file():
         raise WorkbenchError(f"query set {path} does not exist")
     try:
@@ -67,7 +76,16 @@ def load_queries(path: Path, items: pd.DataFrame | None = None) -> list[Query]:
                 or not entry["relevant"]):
             raise WorkbenchError(f"query set {path}, entry {n}: needs 'query' (text) and "
                                  f"'relevant' (a non-empty list of titles)")
-        queries.append(Query(entry["query"].strip(), tuple(str(t) for t in entry["relevant"])))
+        part = entry.get("split", "")
+        if part and part not in QUERY_SPLITS:
+            raise WorkbenchError(f"query set {path}, entry {n}: split must be one of "
+                                 f"{', '.join(QUERY_SPLITS)}, got {part!r}")
+        queries.append(Query(entry["query"].strip(), tuple(str(t) for t in entry["relevant"]),
+                             part))
+    if split is not None:
+        queries = [q for q in queries if q.split == split]
+        if not queries:
+            raise WorkbenchError(f"query set {path} has no {split!r} queries")
     if items is not None:
         titles = set(items["title"])
         unknown = sorted({t for q in queries for t in q.relevant if t not in titles})
