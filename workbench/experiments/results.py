@@ -22,8 +22,8 @@ def finished_runs(experiment: str, settings=None, sweep: str | None = None):
     if runs.empty:
         raise WorkbenchError(f"MLflow experiment {experiment!r} has no finished runs"
                              + (f" of sweep {sweep!r}" if sweep else ""))
-    if "params.trial" in runs.columns:
-        runs = runs[runs["params.trial"].fillna("False") != "True"]
+    if "tags.workbench.study" in runs.columns:  # tuning trials: read them with `best`
+        runs = runs[runs["tags.workbench.study"].isna()]
     if "tags.workbench.sweep_parent" in runs.columns:
         runs = runs[runs["tags.workbench.sweep_parent"].fillna("") != "true"]
     return runs
