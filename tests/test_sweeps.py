@@ -403,3 +403,19 @@ def test_a_tuning_study_runs_trials_as_child_runs_and_resumes(workbench_env, tmp
     assert "knn.params.weighting_rating.best_value" in parent.data.metrics
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "studies")} >= {
         "studies/knn.params.weighting_rating.json", "studies/knn.params.weighting_rating.png"}
+
+
+def test_write_tuned_nests_dotted_keys(tmp_path) -> None:
+    import yaml
+
+    from workbench.experiments.results import write_tuned
+
+    settings = Settings(home=tmp_path / "home", data_mirror=tmp_path / "none")
+    spec = load_sweep(_write(tmp_path, "experiment: x\nnotebook: 03_train_collaborative\n"
+                                       "variants: [{name: a}]\n", "t.yaml"))
+    results = [{"dataset": "toy", "model": "blend", "fixed_params": {
+        "members": {"ease": 1.0, "itemknn": 0.5}}, "best_params": {
+        "params.members.itemknn": 0.8, "params.members.content_knn": 0.2}}]
+    [path] = write_tuned(results, spec, settings)
+    doc = yaml.safe_load(path.read_text())
+    assert doc == {"blend": {"members": {"ease": 1.0, "itemknn": 0.8, "content_knn": 0.2}}}

@@ -170,6 +170,7 @@ def write_tuned(results: list[dict], spec, settings=None) -> list:
     Returns the paths."""
     import yaml
 
+    from workbench.experiments.sweeps import merge_parameters
     from workbench.settings import get_settings
     from workbench.storage import write_text
 
@@ -191,7 +192,7 @@ def write_tuned(results: list[dict], spec, settings=None) -> list:
         for r in rows:
             params = {k.removeprefix("params."): v for k, v in r["best_params"].items()
                       if k.startswith("params.")}
-            doc[r["model"]] = {**r.get("fixed_params", {}), **params}
+            doc[r["model"]] = merge_parameters(r.get("fixed_params", {}), params)
         header = (f"# Hyperparameters chosen on validation NDCG@10 (never on test) by tuning "
                   f"studies;\n# written by `workbench experiments best {spec.name} --write`. "
                   f"Notebook 03 and the\n# sweeps start from these (tuned=True); the study of "
