@@ -208,3 +208,31 @@ def test_single_query_search_restores_faiss_threads(toy_settings, encoder):
     engine.search("ghost", 3)
     engine.index.search(np.stack([engine.index.vector(PLANTED_PAIR[0])] * 2), 3)
     assert faiss.omp_get_max_threads() == before
+
+
+def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, encoder,
+                                                          tmp_path) -> None:
+    """The int8 ONNX encoder: built once and reused, vectors within cosine 0.99 of fp32 on
+    the toy texts, its own cache keys and index manifest name, a damaged graph named."""
+    from workbench.content.embeddings import EmbeddingError, item_texts, text_key
+
+    texts = item_texts(data.load_items("toy", toy_settings)).tolist()
+    int8 = TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx")
+    vectors = int8.encode(texts)
+    assert (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8.onnx").is_file()
+    cosine = (vectors * encoder.encode(texts)).sum(axis=1)
+    assert cosine.mean() >= 0.99 and cosine.min() >= 0.97
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    again = TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx")
+    np.testing.assert_allclose(again.encode(texts), vectors, atol=1e-6)  # reused graph
+    # activation scales are per batch: another batch gives a vector a hair away, no more
+    assert (again.encode(texts[:3]) * vectors[:3]).sum(axis=1).min() > 0.98
+    assert text_key(int8.model_name, "x") != text_key(encoder.model_name, "x")
+    engine, _ = build_content_index(_config(model="all-MiniLM-L6-v2+int8", fusion=False),
+                                    toy_settings, encoder=int8, progress=False)
+    assert engine.manifest.embedding_model == "all-MiniLM-L6-v2+int8"
+    assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8.npz").is_file()
+    assert engine.search("a physicist travels back in time", 3)["item_id"].tolist()
+    (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8.onnx").write_bytes(b"not a graph")
+    with pytest.raises(EmbeddingError, match="int8 encoder .* is corrupt.*delete it"):
+        TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx").encode(["x"])

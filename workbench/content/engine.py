@@ -54,7 +54,8 @@ class ContentConfig(BaseModel):
 
     dataset: str
     model: str = DEFAULT_MODEL
-    """Embedding model: the packaged all-MiniLM-L6-v2 or a local model folder."""
+    """Embedding model: the packaged all-MiniLM-L6-v2 or a local model folder; with the
+    suffix ``+int8``, its int8 ONNX Runtime version (``all-MiniLM-L6-v2+int8``)."""
     fusion: bool = True
     """Fuse the tabular autoencoder code with the text vector."""
     latent_dim: int = Field(32, gt=0)
@@ -126,7 +127,8 @@ def build_content_index(
     started = time.perf_counter()
     out = content_dir(config.dataset, settings)
     items, added = catalog_with_additions(config.dataset, settings)
-    encoder = encoder or TextEncoder(config.model, config.batch_size)
+    encoder = encoder or TextEncoder(config.model, config.batch_size,
+                                     onnx_dir=settings.models_dir / "cache" / "onnx")
     cache = EmbeddingCache(settings.models_dir / "cache" /
                            f"embeddings-{Path(config.model).name}.npz")
     text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)
@@ -316,7 +318,8 @@ def load_content_engine(
     from workbench.enrich.heal import PatchStore
 
     items = PatchStore.for_dataset(dataset, settings).apply(with_added_rows(items, index.added))
-    encoder = encoder or TextEncoder(index.manifest.embedding_model)
+    encoder = encoder or TextEncoder(index.manifest.embedding_model,
+                                     onnx_dir=settings.models_dir / "cache" / "onnx")
     if encoder.model_name != index.manifest.embedding_model:
         raise ContentError(
             f"content index {path} was built with {index.manifest.embedding_model!r}, the "
