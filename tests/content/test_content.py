@@ -234,5 +234,5 @@ def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, encoder,
     assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8.npz").is_file()
     assert engine.search("a physicist travels back in time", 3)["item_id"].tolist()
     (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8.onnx").write_bytes(b"not a graph")
-    with pytest.raises(EmbeddingError, match="int8 encoder .* is corrupt.*delete it"):
+    with pytest.raises(EmbeddingError, match=r"int8 encoder .* is corrupt.*delete it"):
         TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx").encode(["x"])
