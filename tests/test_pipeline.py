@@ -43,7 +43,7 @@ def test_pipeline_runs_everything_then_skips_finished_work(workbench_env) -> Non
     second = runner.invoke(app, ["pipeline", "--dataset", "toy"])
     assert second.exit_code == 0, second.output
     assert "content index up to date" in second.output
-    assert second.output.count("SKIPPED") == 9
+    assert second.output.count("SKIPPED") == 9, second.output
     assert f"champion toy-collaborative v{champion.version} copied to" in second.output
     assert (local / "config.json").is_file()
     assert time.perf_counter() - started < 60

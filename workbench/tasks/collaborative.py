@@ -394,6 +394,25 @@ def champion_info(dataset: str, settings: Settings | None = None) -> dict[str, A
         return None
 
 
+def champion_identity(dataset: str, settings: Settings | None = None) -> str:
+    """Which champion a job would load, as "champion v<version> run <run id>": the registry's
+    alias when the registry has one (the source of truth: a lost or stale local copy does not
+    change it), else the local copy's ``champion.json``."""
+    import mlflow
+
+    from workbench import tracking
+
+    settings = settings or get_settings()
+    tracking.configure(settings)
+    try:
+        version = mlflow.MlflowClient().get_model_version_by_alias(
+            f"{dataset}-collaborative", "champion")
+        return f"champion v{version.version} run {version.run_id}"
+    except mlflow.exceptions.MlflowException:
+        info = champion_info(dataset, settings) or {}
+        return f"champion v{info.get('version')} run {info.get('run_id')}"
+
+
 def check_parameters(parameters: dict[str, Any], settings: Settings | None = None
                      ) -> dict[str, Any]:
     """Validate notebook 03's ``parameters`` (a sweep's, before anything runs) by building

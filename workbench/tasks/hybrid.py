@@ -162,7 +162,7 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
 
     from workbench.collaborative import CollaborativeError
     from workbench.collaborative.base import describe_errors
-    from workbench.tasks.collaborative import champion_info
+    from workbench.tasks.collaborative import champion_identity
 
     settings = settings or get_settings()
     try:
@@ -170,8 +170,7 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
     except ValidationError as exc:
         raise CollaborativeError(describe_errors(exc)) from None
     if task.collaborative == "champion":
-        info = champion_info(task.dataset, settings) or {}
-        identity = f"champion v{info.get('version')} run {info.get('run_id')}"
+        identity = champion_identity(task.dataset, settings)
     else:
         path = settings.models_dir / task.dataset / "collaborative" / task.collaborative / \
             "config.json"
