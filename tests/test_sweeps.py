@@ -421,3 +421,15 @@ def test_write_tuned_nests_dotted_keys(tmp_path) -> None:
     [path] = write_tuned(results, spec, settings)
     doc = yaml.safe_load(path.read_text())
     assert doc == {"blend": {"members": {"ease": 1.0, "itemknn": 0.8, "content_knn": 0.2}}}
+
+
+def test_only_takes_a_variant_or_a_variant_group() -> None:
+    from workbench.experiments.sweeps import _selected
+
+    spec = load_sweep(REPO / "experiments" / "zoo.yaml")
+    variants = expand(spec, REPO)
+    assert len(_selected(spec, variants, ["peers"])) == 2 * 7 * 3
+    one = _selected(spec, variants, ["keras.seed=1,dataset=movies,model=mf", "peers"])
+    assert len(one) == 2 * 7 * 3 + 1
+    with pytest.raises(SweepError, match=r"no variant\(s\) \['pee'\]"):
+        _selected(spec, variants, ["pee"])  # a prefix of a group name is not a group

@@ -403,7 +403,8 @@ def _find_sweep(name: str):
 def experiments_run(
     sweep: Annotated[str, typer.Argument(help="Sweep file (experiments/<name>.yaml) or name.")],
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Variants run in parallel.")] = 1,
-    only: Annotated[list[str] | None, typer.Option(help="Run only this variant (repeatable).")]
+    only: Annotated[list[str] | None, typer.Option(
+        help="Run only this variant, or variant group of the sweep file (repeatable).")]
     = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
     force: Annotated[bool, typer.Option(help="Rerun variants that already finished.")] = False,

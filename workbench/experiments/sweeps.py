@@ -488,12 +488,18 @@ def _selected(spec: SweepSpec, variants: list[Variant], only: Iterable[str] | No
               ) -> list[Variant]:
     if not only:
         return variants
+    """The variants named in ``only``: a full name (``zoo.model=ease``) or a variant group
+    of the sweep file (``zoo``: each of its grid points)."""
     wanted = list(only)
-    unknown = sorted(set(wanted) - {v.name for v in variants})
+
+    def chosen(variant: Variant, name: str) -> bool:
+        return variant.name == name or variant.name.startswith(name + ".")
+
+    unknown = sorted(w for w in set(wanted) if not any(chosen(v, w) for v in variants))
     if unknown:
         raise SweepError(f"no variant(s) {unknown} in sweep {spec.name!r}; it has "
                          f"{[v.name for v in variants]}")
-    return [v for v in variants if v.name in wanted]
+    return [v for v in variants if any(chosen(v, w) for w in wanted)]
 
 
 def _result(future) -> tuple[str, float, str]:
