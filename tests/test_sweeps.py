@@ -274,7 +274,7 @@ def mlflow_server(tmp_path):
     def healthy() -> bool:
         try:
             return requests.get(f"{url}/health", timeout=1).ok
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or slow to answer while it starts
             return False
 
     command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
