@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from workbench.content import ContentConfig, TextEncoder, build_content_index
-from workbench.content.embeddings import DEFAULT_MODEL, INT8, item_texts
+from workbench.content.embeddings import DEFAULT_MODEL, INT8, item_texts, onnx_dir
 from workbench.data import load_items
 from workbench.evaluation import default_queries_path, load_queries, query_set_metrics
 from workbench.settings import get_settings
@@ -60,9 +60,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = get_settings()
-    onnx_dir = settings.models_dir / "cache" / "onnx"
     fp32 = TextEncoder(DEFAULT_MODEL)
-    int8 = TextEncoder(DEFAULT_MODEL + INT8, onnx_dir=onnx_dir)
+    int8 = TextEncoder(DEFAULT_MODEL + INT8, onnx_dir=onnx_dir(settings))
     texts = item_texts(load_items(args.dataset, settings)).tolist()
     rng = np.random.default_rng(0)
     sample = [texts[i] for i in rng.choice(len(texts), min(args.sample, len(texts)),

@@ -38,6 +38,13 @@ INT8 = "+int8"
 """Suffix of a model name that selects the int8 ONNX Runtime encoder."""
 
 
+def onnx_dir(settings=None) -> Path:
+    """Where int8 graphs are kept: ``<models_dir>/cache/onnx``."""
+    from workbench.settings import get_settings
+
+    return (settings or get_settings()).models_dir / "cache" / "onnx"
+
+
 class EmbeddingError(WorkbenchError):
     """The embedding model or its cache cannot be used."""
 
@@ -187,15 +194,10 @@ class TextEncoder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-
     # -- int8 (ONNX Runtime) -----------------------------------------------------------------
 
     def _onnx_path(self) -> Path:
-        folder = self._onnx_dir
-        if folder is None:
-            from workbench.settings import get_settings
-
-            folder = get_settings().models_dir / "cache" / "onnx"
+        folder = self._onnx_dir if self._onnx_dir is not None else onnx_dir()
         name = Path(self.model_name.removesuffix(INT8)).name
         return Path(folder) / f"{name}-int8.onnx"
 

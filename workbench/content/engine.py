@@ -36,6 +36,7 @@ from workbench.content.embeddings import (
     TextEncoder,
     embed_texts,
     item_texts,
+    onnx_dir,
 )
 from workbench.content.index import INDEX_TYPES, IndexManifest, VectorIndex
 from workbench.data import load_items
@@ -128,7 +129,7 @@ def build_content_index(
     out = content_dir(config.dataset, settings)
     items, added = catalog_with_additions(config.dataset, settings)
     encoder = encoder or TextEncoder(config.model, config.batch_size,
-                                     onnx_dir=settings.models_dir / "cache" / "onnx")
+                                     onnx_dir=onnx_dir(settings))
     cache = EmbeddingCache(settings.models_dir / "cache" /
                            f"embeddings-{Path(config.model).name}.npz")
     text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)
@@ -319,7 +320,7 @@ def load_content_engine(
 
     items = PatchStore.for_dataset(dataset, settings).apply(with_added_rows(items, index.added))
     encoder = encoder or TextEncoder(index.manifest.embedding_model,
-                                     onnx_dir=settings.models_dir / "cache" / "onnx")
+                                     onnx_dir=onnx_dir(settings))
     if encoder.model_name != index.manifest.embedding_model:
         raise ContentError(
             f"content index {path} was built with {index.manifest.embedding_model!r}, the "

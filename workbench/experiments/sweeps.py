@@ -486,10 +486,10 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
 
 def _selected(spec: SweepSpec, variants: list[Variant], only: Iterable[str] | None
               ) -> list[Variant]:
-    if not only:
-        return variants
     """The variants named in ``only``: a full name (``zoo.model=ease``) or a variant group
     of the sweep file (``zoo``: each of its grid points)."""
+    if not only:
+        return variants
     wanted = list(only)
 
     def chosen(variant: Variant, name: str) -> bool:
