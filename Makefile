@@ -49,6 +49,6 @@ lint: $(STAMP) ## ruff, and check that notebooks carry no outputs
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 constraints: $(STAMP) ## Re-freeze requirements/constraints.txt from .venv
-	{ head -2 requirements/constraints.txt; $(BIN)/pip freeze --exclude-editable \
+	{ head -2 requirements/constraints.txt; $(BIN)/pip list --format=freeze --exclude-editable \
 	  | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > requirements/constraints.txt.new
 	mv requirements/constraints.txt.new requirements/constraints.txt

@@ -6,9 +6,10 @@ Measures, on the same machine and in one run:
   int8 ONNX Runtime version (``all-MiniLM-L6-v2+int8``), on a seeded sample of catalog texts
   encoded from scratch (no cache);
 - closeness: mean and minimum cosine between the two vectors of every catalog text;
-- retrieval: recall@10 and MRR of text-only search (flat index) on the **validation** part
-  of the team query set with each encoder (the index and the queries embedded by the same
-  encoder), and their difference;
+- retrieval: recall@10 and MRR of text-only dense search (flat index, no BM25 or prior: the
+  encoder's own effect) on the **validation** part of the team query set with each encoder
+  (the index and the queries embedded by the same encoder), and their difference
+  (``benchmarks/search_ablation.py --int8`` measures int8 under the full ranking);
 - single-query encode latency (p50 ms) of each.
 
 Targets (issue 13, item 5): mean cosine >= 0.99, validation recall@10 drop <= 0.01.
@@ -29,6 +30,7 @@ import numpy as np
 
 from workbench.content import ContentConfig, TextEncoder, build_content_index
 from workbench.content.embeddings import DEFAULT_MODEL, INT8, item_texts, onnx_dir
+from workbench.content.ranking import RankingConfig
 from workbench.data import load_items
 from workbench.evaluation import default_queries_path, load_queries, query_set_metrics
 from workbench.settings import get_settings
@@ -80,7 +82,9 @@ def main() -> None:
                            engines["fp32"].items, split="validation")
     retrieval = {}
     for name, engine in engines.items():
-        metrics, _ = query_set_metrics(queries, engine.search)
+        dense = RankingConfig(lexical_weight=0, prior_weight=0)
+        metrics, _ = query_set_metrics(queries, lambda text, n, e=engine, r=dense:
+                                       e.search(text, n, r))
         retrieval[name] = {key: round(value, 4) for key, value in metrics.items()}
     report = {
         "dataset": args.dataset, "items": len(texts), "validation_queries": len(queries),

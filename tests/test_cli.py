@@ -71,7 +71,7 @@ def test_recommend_prints_both_lists_and_clean_errors(workbench_env) -> None:
     assert result.exit_code == 0, result.output
     for heading in ("Content match", "AI pick", "For you"):
         assert heading in result.output
-    assert f"for user {user}" in result.output and "plot similarity" in result.output
+    assert f"for user {user}" in result.output and "match " in result.output
     cold = runner.invoke(app, [*base, "--item", "1001", "--liked", "1001, 3", "-k", "2",
                                "--max-per-franchise", "0"])
     assert cold.exit_code == 0, cold.output
@@ -101,3 +101,20 @@ def test_experiments_table_without_finished_runs_is_a_clear_error(workbench_env)
     result = runner.invoke(app, ["experiments", "table", "empty-experiment"])
     assert result.exit_code == 1
     assert "has no finished runs" in result.output
+
+
+def test_content_search_takes_ranking_options(workbench_env) -> None:
+    from workbench import data
+    from workbench.content import ContentConfig, build_content_index
+
+    data.prepare("toy", workbench_env)
+    build_content_index(ContentConfig(dataset="toy", ae_epochs=5), workbench_env,
+                        progress=False)
+    base = ["content", "search", "toy", "a physicist travels back in time", "-k", "2"]
+    fused = runner.invoke(app, base)
+    dense = runner.invoke(app, [*base, "--dense-only"])
+    assert fused.exit_code == dense.exit_code == 0, fused.output + dense.output
+    assert "Paradox Loop" in fused.output and "Paradox Loop" in dense.output
+    assert fused.output != dense.output  # the fused scores differ from plain cosines
+    bad = runner.invoke(app, [*base, "--prior-weight", "-1"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

@@ -19,7 +19,7 @@ def test_query_metrics_hand_computed() -> None:
     queries = [Query("q1", ("a", "b")), Query("q2", ("c", "d"))]
     metrics, table = query_set_metrics(queries, search, k=3)
     # q1: a and b in top 3 -> recall 1, first hit at 1; q2: c at rank 4 -> recall@3 0, rr 1/4
-    assert metrics == pytest.approx({"recall_at_3": 0.5, "mrr": (1 + 0.25) / 2})
+    assert metrics == pytest.approx({"recall_at_3": 0.5, "hit_at_3": 0.5, "mrr": (1 + 0.25) / 2})
     assert table["first_rank"].tolist() == [1, 4]
 
 

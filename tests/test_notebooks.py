@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 from workbench import data
+from workbench.content.ranking import RankingConfig
 from workbench.experiments import NotebookError, declared_parameters, execute_notebook
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -85,7 +86,9 @@ def test_content_index_notebook_records_metrics_in_mlflow(workbench_env, tmp_pat
     metrics = run.data.metrics
     for name in ("genre_precision_at_10", "query_recall_at_10", "query_mrr",
                  "text_only_query_recall_at_10", "text_only_query_mrr", "embed_seconds",
-                 "autoencoder_seconds", "index_bytes", "autoencoder_loss"):
+                 "autoencoder_seconds", "index_bytes", "autoencoder_loss",
+                 "val_query_recall_at_10", "test_query_mrr", "dense_only_test_query_mrr",
+                 "without_prior_val_query_hit_at_10", "without_bm25_test_query_recall_at_10"):
         assert name in metrics, name
     assert metrics["query_mrr"] > 0.5 and metrics["dim"] == 416 and metrics["items"] == 50
     assert run.data.params["fusion"] == "True" and run.data.params["index_type"] == "flat"
@@ -93,7 +96,8 @@ def test_content_index_notebook_records_metrics_in_mlflow(workbench_env, tmp_pat
     assert len(history) >= 2  # a per-epoch curve, not one number
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"autoencoder_loss.png", "retrieval_quality.png", "per_query.csv",
-            "index_manifest.json"} <= artifacts
+            "index_manifest.json", "search_ablation_per_query.csv"} <= artifacts
+    assert run.data.params["ranking_prior_weight"] == str(RankingConfig().prior_weight)
     assert (workbench_env.models_dir / "toy" / "content" / "index.npz").is_file()
 
 

@@ -153,11 +153,25 @@ def content_search(
     name: DatasetArg,
     query: Annotated[str, typer.Argument(help="Free text, e.g. 'time travel thriller'.")],
     k: Annotated[int, typer.Option("-k", help="Number of results.")] = 10,
+    lexical_weight: Annotated[float | None, typer.Option(
+        min=0, help="BM25 weight (default: RankingConfig's, chosen on validation).")] = None,
+    prior_weight: Annotated[float | None, typer.Option(
+        min=0, help="Quality-prior weight (log vote count).")] = None,
+    weak_text_penalty: Annotated[float | None, typer.Option(
+        min=0, help="Subtracted from items without a plot text.")] = None,
+    dense_only: Annotated[bool, typer.Option(
+        help="Rank by the embedding alone (all three weights 0).")] = False,
 ) -> None:
-    """Free-text search over a dataset's content index."""
+    """Free-text search over a dataset's content index (dense + BM25 + quality prior)."""
     from workbench.content import load_content_engine
+    from workbench.content.ranking import RankingConfig
 
-    _print_results(load_content_engine(name).search(query, k))
+    options = {"lexical_weight": lexical_weight, "prior_weight": prior_weight,
+               "weak_text_penalty": weak_text_penalty}
+    if dense_only:
+        options = dict.fromkeys(options, 0.0)
+    ranking = RankingConfig(**{n: v for n, v in options.items() if v is not None})
+    _print_results(load_content_engine(name, ranking=ranking).search(query, k))
 
 
 @content_app.command("similar")

@@ -101,6 +101,11 @@ def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
     pref = frame["preference"].to_numpy(dtype=float)
     finite = pref[np.isfinite(pref)]
     scale = float(finite.max()) if len(finite) and finite.max() > 1 else 1.0
+    # a free-text match score is cosine + BM25 + prior (up to 1 + both weights): bars are
+    # drawn relative to the column's best when it is above 1
+    sims = frame["similarity"].to_numpy(dtype=float)
+    sims = sims[np.isfinite(sims)]
+    sim_scale = float(sims.max()) if len(sims) and sims.max() > 1 else 1.0
     parts = [f'<div class="wb-col"><h3>{html.escape(heading)}</h3>',
              f'<p class="wb-note">{html.escape(recs.summary())}</p>']
     items = rec.items
@@ -123,7 +128,7 @@ def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
             f'<div><div class="wb-title">{row.rank}. {html.escape(row.title)}{year}{badge}'
             f'</div><div class="wb-genres">{genres}</div>'
             f'<div class="wb-synopsis">{synopsis}</div>'
-            f'{_bar("similarity", sim, sim)}'
+            f'{_bar("match", sim, None if sim is None else sim / sim_scale)}'
             f'{_bar("preference", prf, None if prf is None else prf / scale, "pref")}'
             f'<div class="wb-why">{html.escape(row.reason)}</div></div></div>')
     if frame.empty:

@@ -5,8 +5,10 @@ Content retrieval (issue 3):
 - :func:`genre_precision_at_k`: for "more like this", the share of the top-k neighbours that
   share at least one genre with the seed item, averaged over seed items.
 - :func:`query_set_metrics`: for free-text queries with human-judged relevant titles,
-  recall@k (share of the relevant titles in the top k) and MRR (reciprocal rank of the first
-  relevant result, 0 when none is in the top ``depth``).
+  recall@k (share of the relevant titles in the top k), hit@k (share of queries with at least
+  one relevant title in the top k: "found what I meant") and MRR (reciprocal rank of the
+  first relevant result, 0 when none is in the top ``depth``). Recall@k is the stricter one
+  and the figure the README and notebook 02 lead with.
 
 A relevant title matches every catalog item with that exact title (remakes included), so a
 query is judged on titles, as the person who wrote it did.
@@ -98,7 +100,7 @@ def query_set_metrics(
     queries: Sequence[Query], search: Callable[[str, int], pd.DataFrame], k: int = 10,
     depth: int = 100,
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Mean recall@k and MRR over ``queries``; also a per-query table.
+    """Mean recall@k, hit@k and MRR over ``queries``; also a per-query table.
 
     ``search(text, n)`` returns a frame with a ``title`` column, best first.
     """
@@ -109,10 +111,12 @@ def query_set_metrics(
         found = {t for t in titles[:k] if t in relevant}
         first = next((r for r, t in enumerate(titles, 1) if t in relevant), None)
         rows.append({"query": q.query, f"recall@{k}": len(found) / len(relevant),
+                     f"hit@{k}": float(bool(found)),
                      "rr": 1.0 / first if first else 0.0, "first_rank": first,
                      "top3": " | ".join(titles[:3])})
     table = pd.DataFrame(rows)
     return {f"recall_at_{k}": float(table[f"recall@{k}"].mean()),
+            f"hit_at_{k}": float(table[f"hit@{k}"].mean()),
             "mrr": float(table["rr"].mean())}, table
 
 
@@ -149,6 +153,44 @@ def evaluate_content(
         query_metrics, table = query_set_metrics(queries, engine.search, k)
         metrics.update({f"query_{name}": value for name, value in query_metrics.items()})
     return metrics, table
+
+
+def ranking_ablation(ranking) -> dict:
+    """``ranking`` and the variants that each leave one part out, by name: "dense only",
+    "without prior", "without BM25", and the ranking itself as "full"."""
+    from workbench.content.ranking import RankingConfig
+
+    return {"dense only": RankingConfig(lexical_weight=0, prior_weight=0, pool=ranking.pool),
+            "without prior": ranking.model_copy(update={"prior_weight": 0.0}),
+            "without BM25": ranking.model_copy(update={"lexical_weight": 0.0}),
+            "full": ranking}
+
+
+def search_ablation(
+    engine, queries: Sequence[Query], variants: dict, k: int = 10,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``engine.search`` under each ranking of ``variants`` (name -> RankingConfig) on
+    each split of ``queries``.
+
+    Returns a summary (variant, split, recall@k, hit@k, MRR) and a per-query table: the rank
+    of the first relevant title under each variant (empty when not in the top 100).
+    """
+    splits = sorted({q.split for q in queries}, key=lambda s: (s not in QUERY_SPLITS, s))
+    summary, ranks = [], {}
+    for name, ranking in variants.items():
+        def search(text: str, n: int, ranking=ranking) -> pd.DataFrame:
+            return engine.search(text, n, ranking)
+
+        for split in splits:
+            part = [q for q in queries if q.split == split]
+            metrics, table = query_set_metrics(part, search, k)
+            summary.append({"variant": name, "split": split or "all", **metrics})
+            for q, first in zip(part, table["first_rank"], strict=True):
+                ranks.setdefault(q.query, {"query": q.query, "split": q.split})[name] = first
+    per_query = pd.DataFrame(list(ranks.values()))
+    for name in variants:
+        per_query[name] = per_query[name].astype("Int64")
+    return pd.DataFrame(summary), per_query
 
 
 # ------------------------------------------------------------------------------------------

@@ -42,9 +42,10 @@ def test_content_match_is_the_content_engines_order(rec) -> None:
     assert match.item_ids == rec.content.search(QUERY, 8)["item_id"].tolist()
     assert list(match.frame.columns) == RESULT_COLUMNS
     assert match.frame["preference"].isna().all()
-    assert "plot similarity" in match.frame["reason"].iloc[0]
+    assert match.frame["reason"].iloc[0].startswith("match ")  # the search ranking's score
     similar = rec.content_match(item_id=PLANTED_PAIR[0], k=5, **NO_FILTER)
     assert similar.item_ids == rec.content.similar(PLANTED_PAIR[0], 5)["item_id"].tolist()
+    assert "plot similarity" in similar.frame["reason"].iloc[0]
 
 
 def test_alpha_one_is_content_order_and_alpha_zero_model_order(rec, user) -> None:

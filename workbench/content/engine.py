@@ -20,6 +20,7 @@ vectors, ids, codes, manifest; ``index.json`` is a readable copy of the manifest
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from workbench.content.embeddings import (
     onnx_dir,
 )
 from workbench.content.index import INDEX_TYPES, IndexManifest, VectorIndex
+from workbench.content.lexical import LexicalIndex, lexical_index
+from workbench.content.ranking import RankingConfig, fused_scores, quality_prior, weak_text_mask
 from workbench.data import load_items
 from workbench.data.fetch import sha256_file
 from workbench.settings import Settings, get_settings
@@ -169,7 +172,8 @@ def build_content_index(
     )
     index.added = added
     seconds["index"] = time.perf_counter() - t0
-    engine = ContentEngine(items, index, encoder, config.prf_depth)
+    engine = ContentEngine(items, index, encoder, config.prf_depth,
+                           lexical_path=out / "lexical.npz" if save else None)
     if save:
         from workbench.enrich.coldstart import save_index
 
@@ -178,6 +182,9 @@ def build_content_index(
         # embedded into this index before it replaces the old one
         save_index(engine, out / "index.npz", rebuilt=True)
         seconds["save"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        engine.lexical  # noqa: B018 - builds and caches the BM25 index with the build
+        seconds["lexical"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - started
     return engine, BuildReport(len(items), stats, seconds, history, index.nbytes(),
                                manifest.dim)
@@ -245,26 +252,72 @@ def index_is_current(config: ContentConfig, settings: Settings | None = None) ->
     return manifest.catalog_fingerprint == catalog_fingerprint(items["item_id"].to_numpy())
 
 
+QUERY_CACHE = 256
+"""Free-text query vectors an engine remembers (least recently used go first)."""
+
+
 class ContentEngine:
-    """Free-text search and "more like this" over one dataset's content index."""
+    """Free-text search and "more like this" over one dataset's content index.
+
+    ``search`` ranks by :mod:`workbench.content.ranking` (dense + BM25 + quality prior, as
+    ``ranking`` says); ``similar`` by the item's own vector alone.
+    """
 
     def __init__(self, items: pd.DataFrame, index: VectorIndex, encoder: TextEncoder,
-                 prf_depth: int = 0) -> None:
+                 prf_depth: int = 0, ranking: RankingConfig | None = None,
+                 lexical_path: Path | None = None) -> None:
         self.items = items.set_index("item_id", drop=False)
         self.index = index
         self.encoder = encoder
         self.prf_depth = prf_depth
+        self.ranking = ranking or RankingConfig()
+        self.lexical_path = lexical_path
+        self._signals: tuple[int, LexicalIndex, np.ndarray, np.ndarray] | None = None
+        self.query_cache = QUERY_CACHE
+        """Free-text query vectors remembered (0: none, e.g. to time encoding)."""
+        self._query_vectors: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
 
     @property
     def manifest(self) -> IndexManifest:
         """The index manifest."""
         return self.index.manifest
 
+    def _row_signals(self) -> tuple[LexicalIndex, np.ndarray, np.ndarray]:
+        """BM25 index, quality prior and weak-text mask in index row order; rebuilt when the
+        index grew (an item added by cold start is searchable by words at once)."""
+        if self._signals is None or self._signals[0] != len(self.index):
+            rows = self.items.loc[self.index.item_ids]
+            self._signals = (len(self.index), lexical_index(rows, self.lexical_path),
+                             quality_prior(rows), weak_text_mask(rows))
+        return self._signals[1:]
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index over the indexed items (built or loaded on first use)."""
+        return self._row_signals()[0]
+
     def query_vector(self, text: str) -> np.ndarray:
-        """The index-space vector of a free-text query (see the module docstring)."""
+        """The index-space vector of a free-text query (see the module docstring).
+
+        The last ``query_cache`` queries are remembered: the dashboard asks for the same
+        query's content match and AI pick, and an evaluation for the same query many times.
+        """
         if not isinstance(text, str) or not text.strip():
             raise ContentError("empty query: type a few words describing a plot or theme")
-        t = self.encoder.encode([text.strip()])[0]
+        key = (text.strip(), self.prf_depth)
+        if self.query_cache <= 0:
+            return self._encode_query(key[0])
+        cached = self._query_vectors.get(key)
+        if cached is None:
+            cached = self._query_vectors[key] = self._encode_query(key[0])
+            while len(self._query_vectors) > self.query_cache:
+                self._query_vectors.popitem(last=False)
+        else:
+            self._query_vectors.move_to_end(key)
+        return cached.copy()
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        t = self.encoder.encode([text])[0]
         m = self.manifest
         if not m.fusion:
             return fuse(t, None, 0.0)[0]
@@ -277,6 +330,31 @@ class ContentEngine:
             c = (weights[:, None] * codes).sum(0) if weights.sum() > 0 else codes.mean(0)
         return fuse(t, c[None, :], m.tabular_weight)[0]
 
+    def rank(self, text: str, depth: int, ranking: RankingConfig | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``depth`` item ids for a free-text query and their fused scores
+        (:mod:`workbench.content.ranking`); ``ranking`` overrides the engine's for one call."""
+        ranking = ranking or self.ranking
+        vector = self.query_vector(text)
+        depth = min(int(depth), len(self.index))
+        if ranking.dense_only:
+            ids, scores = self.index.search(vector, depth)
+            return ids[0], scores[0]
+        lexical, prior, weak = self._row_signals()
+        pool = min(max(ranking.pool, depth), len(self.index))
+        dense_ids, _ = self.index.search(vector, pool)
+        rows = self.index.rows_of(dense_ids[0][dense_ids[0] >= 0])
+        words = lexical.scores(text) if ranking.lexical_weight else np.zeros(0, np.float32)
+        best_words = float(words.max()) if len(words) else 0.0
+        if best_words > 0:
+            top_words = np.argpartition(-words, pool - 1)[:pool]
+            rows = np.union1d(rows, top_words[words[top_words] > 0])
+        dense = self.index.vectors[rows] @ vector
+        scores = fused_scores(dense, words[rows] if best_words > 0 else 0.0, prior[rows],
+                              weak[rows], ranking, best_words)
+        order = np.lexsort((rows, -scores))[:depth]
+        return self.index.item_ids[rows[order]], scores[order]
+
     def _results(self, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
         keep = ids >= 0
         ids, scores = ids[keep], scores[keep]
@@ -285,11 +363,12 @@ class ContentEngine:
         rows.insert(0, "rank", np.arange(1, len(rows) + 1))
         return rows
 
-    def search(self, text: str, k: int = 10) -> pd.DataFrame:
-        """Top-``k`` items for a free-text query: rank, item_id, title, year, genres, score."""
+    def search(self, text: str, k: int = 10, ranking: RankingConfig | None = None
+               ) -> pd.DataFrame:
+        """Top-``k`` items for a free-text query: rank, item_id, title, year, genres, score
+        (the fused score; ``ranking`` overrides the engine's ranking for this call)."""
         _check_k(k)
-        ids, scores = self.index.search(self.query_vector(text), k)
-        return self._results(ids[0], scores[0])
+        return self._results(*self.rank(text, k, ranking))
 
     def similar(self, item_id: int, k: int = 10) -> pd.DataFrame:
         """Top-``k`` items most like ``item_id`` (itself excluded)."""
@@ -309,9 +388,10 @@ def _check_k(k: int) -> None:
 
 def load_content_engine(
     dataset: str, settings: Settings | None = None, encoder: TextEncoder | None = None,
-    prf_depth: int | None = None,
+    prf_depth: int | None = None, ranking: RankingConfig | None = None,
 ) -> ContentEngine:
-    """Load a dataset's saved index, checked against its current catalog and the model."""
+    """Load a dataset's saved index, checked against its current catalog and the model;
+    free-text search ranks by ``ranking`` (default: :class:`RankingConfig`'s defaults)."""
     settings = settings or get_settings()
     items = load_items(dataset, settings)
     path = content_dir(dataset, settings) / "index.npz"
@@ -328,4 +408,5 @@ def load_content_engine(
         )
     if prf_depth is None:
         prf_depth = int(index.manifest.build_config.get("prf_depth", 0))
-    return ContentEngine(items, index, encoder, prf_depth)
+    return ContentEngine(items, index, encoder, prf_depth, ranking,
+                         lexical_path=path.with_name("lexical.npz"))

@@ -5,7 +5,7 @@ filtering and new users, over one dataset's content index and collaborative mode
 
     from workbench.hybrid import Recommender
     rec = Recommender.load("anime")                       # what `make pipeline` produced
-    rec.content_match(query="time travel thriller")        # left box: pure plot similarity
+    rec.content_match(query="time travel thriller")        # left box: the content match
     rec.ai_pick(query="time travel thriller", user_id=42)  # right box: re-ranked for user 42
     rec.ai_pick(item_id=9253, liked=[1535, 5114])          # a new user, by liked items
     rec.personalized_feed(user_id=42)                      # "For you"
@@ -14,6 +14,9 @@ How an AI pick is made (:meth:`Recommender.ai_pick`):
 
 1. **Candidates**: the ``candidates`` (default 100) best content matches of the query or seed
    item, excluding the seed item and, for a user, the items they already rated (or liked).
+   A free-text query's matches and their ``similarity`` are the content engine's search
+   ranking (dense + BM25 + quality prior, :mod:`workbench.content.ranking`), so the left box
+   is exactly ``content.search``; a seed item's are plot similarity to its vector alone.
 2. **Preference**: the collaborative model's score of each candidate for the user: a
    predicted rating (explicit models), a preference score in [0, 1] (implicit models) or the
    training popularity (popularity model). New users get the neighbour fold-in
@@ -313,17 +316,22 @@ class Recommender:
         mean = self.content.index.vectors[rows].mean(axis=0)
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
-    def _content_vector(self, query: str | None, item_id: int | None) -> tuple[np.ndarray, str]:
+    def _content_matches(self, query: str | None, item_id: int | None, depth: int
+                         ) -> tuple[np.ndarray, np.ndarray, str]:
+        """The ``depth`` best content matches of a query (search ranking) or of a seed item
+        (its vector), their scores, and what they match."""
         if (query is None) == (item_id is None):
             raise RecommenderError("give exactly one of query (free text) or item_id (more "
                                    "like this)")
         if query is not None:
             try:
-                return self.content.query_vector(query), f"“{query.strip()}”"
+                ids, scores = self.content.rank(query, depth)
             except ContentError as exc:
                 raise RecommenderError(str(exc)) from None
+            return ids, scores, f"“{query.strip()}”"
         item_id = self._check_item(item_id)
-        return self.content.index.vector(item_id), f"“{self.items.at[item_id, 'title']}”"
+        ids, scores = self.content.index.search(self.content.index.vector(item_id), depth)
+        return ids[0], scores[0], f"“{self.items.at[item_id, 'title']}”"
 
     def candidates(self, query: str | None = None, item_id: int | None = None,
                    user_id: int | None = None, liked: Sequence[int] | None = None,
@@ -332,15 +340,17 @@ class Recommender:
         preference, in content order. :meth:`ai_pick` is ``rank(candidates(...))``."""
         opts = self._options(options)
         user = self._user(user_id, liked, required=with_preference)
-        vector, about = self._content_vector(query, item_id)
+        if (query is None) == (item_id is None):
+            raise RecommenderError("give exactly one of query (free text) or item_id (more "
+                                   "like this)")
         excluded = set()
         if item_id is not None:
-            excluded.add(int(item_id))
+            item_id = self._check_item(item_id)
+            excluded.add(item_id)
         if opts.exclude_seen:
             excluded.update(self._seen_ids(user).tolist())
         depth = min(opts.candidates + len(excluded), len(self.content.index))
-        ids, sims = self.content.index.search(vector, depth)
-        ids, sims = ids[0], sims[0]
+        ids, sims, about = self._content_matches(query, item_id, depth)
         keep = (ids >= 0) & ~np.isin(ids, list(excluded))
         ids, sims = ids[keep][:opts.candidates], sims[keep][:opts.candidates]
         pref, known, note = np.full(len(ids), np.nan), np.zeros(len(ids), bool), ""
@@ -392,7 +402,8 @@ class Recommender:
         cands = self.candidates(query, item_id, with_preference=False,
                                 **{**options, **depth})
         top, final, hidden = self.rank_positions(cands, k, "content", **options)
-        reasons = [f"plot similarity {cands.similarity[p]:.2f} to {cands.about}" for p in top]
+        what = "plot similarity" if item_id is not None else "match"
+        reasons = [f"{what} {cands.similarity[p]:.2f} to {cands.about}" for p in top]
         frame = self._frame(cands, top, final, reasons)
         return Recommendations("content match", frame, hidden, len(cands.item_ids),
                                options=opts.model_dump())
