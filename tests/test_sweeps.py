@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -237,6 +238,7 @@ def test_sweep_records_failure_runs_the_rest_and_resumes(workbench_env, tmp_path
     assert len(parents) == 1  # one parent run, a child per variant
     parent = client.get_run(parents.pop())
     assert parent.info.status == "FAILED" and parent.data.metrics["variants_failed"] == 1
+    assert re.fullmatch(r"sweep \S+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", parent.info.run_name)
     for variant in runs.index:
         artifacts = {a.path for a in client.list_artifacts(runs.loc[variant, "run_id"],
                                                            "notebook")}

@@ -74,16 +74,25 @@ def start_run(
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
     settings: Settings | None = None,
+    started_at: float | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """Open an MLflow run in ``experiment`` with ``params`` (nested dicts flattened).
 
     The settings' ``run_tags`` are added (a sweep's parent run id, so the run nests under it
-    in the MLflow UI, and the variant's name and parameter hash).
+    in the MLflow UI, and the variant's name and parameter hash). ``started_at`` (a
+    ``time.time()`` taken when the work began) back-dates the run's start, so a notebook that
+    records its results at the end still shows how long the work took.
     """
     settings = settings or get_settings()
-    set_experiment(experiment, settings)
+    experiment_id = set_experiment(experiment, settings)
     all_tags = {**settings.run_tags, **dict(tags or {})}
-    with mlflow.start_run(run_name=run_name, tags=all_tags) as run:
+    run_id = None
+    if started_at is not None:
+        created = mlflow.MlflowClient().create_run(
+            experiment_id, start_time=int(started_at * 1000), tags=all_tags, run_name=run_name)
+        run_id = created.info.run_id
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name,
+                          tags=None if run_id else all_tags) as run:
         if params:
             mlflow.log_params(_flat(params))
         yield run

@@ -54,8 +54,10 @@ def test_lexical_cache_round_trips_and_rebuilds_when_stale_or_corrupt(tmp_path) 
     assert LexicalIndex.load(path, "another catalog") is None
     changed = _items(["a haunted lighthouse keeper", "a submarine crew lost at sea"])
     assert lexical_index(changed, path).scores("submarine")[1] > 0  # stale: rebuilt
-    path.write_bytes(b"not an npz")
-    assert lexical_index(changed, path).scores("submarine")[1] > 0  # corrupt: rebuilt
+    good = path.read_bytes()
+    for broken in (b"not an npz", b"", good[: len(good) // 2]):  # corrupt, empty, truncated
+        path.write_bytes(broken)
+        assert lexical_index(changed, path).scores("submarine")[1] > 0  # rebuilt
     assert LexicalIndex.load(path, lexical_index(changed).fingerprint) is not None
 
 
@@ -94,12 +96,72 @@ def toy_engine(tmp_path_factory):
     return engine
 
 
-def test_all_weights_zero_is_exactly_the_dense_ranking(toy_engine) -> None:
+def test_all_weights_zero_is_exactly_the_dense_ranking(toy_engine, monkeypatch) -> None:
     query = "a physicist travels back in time to stop a murder"
     ids, scores = toy_engine.index.search(toy_engine.query_vector(query), 10)
-    got = toy_engine.search(query, 10, DENSE)
-    assert got["item_id"].tolist() == ids[0].tolist()
-    np.testing.assert_allclose(got["score"], scores[0], rtol=1e-6)
+    shortcut = toy_engine.search(query, 10, DENSE)
+    # the fusion path itself, with every weight at 0, ranks as the dense index does
+    monkeypatch.setattr(RankingConfig, "dense_only", property(lambda self: False))
+    fused = toy_engine.search(query, 10, DENSE)
+    for got in (shortcut, fused):
+        assert got["item_id"].tolist() == ids[0].tolist()
+        np.testing.assert_allclose(got["score"], scores[0], rtol=1e-5)
+
+
+def test_searches_while_items_are_added_see_a_consistent_catalog(toy_engine) -> None:
+    import threading
+    import time
+
+    engine = copy_engine(toy_engine)
+    original_add = engine.index.add
+
+    def slow_add(*args, **kwargs) -> None:  # widens the gap between index and catalog
+        original_add(*args, **kwargs)
+        time.sleep(0.02)
+
+    engine.index.add = slow_add
+    errors: list[BaseException] = []
+    searches = [0]
+    done = threading.Event()
+
+    def search() -> None:
+        while not done.is_set():
+            try:
+                engine.search("the story of a lighthouse keeper", 5)
+                searches[0] += 1
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for t in threads:
+        t.start()
+    base = engine.items.reset_index(drop=True)
+    n = 0
+    while searches[0] < 40 and n < 300 and not errors:  # adds while searches run
+        n += 1
+        row = base.iloc[[0]].assign(item_id=900_000 + n, title=f"Lighthouse Keeper {n}",
+                                    text="The story of a lighthouse keeper and a storm.")
+        frame = pd.concat([engine.items.reset_index(drop=True), row], ignore_index=True)
+        vector = engine.index.vector(int(base["item_id"][0]))
+        engine.add_items(vector[None, :], np.array([900_000 + n]), None, frame, [])
+    done.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert engine.search("the story of a lighthouse keeper", 1)["title"][0].startswith(
+        "Lighthouse Keeper")
+
+
+def copy_engine(engine):
+    """A second engine over a copy of ``engine``'s index (so a test can change it)."""
+    import copy
+
+    from workbench.content import ContentEngine, VectorIndex
+
+    index = VectorIndex.build(engine.index.vectors.copy(), engine.index.item_ids.copy(),
+                              copy.deepcopy(engine.index.manifest))
+    return ContentEngine(engine.items.reset_index(drop=True), index, engine.encoder)
 
 
 def test_each_part_moves_the_ranking_the_way_it_should(toy_engine) -> None:
@@ -116,14 +178,14 @@ def test_each_part_moves_the_ranking_the_way_it_should(toy_engine) -> None:
     assert popular["item_id"][0] == votes[dense["item_id"]].idxmax()
     # a penalty sinks items without a real plot text
     toy_engine.items.loc[dense["item_id"][0], "text"] = ""
-    toy_engine._signals = None
+    toy_engine.changed()
     try:
         penalty = RankingConfig(lexical_weight=0, prior_weight=0, weak_text_penalty=5)
         sunk = toy_engine.search(query, len(toy_engine.index), penalty)
         assert sunk["item_id"].iloc[-1] == dense["item_id"][0]
     finally:
         toy_engine.items.loc[dense["item_id"][0], "text"] = texts[dense["item_id"][0]]
-        toy_engine._signals = None
+        toy_engine.changed()
 
 
 def test_default_ranking_still_finds_the_planted_pair(toy_engine) -> None:

@@ -19,6 +19,7 @@ vectors, ids, codes, manifest; ``index.json`` is a readable copy of the manifest
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -273,28 +274,52 @@ class ContentEngine:
         self.ranking = ranking or RankingConfig()
         self.lexical_path = lexical_path
         self._signals: tuple[int, LexicalIndex, np.ndarray, np.ndarray] | None = None
+        """(generation, BM25 index, prior, weak-text mask) in index row order."""
         self.query_cache = QUERY_CACHE
         """Free-text query vectors remembered (0: none, e.g. to time encoding)."""
         self._query_vectors: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self.lock = threading.RLock()
+        """Held while the catalog or index changes (:meth:`add_items`) and while a search
+        reads them, so a search never sees an index and a catalog of different sizes."""
+        self._generation = 0
 
     @property
     def manifest(self) -> IndexManifest:
         """The index manifest."""
         return self.index.manifest
 
+    def changed(self) -> None:
+        """Forget what is derived from the catalog (BM25 index, prior, weak-text mask, query
+        vectors): call after changing ``items`` in place (self-healed details)."""
+        with self.lock:
+            self._generation += 1
+            self._query_vectors.clear()
+
+    def add_items(self, vectors: np.ndarray, item_ids: np.ndarray, codes: np.ndarray | None,
+                  items: pd.DataFrame, added: list[dict]) -> None:
+        """Add items to the index and the catalog in one step (cold start): ``items`` is the
+        whole new catalog, ``added`` the rows kept with the index."""
+        with self.lock:
+            self.index.add(vectors, item_ids, codes)
+            self.index.added.extend(added)
+            self.items = items.set_index("item_id", drop=False)
+            self.changed()
+
     def _row_signals(self) -> tuple[LexicalIndex, np.ndarray, np.ndarray]:
-        """BM25 index, quality prior and weak-text mask in index row order; rebuilt when the
-        index grew (an item added by cold start is searchable by words at once)."""
-        if self._signals is None or self._signals[0] != len(self.index):
+        """BM25 index, quality prior and weak-text mask in index row order; rebuilt after a
+        change (an item added by cold start is searchable by its words at once). Call with
+        ``lock`` held."""
+        if self._signals is None or self._signals[0] != self._generation:
             rows = self.items.loc[self.index.item_ids]
-            self._signals = (len(self.index), lexical_index(rows, self.lexical_path),
+            self._signals = (self._generation, lexical_index(rows, self.lexical_path),
                              quality_prior(rows), weak_text_mask(rows))
         return self._signals[1:]
 
     @property
     def lexical(self) -> LexicalIndex:
         """The BM25 index over the indexed items (built or loaded on first use)."""
-        return self._row_signals()[0]
+        with self.lock:
+            return self._row_signals()[0]
 
     def query_vector(self, text: str) -> np.ndarray:
         """The index-space vector of a free-text query (see the module docstring).
@@ -307,14 +332,19 @@ class ContentEngine:
         key = (text.strip(), self.prf_depth)
         if self.query_cache <= 0:
             return self._encode_query(key[0])
-        cached = self._query_vectors.get(key)
-        if cached is None:
-            cached = self._query_vectors[key] = self._encode_query(key[0])
-            while len(self._query_vectors) > self.query_cache:
-                self._query_vectors.popitem(last=False)
-        else:
-            self._query_vectors.move_to_end(key)
-        return cached.copy()
+        with self.lock:
+            cached = self._query_vectors.get(key)
+            if cached is not None:
+                self._query_vectors.move_to_end(key)
+                return cached.copy()
+            generation = self._generation
+        vector = self._encode_query(key[0])  # outside the lock: the slow part
+        with self.lock:
+            if generation == self._generation:  # not from before a change
+                self._query_vectors[key] = vector
+                while len(self._query_vectors) > self.query_cache:
+                    self._query_vectors.popitem(last=False)
+        return vector.copy()
 
     def _encode_query(self, text: str) -> np.ndarray:
         t = self.encoder.encode([text])[0]
@@ -336,24 +366,25 @@ class ContentEngine:
         (:mod:`workbench.content.ranking`); ``ranking`` overrides the engine's for one call."""
         ranking = ranking or self.ranking
         vector = self.query_vector(text)
-        depth = min(int(depth), len(self.index))
-        if ranking.dense_only:
-            ids, scores = self.index.search(vector, depth)
-            return ids[0], scores[0]
-        lexical, prior, weak = self._row_signals()
-        pool = min(max(ranking.pool, depth), len(self.index))
-        dense_ids, _ = self.index.search(vector, pool)
-        rows = self.index.rows_of(dense_ids[0][dense_ids[0] >= 0])
-        words = lexical.scores(text) if ranking.lexical_weight else np.zeros(0, np.float32)
-        best_words = float(words.max()) if len(words) else 0.0
-        if best_words > 0:
-            top_words = np.argpartition(-words, pool - 1)[:pool]
-            rows = np.union1d(rows, top_words[words[top_words] > 0])
-        dense = self.index.vectors[rows] @ vector
-        scores = fused_scores(dense, words[rows] if best_words > 0 else 0.0, prior[rows],
-                              weak[rows], ranking, best_words)
-        order = np.lexsort((rows, -scores))[:depth]
-        return self.index.item_ids[rows[order]], scores[order]
+        with self.lock:
+            depth = min(int(depth), len(self.index))
+            if ranking.dense_only:
+                ids, scores = self.index.search(vector, depth)
+                return ids[0], scores[0]
+            lexical, prior, weak = self._row_signals()
+            pool = min(max(ranking.pool, depth), len(self.index))
+            dense_ids, _ = self.index.search(vector, pool)
+            rows = self.index.rows_of(dense_ids[0][dense_ids[0] >= 0])
+            words = lexical.scores(text) if ranking.lexical_weight else np.zeros(0, np.float32)
+            best_words = float(words.max()) if len(words) else 0.0
+            if best_words > 0:
+                top_words = np.argpartition(-words, pool - 1)[:pool]
+                rows = np.union1d(rows, top_words[words[top_words] > 0])
+            dense = self.index.vectors[rows] @ vector
+            scores = fused_scores(dense, words[rows] if best_words > 0 else 0.0, prior[rows],
+                                  weak[rows], ranking, best_words)
+            order = np.lexsort((rows, -scores))[:depth]
+            return self.index.item_ids[rows[order]], scores[order]
 
     def _results(self, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
         keep = ids >= 0

@@ -24,6 +24,9 @@ import hashlib
 import json
 import logging
 import re
+import threading
+import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 
 BM25_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}
 """bm25s defaults (Lucene's BM25 variant)."""
+TOKENS = {"stopwords": "en", "stemmer": "english"}
+"""How texts and queries are tokenised (both the same way)."""
 _VERSION = 1
 """Bumped when the text recipe or the file layout changes, so old caches are rebuilt."""
 _CLIPPED = re.compile(r"^[a-z]\S*\s+")
@@ -65,13 +70,14 @@ def _as_list(value) -> list:
 def _stemmer():
     import Stemmer
 
-    return Stemmer.Stemmer("english")
+    return Stemmer.Stemmer(TOKENS["stemmer"])
 
 
 def _fingerprint(texts: list[str]) -> str:
     import bm25s
 
-    digest = hashlib.sha256(json.dumps([_VERSION, bm25s.__version__, BM25_PARAMS]).encode())
+    digest = hashlib.sha256(json.dumps([_VERSION, bm25s.__version__, version("PyStemmer"),
+                                        BM25_PARAMS, TOKENS]).encode())
     for text in texts:
         digest.update(text.encode("utf-8"))
         digest.update(b"\0")
@@ -85,6 +91,7 @@ class LexicalIndex:
         self.retriever = retriever
         self.fingerprint = fingerprint
         self._stem = _stemmer()
+        self._stem_lock = threading.Lock()  # a PyStemmer instance is not thread-safe
 
     def __len__(self) -> int:
         return int(self.retriever.scores["num_docs"])
@@ -95,7 +102,8 @@ class LexicalIndex:
         import bm25s
 
         stem = _stemmer()
-        tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stem, show_progress=False)
+        tokens = bm25s.tokenize(texts, stopwords=TOKENS["stopwords"], stemmer=stem,
+                                show_progress=False)
         retriever = bm25s.BM25(**BM25_PARAMS)
         retriever.index(tokens, show_progress=False)
         return cls(retriever, fingerprint or _fingerprint(texts))
@@ -104,8 +112,9 @@ class LexicalIndex:
         """The query's terms as indexed (lowercased, stop words out, stemmed)."""
         import bm25s
 
-        return bm25s.tokenize(query, stopwords="en", stemmer=self._stem, return_ids=False,
-                              show_progress=False)[0]
+        with self._stem_lock:
+            return bm25s.tokenize(query, stopwords=TOKENS["stopwords"], stemmer=self._stem,
+                                  return_ids=False, show_progress=False)[0]
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every item for ``query`` (all zeros when no term is known)."""
@@ -135,8 +144,8 @@ class LexicalIndex:
                     return None
                 scores = {"data": npz["data"], "indices": npz["indices"],
                           "indptr": npz["indptr"], "num_docs": int(meta["num_docs"])}
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+            return None  # missing, truncated or not ours: rebuilt by the caller
         retriever = bm25s.BM25(**BM25_PARAMS)
         retriever.scores = scores
         retriever.vocab_dict = meta["vocab"]

@@ -114,18 +114,15 @@ def save_index(engine: ContentEngine, path: Path, rebuilt: bool = False) -> None
                 frame = with_added_rows(engine.items.reset_index(drop=True), theirs)
                 new = frame[frame["item_id"].isin([int(r["item_id"]) for r in theirs])]
                 vectors, codes = _vector(engine, new, path.parent)
-                engine.index.add(vectors, new["item_id"].to_numpy(), codes)
-                engine.index.added.extend(theirs)
-                engine.items = frame.set_index("item_id", drop=False)
+                engine.add_items(vectors, new["item_id"].to_numpy(), codes, frame, theirs)
             elif theirs:
                 disk = VectorIndex.load(path)
                 ids = np.array([int(r["item_id"]) for r in theirs])
                 rows = disk.rows_of(ids)
                 codes = disk.codes[rows] if disk.codes is not None else None
-                engine.index.add(disk.vectors[rows], ids, codes)
-                engine.index.added.extend(theirs)
-                engine.items = with_added_rows(engine.items.reset_index(drop=True), theirs
-                                               ).set_index("item_id", drop=False)
+                engine.add_items(disk.vectors[rows], ids, codes,
+                                 with_added_rows(engine.items.reset_index(drop=True), theirs),
+                                 theirs)
             engine.index.save(path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -159,9 +156,7 @@ def add_item(engine: ContentEngine, title: str, year: int | None = None,
         new = frame[frame["item_id"] == meta.provider_id]
         folder = content_dir(dataset, settings)
         vector, code = _vector(engine, new, folder)
-        engine.index.add(vector, np.array([meta.provider_id]), code)
-        engine.index.added.append(row)
-        engine.items = frame.set_index("item_id", drop=False)
+        engine.add_items(vector, np.array([meta.provider_id]), code, frame, [row])
     path = folder / "index.npz"
     if background:
         saved = _SAVER.submit(_locked_save, engine, path, lock)

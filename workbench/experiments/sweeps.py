@@ -521,7 +521,9 @@ class _Runner:
             experiment_id, jobs, progress, report)
         self.out_dir = settings.experiments_dir / "runs" / spec.name
         self.env = _settings_env(settings)
-        parent = client.create_run(experiment_id, run_name=f"sweep {spec.name}",
+        # one parent per invocation, named by when it ran, so reruns are told apart in the UI
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        parent = client.create_run(experiment_id, run_name=f"sweep {spec.name} {stamp}",
                                    tags={TAG_SWEEP: spec.name, TAG_SWEEP_PARENT: "true"})
         self.parent_id = parent.info.run_id
         report.parent_run_id = self.parent_id

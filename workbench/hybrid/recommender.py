@@ -171,6 +171,7 @@ class Recommender:
                 self.items.loc[rows["item_id"].to_numpy(), column] = rows[column].to_numpy()
         for name in ("title", "year", "genres"):
             self._columns[name] = self.items[name].to_numpy(dtype=object)
+        self.content.changed()  # BM25 and the weak-text mask see the healed texts
 
     def franchise_of(self, item_id: int) -> str:
         """The franchise key of ``item_id`` (the item's own key when it has none)."""
