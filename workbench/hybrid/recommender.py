@@ -421,11 +421,12 @@ class Recommender:
         pref = _fill_unknown(cands.preference, cands.has_preference)
         sim_rank, pref_rank = rerank.ranks(cands.similarity), rerank.ranks(pref)
         what = self._preference_label(liked is not None)
+        content = "match" if query is not None else "plot similarity"
         reasons = []
         for p in top:
             liking = (f"{what} {cands.preference[p]:.2f} (#{pref_rank[p]})"
                       if cands.has_preference[p] else "no ratings yet")
-            reasons.append(f"similarity {cands.similarity[p]:.2f} (#{sim_rank[p]}) · {liking} "
+            reasons.append(f"{content} {cands.similarity[p]:.2f} (#{sim_rank[p]}) · {liking} "
                            f"for {cands.user_label}")
         frame = self._frame(cands, top, final, reasons)
         return Recommendations("AI pick", frame, hidden, len(cands.item_ids), cands.note,
