@@ -320,17 +320,14 @@ class Recommender:
     def _content_matches(self, query: str | None, item_id: int | None, depth: int
                          ) -> tuple[np.ndarray, np.ndarray, str]:
         """The ``depth`` best content matches of a query (search ranking) or of a seed item
-        (its vector), their scores, and what they match."""
-        if (query is None) == (item_id is None):
-            raise RecommenderError("give exactly one of query (free text) or item_id (more "
-                                   "like this)")
+        (its vector), their scores, and what they match; :meth:`candidates` has checked that
+        exactly one is given and that the item exists."""
         if query is not None:
             try:
                 ids, scores = self.content.rank(query, depth)
             except ContentError as exc:
                 raise RecommenderError(str(exc)) from None
             return ids, scores, f"“{query.strip()}”"
-        item_id = self._check_item(item_id)
         ids, scores = self.content.index.search(self.content.index.vector(item_id), depth)
         return ids[0], scores[0], f"“{self.items.at[item_id, 'title']}”"
 
