@@ -29,6 +29,9 @@ os.environ.update(
 )
 for _var in [v for v in os.environ if v.startswith("WORKBENCH_")]:
     del os.environ[_var]
+# Every test home (and every notebook kernel or CLI subprocess they start) shares one int8
+# encoder graph, built once per test session instead of once per home.
+os.environ["WORKBENCH_ENCODER_CACHE"] = str(_CACHE / "onnx")
 
 from workbench.settings import Settings, get_settings  # noqa: E402
 

@@ -118,3 +118,19 @@ def test_content_search_takes_ranking_options(workbench_env) -> None:
     assert fused.output != dense.output  # the fused scores differ from plain cosines
     bad = runner.invoke(app, [*base, "--prior-weight", "-1"])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_results_with_a_missing_year_print(capsys) -> None:
+    """308 anime have no year: a result list holding one prints it without a year (it was a
+    `boolean value of NA is ambiguous` crash), and a year already in the title once."""
+    import pandas as pd
+
+    from workbench.cli import _print_results
+
+    frame = pd.DataFrame({"rank": [1, 2], "score": [0.9, 0.8], "item_id": [3786, 7],
+                          "title": ["No Year", "Hashire Melos (1981)"],
+                          "year": pd.array([None, 1981], dtype="Int64")})
+    _print_results(frame)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("No Year  [3786]")
+    assert out[1].endswith("Hashire Melos (1981)  [7]")

@@ -186,3 +186,60 @@ def test_shown_results_heal_their_missing_details(toy, toy_recommender) -> None:
     assert all(provider.asked.count(i) == 1 for i in shown), str(provider.asked)
     assert len(provider.asked) == len(set(provider.asked))  # an item in both columns: once
     store.path.unlink()  # leave the shared toy home as it was
+
+
+@pytest.mark.parametrize("poster", [
+    'https://image.tmdb.org/t/p/w185/x.jpg" onerror="alert(document.domain)',
+    "javascript:alert(1)",
+    "http://example.org/plain-http.jpg",
+    "https://example.org/a.jpg'><script>alert(1)</script>",
+    "data:text/html,<script>alert(1)</script>",
+])
+def test_hostile_provider_and_patch_values_never_reach_the_page(dash, poster) -> None:
+    """A poster URL, title, synopsis or genre from a provider or a patch file is text: no
+    handler attribute, script or foreign image scheme reaches the page; only https: images
+    (and the generated data: placeholders) are drawn."""
+    rec = dash.recommender
+    recs = rec.content_match(query=QUERY, k=2)
+    item = recs.frame["item_id"].iloc[0]
+    saved = rec.items.loc[item, ["poster_url", "text"]].copy()
+    rec.items.loc[item, "poster_url"] = poster
+    rec.items.loc[item, "text"] = '<img src=x onerror="alert(2)">'
+    recs.frame.loc[recs.frame.index[0], "title"] = '"><script>alert(3)</script>'
+    try:
+        page = render_cards(recs, rec, "x")
+    finally:
+        rec.items.loc[item, ["poster_url", "text"]] = saved.to_numpy()
+    tags = _tags(page)
+    assert not [t for t, _ in tags if t == "script"]
+    assert not [(t, a) for t, attrs in tags for a, _ in attrs if a.startswith("on")]
+    sources = [dict(attrs)["src"] for t, attrs in tags if t == "img"]
+    assert len(sources) == 2 and sources[0].startswith("data:image/svg+xml;base64,")
+    assert all(s.startswith(("https://", "data:image/svg+xml;base64,")) for s in sources)
+
+
+def _tags(page: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every start tag of ``page`` with its attributes, as a browser's parser sees them."""
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, attrs))
+
+    Parser().feed(page)
+    return found
+
+
+def test_a_year_is_shown_once_and_a_missing_year_not_at_all(dash) -> None:
+    rec = dash.recommender
+    recs = rec.content_match(query=QUERY, k=3)
+    frame = recs.frame
+    frame["year"] = frame["year"].astype("Int64")
+    frame.loc[frame.index[0], ["title", "year"]] = ["Hashire Melos (1981)", 1981]
+    frame.loc[frame.index[1], "year"] = None
+    page = render_cards(recs, rec, "x")
+    assert "Hashire Melos (1981)" in page and "(1981) " not in page
+    assert page.count("(1981)") == 1
+    assert "(<NA>)" not in page and "(nan)" not in page

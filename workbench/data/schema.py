@@ -170,3 +170,25 @@ def validate_interactions(
                 f"({int(unknown.sum())} such rows)"
             )
     return out
+
+
+def display_title(title: str, year: object = None) -> str:
+    """``"Title (1999)"`` for people: no year when it is missing (null, NA, NaN), and none
+    added when the title already ends with it (``"Hashire Melos (1981)"``)."""
+    if year is None or pd.isna(year):
+        return title
+    suffix = f"({int(year)})"
+    return title if title.rstrip().endswith(suffix) else f"{title} {suffix}"
+
+
+def safe_image_url(url: object) -> str | None:
+    """``url`` when it is an ``https:`` image address safe to put in a page's ``src``, else
+    None (the caller draws a placeholder): other schemes (``javascript:``, ``http:``,
+    ``data:`` from outside) and anything with quotes, angle brackets or whitespace are
+    refused, so a hostile provider answer or patch file cannot inject markup."""
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) > 2048:
+        return None
+    if any(c in url for c in "\"'<>`") or any(c.isspace() or ord(c) < 32 for c in url):
+        return None
+    return url
+
