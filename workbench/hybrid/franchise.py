@@ -33,6 +33,7 @@ key, franchise name and size, and the rule that put it there.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict
@@ -52,6 +53,7 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 _MIN_PREFIX_CHARS = 5
 
 
+@functools.lru_cache(maxsize=1 << 16)  # each title is lowered 3-4 times per table
 def _ascii_lower(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().strip()
@@ -76,8 +78,8 @@ def subtitle_stem(title: str) -> str | None:
 
 def title_stem(title: str) -> str:
     """The franchise stem of one title (see the module docstring); never empty."""
-    full = _words(_ascii_lower(title))
     text = _ascii_lower(title)
+    full = _words(text)
     cut = _SEPARATOR.split(text, maxsplit=1)[0]
     stem = _words(cut) or full
     stem = _MARKER.sub("", f" {stem}").strip() or stem
@@ -86,6 +88,22 @@ def title_stem(title: str) -> str:
         stem = match["head"]
     shorter = _TRAILING.sub("", stem).strip()
     return shorter or stem or full or title.strip().lower()
+
+
+_MARKER_ANY_CASE = re.compile(_MARKER.pattern, re.IGNORECASE)
+_TRAILING_ANY_CASE = re.compile(_TRAILING.pattern, re.IGNORECASE)
+
+
+def series_name(title: str, stem: str) -> str:
+    """The series name inside a member's ``title``, as written there: the title cut at its
+    subtitle, release-form marker or sequel number when what is left spells ``stem``
+    ("Aoki Hagane no Arpeggio: Ars Nova" -> "Aoki Hagane no Arpeggio"); else ``title``."""
+    cut = _SEPARATOR.split(title, maxsplit=1)[0].strip()
+    for candidate in (title.strip(), cut, _MARKER_ANY_CASE.sub("", f" {cut}").strip()):
+        for name in (candidate, _TRAILING_ANY_CASE.sub("", candidate).strip()):
+            if name and _words(_ascii_lower(name)) == stem:
+                return name
+    return title
 
 
 class _UnionFind:
@@ -130,17 +148,20 @@ def franchise_table(items: pd.DataFrame) -> pd.DataFrame:
     franchise_size and rule (``title``, ``prefix+company``, ``prefix+sequel``,
     ``subtitle+company``, ``collection``: how the item's stem joined the franchise; ``title``
     for the root). The franchise name is the earliest (then shortest) title of the root
-    stem's items."""
-    stems = [title_stem(t) for t in items["title"]]
+    stem's items, a title that is the stem itself first ("Break Blade" before "Break Blade
+    Picture Drama", whatever their years)."""
+    titles = items["title"].tolist()
+    stems = [title_stem(t) for t in titles]
     by_stem: dict[str, list[int]] = defaultdict(list)
     for row, stem in enumerate(stems):
         by_stem[stem].append(row)
-    companies = {s: set().union(*(_lower_set(items["companies"].iat[r]) for r in rows))
-                 for s, rows in by_stem.items()}
-    keywords = {s: set().union(*(_lower_set(items["keywords"].iat[r]) for r in rows))
+
+    def merged(column: str) -> dict[str, set[str]]:
+        values = items[column].tolist() if column in items else [()] * len(items)
+        return {s: set().union(*(_lower_set(values[r]) for r in rows))
                 for s, rows in by_stem.items()}
-    genres = {s: set().union(*(_lower_set(items["genres"].iat[r]) for r in rows))
-              for s, rows in by_stem.items()}
+
+    companies, keywords, genres = merged("companies"), merged("keywords"), merged("genres")
     uf = _UnionFind({stem: len(rows) for stem, rows in by_stem.items()})
     rule = dict.fromkeys(by_stem, "title")
     for stem in sorted(by_stem, key=len):
@@ -160,7 +181,7 @@ def franchise_table(items: pd.DataFrame) -> pd.DataFrame:
             if uf.union(prefix, stem):
                 rule[stem] = why
             break
-    for row, title in enumerate(items["title"]):
+    for row, title in enumerate(titles):
         named = subtitle_stem(title)
         stem = stems[row]
         if (named and named != stem and named in by_stem and _distinctive(named)
@@ -182,10 +203,14 @@ def franchise_table(items: pd.DataFrame) -> pd.DataFrame:
     })
     table["franchise_size"] = table.groupby("franchise")["item_id"].transform("size")
     years = items["year"].astype("Float64").fillna(9999).to_numpy() if "year" in items else 0
-    ranked = table.assign(_root=table["stem"] != table["franchise"],
+    # the series' own title ("Break Blade") before a member's ("Break Blade Picture Drama")
+    bare = [_words(_ascii_lower(t)).removeprefix("the ") != k.removeprefix("the ")
+            for t, k in zip(titles, keys, strict=True)]
+    ranked = table.assign(_root=table["stem"] != table["franchise"], _bare=bare,
                           _len=table["title"].str.len(), _year=years)
-    name = (ranked.sort_values(["franchise", "_root", "_year", "_len", "item_id"])
+    name = (ranked.sort_values(["franchise", "_root", "_bare", "_year", "_len", "item_id"])
             .drop_duplicates("franchise").set_index("franchise")["title"])
-    table["franchise_name"] = table["franchise"].map(name)
+    table["franchise_name"] = table["franchise"].map(
+        {key: series_name(title, key) for key, title in name.items()})
     return table[["item_id", "title", "stem", "franchise", "franchise_name", "franchise_size",
                   "rule"]]

@@ -527,9 +527,6 @@ def _load_champion(dataset: str, settings: Settings):
     """The champion and its label: the local copy in ``models/<dataset>/collaborative/
     champion`` when there is one (no MLflow needed), else the registry's ``champion`` of
     ``<dataset>-collaborative``, downloaded to a temporary folder and loaded into memory."""
-    import mlflow
-
-    from workbench import tracking
     from workbench.collaborative import CollaborativeModel
     from workbench.tasks.collaborative import champion_dir, champion_info
 
@@ -539,6 +536,10 @@ def _load_champion(dataset: str, settings: Settings):
         info = champion_info(dataset, settings) or {}
         version = f" v{info['version']}" if info.get("version") else ""
         return model, f"champion: {model.config.model}{version}"
+    import mlflow  # only here: importing it costs about 1.5 s of a cold CLI answer
+
+    from workbench import tracking
+
     tracking.configure(settings)
     name = f"{dataset}-collaborative"
     settings.models_dir.mkdir(parents=True, exist_ok=True)
