@@ -136,10 +136,12 @@ def port_open(port: int) -> bool:
 
 @contextmanager
 def loopback_server(name: str, command: list[str], ready: Callable[[], bool],
-                    env: dict[str, str] | None = None, timeout_s: float = 60) -> Iterator[None]:
-    """Run a server ``command`` in its own process group until ``ready()``; stop it after."""
+                    env: dict[str, str] | None = None, timeout_s: float = 60,
+                    cwd: Path | None = None) -> Iterator[subprocess.Popen]:
+    """Run a server ``command`` in its own process group until ``ready()``; stop it after.
+    Yields the server's process."""
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd)
     try:
         deadline = time.monotonic() + timeout_s
         while not ready():
@@ -148,7 +150,7 @@ def loopback_server(name: str, command: list[str], ready: Callable[[], bool],
             if time.monotonic() > deadline:
                 pytest.fail(f"{name} did not answer within {timeout_s:g} s")
             time.sleep(0.5)
-        yield
+        yield proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -32,7 +32,9 @@ def toy_recommender(toy):
 
 @pytest.fixture
 def dash(toy, toy_recommender) -> Dashboard:
-    return Dashboard(settings=toy, loader=lambda _name: toy_recommender)
+    board = Dashboard(settings=toy, loader=lambda _name: toy_recommender)
+    assert board.ready.wait(120), "the warm-up never finished"
+    return board
 
 
 def _cards(html: str) -> list[int]:
@@ -90,6 +92,40 @@ def test_errors_are_shown_in_the_panel(dash) -> None:
     dash.query.value = "   "
     dash.search_button.click()
     assert "empty query" in dash.status.value
+
+
+def test_an_error_leaves_the_other_panels_in_place(dash) -> None:
+    dash.query.value = QUERY
+    shown = (dash.content_box.value, dash.ai_box.value, dash.feed_box.value)
+    assert all(_cards(value) for value in shown)
+    dash.item.value = "No Such Film"
+    assert "unknown title" in dash.status.value and "wb-error" in dash.status.value
+    assert (dash.content_box.value, dash.ai_box.value, dash.feed_box.value) == shown
+
+
+def test_one_request_per_action_and_a_busy_line(dash, monkeypatch) -> None:
+    """Enter (the text's value) then the button is one request; while it runs the status
+    line shows a busy indicator."""
+    seen = []
+    answer = dash._answer
+    monkeypatch.setattr(dash, "_answer", lambda state: (seen.append(dash.status.value),
+                                                        answer(state)))
+    dash.query.value = QUERY
+    dash.search_button.click()
+    assert len(seen) == 1 and "wb-busy" in seen[0]
+    dash.alpha.value = 0.9
+    assert len(seen) == 2
+
+
+def test_user_history_and_model_name_are_shown(dash) -> None:
+    user = int(dash.user.options[2])
+    dash.user.value = str(user)
+    liked = dash.recommender.user_history(user, n=6)
+    assert not liked.empty and "liked:" in dash.history.value
+    assert liked["title"].iloc[0].split()[0] in dash.history.value
+    assert liked["rating"].is_monotonic_decreasing
+    assert "AI pick model: <b>mf-implicit</b>" in dash.model_note.value
+    assert "alpha = weight of the content match" in dash.model_note.value
 
 
 def test_new_user_mode_uses_ticked_items_and_the_feed(dash) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import threading
 import time
 from collections.abc import Callable
 
@@ -47,6 +48,8 @@ from workbench.data import display_title, safe_image_url
 from workbench.hybrid import Recommendations, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
 
+READY = "ready: type a query and press Enter, or pick a title under “More like”"
+WARMING = "warming up the models: the first answer comes right after"
 LIKED_CHOICES = 24
 """Popular items offered as ticks in "new user" mode."""
 PICKER_OPTIONS = 3000
@@ -70,6 +73,14 @@ CSS = """<style>
 .wb-why {color: #777; font-size: 11px; margin-top: 2px;}
 .wb-note {color: #666; font: 12px sans-serif; margin: 0 0 6px 0;}
 .wb-error {color: #b00020; font: 13px sans-serif;}
+.wb-model {color: #444; font: 12px sans-serif; margin: 2px 0 6px 0;}
+.wb-busy {color: #335; font: 12px sans-serif; margin: 0 0 6px 0;}
+.wb-busy::before {content: ""; display: inline-block; width: 10px; height: 10px;
+                  margin-right: 6px; border: 2px solid #99b; border-top-color: transparent;
+                  border-radius: 50%; animation: wb-spin 0.8s linear infinite;}
+@keyframes wb-spin {to {transform: rotate(360deg);}}
+.wb-history {font: 12px sans-serif; color: #333; max-width: 520px;}
+.wb-history b {font-weight: 600;} .wb-history .wb-rating {color: #a60;}
 </style>"""
 
 
@@ -157,7 +168,7 @@ class Dashboard:
     def __init__(self, datasets: list[str] | None = None, settings: Settings | None = None,
                  model: str = "champion",
                  loader: Callable[[str], Recommender] | None = None,
-                 healer: Callable[[str], object] | None = None) -> None:
+                 healer: Callable[[str], object] | None = None, warm: bool = True) -> None:
         self.settings = settings or get_settings()
         if healer is None and self.settings.self_heal:
             from workbench.enrich import provider_for
@@ -171,7 +182,15 @@ class Dashboard:
         self._request: tuple[str, object] | None = None
         self._item_labels: dict[str, int] = {}
         self._busy = False
+        self._work = threading.RLock()
+        """Held while answering and while warming up: a request waits for a warm-up step."""
+        self._answered: tuple | None = None
+        self.ready = threading.Event()
+        """Set when the shown dataset's models are loaded and warmed (``warm=False``: at
+        once)."""
         self.last_ms = 0.0
+        self.answers = 0
+        """Answers shown so far (each search, pick or control change that re-ranked)."""
 
         self.dataset = w.Dropdown(options=names, value=names[0], description="Dataset")
         self.query = w.Text(placeholder="describe a plot, e.g. time travel thriller",
@@ -182,7 +201,11 @@ class Dashboard:
                                ensure_option=False, continuous_update=False,
                                layout=w.Layout(width="420px"))
         self.mode = w.ToggleButtons(options=["known user", "new user"], value="known user")
-        self.user = w.Dropdown(description="User", options=[])
+        self.user = w.Combobox(description="User", placeholder="user id", options=[],
+                               ensure_option=True, continuous_update=False,
+                               layout=w.Layout(width="200px"))
+        self.history = w.HTML()
+        self.model_note = w.HTML()
         self.liked = w.GridBox(layout=w.Layout(grid_template_columns="repeat(3, 260px)"))
         self.alpha = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05, description="alpha",
                                    continuous_update=False, readout_format=".2f")
@@ -203,21 +226,52 @@ class Dashboard:
         self.tabs.set_title(0, "Search")
         self.tabs.set_title(1, "For you")
         self._wire()
+        if not warm:
+            self.ready.set()
         self._on_dataset()
+        if warm:
+            threading.Thread(target=self._warm_up, name="dashboard-warm-up", daemon=True).start()
 
     # -- layout and wiring --------------------------------------------------------------------
 
     def show(self) -> w.Widget:
         """The root widget (display it, or make it a notebook cell's last expression)."""
-        user_row = w.HBox([self.mode, self.user])
+        user_row = w.HBox([self.mode, self.user, self.history])
         controls = w.VBox([
             w.HBox([self.dataset, self.k]),
             w.HBox([self.query, self.search_button]),
             self.item,
             user_row, self.liked,
             w.HBox([self.alpha, self.franchise_filter, self.max_per_franchise]),
+            self.model_note,
         ])
         return w.VBox([controls, w.HBox([self.status, self.fetch_button]), self.tabs])
+
+    # -- warm start ---------------------------------------------------------------------------
+
+    def _warm_up(self) -> None:
+        """In the background: answer one query and one feed with the shown dataset (loads the
+        encoder graph, the BM25 index, the model's scoring), then load and warm the other
+        datasets; the status line says what is happening, and a request waits at most for the
+        step in progress."""
+        first = self.dataset.value
+        try:
+            with self._work:  # the shown dataset: a request waits for this
+                self.recommender.warm_up()
+            self.ready.set()
+            if self._request is None and "wb-busy" in self.status.value:
+                self._show_note(READY)
+            for name in [n for n in self.dataset.options if n != first]:
+                if name in self._recs:
+                    continue
+                rec = self._loader(name)  # outside the lock: requests go on meanwhile
+                rec.warm_up()
+                with self._work:
+                    self._recs.setdefault(name, rec)
+        except Exception:  # a dataset that does not load says so when it is picked
+            pass
+        finally:
+            self.ready.set()
 
     def _wire(self) -> None:
         self.dataset.observe(lambda _: self._on_dataset(), names="value")
@@ -233,9 +287,10 @@ class Dashboard:
     @property
     def recommender(self) -> Recommender:
         name = self.dataset.value
-        if name not in self._recs:
-            self._recs[name] = self._loader(name)
-        return self._recs[name]
+        with self._work:
+            if name not in self._recs:
+                self._recs[name] = self._loader(name)
+            return self._recs[name]
 
     # -- events -------------------------------------------------------------------------------
 
@@ -253,7 +308,8 @@ class Dashboard:
         try:
             users = rec.collaborative.ids.users if rec.collaborative is not None else []
             self.user.options = [str(int(u)) for u in users]
-            self.user.value = self.user.options[0] if self.user.options else None
+            self.user.value = self.user.options[0] if self.user.options else ""
+            self.model_note.value = self._model_html(rec)
             popular = rec.trending("popularity").index
             labels = {}
             for item_id in popular[:PICKER_OPTIONS]:
@@ -274,6 +330,29 @@ class Dashboard:
         if self.query.value.strip():
             self._request = ("query", self.query.value)
         self.refresh()
+
+    @staticmethod
+    def _model_html(rec: Recommender) -> str:
+        """The model line: which model ranks the AI pick, and what alpha means."""
+        label = rec.model_label or "no collaborative model (content only)"
+        name = label.replace("champion: ", "champion = ")
+        return (f'<p class="wb-model">AI pick model: <b>{html.escape(name)}</b> · alpha = '
+                f'weight of the content match (1: content order, 0: the model\'s order)</p>')
+
+    def _history_html(self, rec: Recommender) -> str:
+        """The picked user's best-rated training items, so personalisation can be judged."""
+        if self.mode.value == "new user" or not self.user.value:
+            return ""
+        try:
+            liked = rec.user_history(int(self.user.value), n=6)
+        except (WorkbenchError, ValueError):
+            return ""
+        if liked.empty:
+            return '<div class="wb-history">no ratings in the training data</div>'
+        shown = ", ".join(f"{html.escape(display_title(r.title, r.year))} "
+                          f'<span class="wb-rating">{r.rating:g}</span>'
+                          for r in liked.itertuples(index=False))
+        return f'<div class="wb-history"><b>liked:</b> {shown}</div>'
 
     @staticmethod
     def _label(rec: Recommender, item_id: int) -> str:
@@ -326,10 +405,12 @@ class Dashboard:
             self._recs[self.dataset.value] = fresh
             self._item_labels[self._label(fresh, result.item_id)] = result.item_id
             self._unknown_title = None
+            fresh.settings = rec.settings
             self._request = ("item", self._label(fresh, result.item_id))
-            self.refresh()
-            self.status.value += (f'<p class="wb-note">added {html.escape(result.title)} '
-                                  f'({result.year}) from {result.provider}</p>')
+            self.refresh(force=True)
+            shown = display_title(result.title, result.year)
+            self.status.value += (f'<p class="wb-note">added {html.escape(shown)} from '
+                                  f'{html.escape(str(result.provider))}</p>')
             result.saved.add_done_callback(self._report_save)
         except WorkbenchError as exc:
             self._show_error(str(exc))
@@ -350,29 +431,51 @@ class Dashboard:
             if not liked:
                 raise RecommenderError("new user: tick a few liked items")
             return {"liked": liked}
-        if not self.user.value:
+        if not self.user.options:
             raise RecommenderError("no users: this dataset has no collaborative model")
+        if not str(self.user.value or "").strip().isdigit():
+            raise RecommenderError("pick a user id from the list")
         return {"user_id": int(self.user.value)}
 
     def _options(self) -> dict:
         return {"max_per_franchise": self.max_per_franchise.value
                 if self.franchise_filter.value else 0}
 
-    def refresh(self) -> None:
-        """Recompute and render both columns and the feed for the current controls."""
+    def _state(self) -> tuple:
+        liked = tuple(b.value for b in self.liked.children)
+        return (self.dataset.value, self._request, self.mode.value, self.user.value, liked,
+                self.alpha.value, self.franchise_filter.value, self.max_per_franchise.value,
+                self.k.value)
+
+    def refresh(self, force: bool = False) -> None:
+        """Recompute and render both columns and the feed for the current controls; nothing
+        when they are what was last answered (Enter then the button is one request) unless
+        ``force``. Errors are shown in the status line; the columns keep their last answer."""
         if self._busy:
             return
+        state = self._state()
+        if state == self._answered and not force:
+            return
+        self._show_busy("searching…" if self._request else "loading…")
+        with self._work:
+            self._answer(state)
+
+    def _answer(self, state: tuple) -> None:
         started = time.perf_counter()
         try:
             rec = self.recommender
+            self.history.value = self._history_html(rec)
             user = self._user_kwargs()
             k, options = self.k.value, self._options()
             self.feed_box.value = render_cards(rec.personalized_feed(k=k, **user, **options),
                                                rec, "For you")
+            self._answered = state
             if self._request is None:
                 self.content_box.value = self.ai_box.value = ""
-                self._show_note("type a query and press Enter, or pick a title under "
-                                "“More like”")
+                if self.ready.is_set():
+                    self._show_note(READY)
+                else:
+                    self._show_busy(WARMING)
                 return
             kind, value = self._request
             target = ({"query": value} if kind == "query"
@@ -383,8 +486,9 @@ class Dashboard:
             self.ai_box.value = render_cards(ai, rec, "AI pick")
             self._heal_in_background(rec, [*content.item_ids, *ai.item_ids])
             self.last_ms = (time.perf_counter() - started) * 1000
+            self.answers += 1
             self._show_note(f"{self.dataset.value}: answered in {self.last_ms:.0f} ms · model "
-                            f"{rec.model_label}")
+                            f"{rec.model_label}", answer=self.answers)
         except WorkbenchError as exc:
             self._show_error(str(exc))
         except Exception as exc:  # shown in the panel, never as a traceback
@@ -410,21 +514,28 @@ class Dashboard:
                                       f'{html.escape(str(exc), quote=False)}</p>')
                 return 0
             if patched and self.dataset.value == dataset:
-                self.refresh()
+                self.refresh(force=True)
             return patched
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heal")
         self._healing = pool.submit(work)
         pool.shutdown(wait=False)
 
-    def _show_note(self, text: str) -> None:
-        self.status.value = f'<p class="wb-note">{html.escape(text, quote=False)}</p>'
+    def _show_note(self, text: str, answer: int | None = None) -> None:
+        """A note in the status line; an answer's carries its number (``data-answer``), so
+        a browser test can tell one answer from the next."""
+        tag = "" if answer is None else f' data-answer="{answer}"'
+        self.status.value = f'<p class="wb-note"{tag}>{html.escape(text, quote=False)}</p>'
         self.fetch_button.layout.display = "none"
 
+    def _show_busy(self, text: str) -> None:
+        self.status.value = f'<p class="wb-busy">{html.escape(text, quote=False)}</p>'
+
     def _show_error(self, text: str) -> None:
+        """The error in the status line; the columns and the feed keep what they show."""
+        self._answered = None  # the same controls again are a new request
         self.status.value = f'<p class="wb-error">⚠ {html.escape(text, quote=False)}</p>'
         offer = self._unknown_title is not None and text.startswith("unknown title")
         self.fetch_button.layout.display = None if offer else "none"
         if offer:
             self.fetch_button.description = f"Fetch “{self._unknown_title}”"
-        self.content_box.value = self.ai_box.value = self.feed_box.value = ""

@@ -219,3 +219,19 @@ def _load_from_registry(settings) -> None:
     assert rec.collaborative.config.model == "mf"
     user = int(rec.collaborative.ids.users[0])
     assert len(rec.ai_pick(query=QUERY, user_id=user, k=3)) == 3
+
+
+def test_user_history_is_the_users_best_rated_training_items(toy, rec, user) -> None:
+    from workbench import data
+
+    liked = rec.user_history(user, n=5)
+    assert 0 < len(liked) <= 5 and liked["rating"].is_monotonic_decreasing
+    inter = data.load_interactions("toy", toy)
+    mine = inter[inter["user_id"] == user].set_index("item_id")["rating"]
+    assert (liked["rating"].to_numpy() == mine.loc[liked["item_id"]].to_numpy()).all()
+    trained = set(rec._seen_ids(rec._user(user, None, required=True)).tolist())
+    assert set(liked["item_id"]) <= trained  # held-out items are never shown
+    held_out = set(mine.index) - trained
+    assert held_out and not held_out & set(rec.user_history(user, n=1000)["item_id"])
+    with pytest.raises(RecommenderError, match="unknown user"):
+        rec.user_history(10**9)

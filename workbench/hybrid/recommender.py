@@ -163,6 +163,9 @@ class Recommender:
                                                          "franchise_name"].to_numpy(object)
         self._fold_in = None
         self._trending: dict[str, pd.Series] = {}
+        self._ratings: dict[int, pd.Series] | None = None
+        self.settings: Settings | None = None
+        """Where :meth:`user_history` reads ratings (set by :meth:`load`)."""
 
     def update_items(self, rows: pd.DataFrame) -> None:
         """Write changed catalog rows (same ids, e.g. self-healed details) into the catalog."""
@@ -210,7 +213,9 @@ class Recommender:
         if model is not None and model.config.dataset != dataset:
             raise RecommenderError(f"collaborative model {label!r} was trained on "
                                    f"{model.config.dataset!r}, not {dataset!r}")
-        return cls(content, model, config, label)
+        rec = cls(content, model, config, label)
+        rec.settings = settings
+        return rec
 
     # -- options and inputs -------------------------------------------------------------------
 
@@ -277,6 +282,40 @@ class Recommender:
             return np.asarray(user.liked, np.int64)
         model = self.collaborative
         return model.ids.items[model.seen.get(user, np.empty(0, np.int64))]
+
+    def warm_up(self) -> None:
+        """Do once what the first request would: load the query encoder's graph, the BM25
+        index and the quality prior, score one query and one feed with the model (the
+        dashboard calls this in the background so the first answer is fast)."""
+        self.content.rank("warm up", 1)
+        model = self.collaborative
+        if model is not None and len(model.ids.users):
+            user = int(model.ids.users[0])
+            self.ai_pick(query="warm up", user_id=user, k=3)
+            self.personalized_feed(user_id=user, k=3)
+            self.user_history(user)
+
+    def user_history(self, user_id: int, n: int = 8) -> pd.DataFrame:
+        """What a known user liked: their ``n`` best-rated items among those the model was
+        trained on (held-out validation/test items are never shown), best first, with
+        ``item_id, title, year, rating``. Ratings come from the prepared interactions."""
+        from workbench.data import load_interactions
+
+        seen = self._seen_ids(self._user(user_id, None, required=True))
+        if self._ratings is None:
+            inter = load_interactions(self.dataset, self.settings)
+            self._ratings = {int(u): group.set_index("item_id")["rating"]
+                             for u, group in inter.groupby("user_id")}
+        by_item = self._ratings.get(int(user_id), pd.Series(dtype=float))
+        ratings = by_item.reindex(seen).dropna().sort_values(ascending=False, kind="stable")
+        top = ratings.head(n)
+        rows = [self._row_of[int(i)] for i in top.index if int(i) in self._row_of]
+        known = [int(i) for i in top.index if int(i) in self._row_of]
+        return pd.DataFrame({"item_id": known,
+                             "title": self._columns["title"][rows] if rows else [],
+                             "year": pd.array(self._columns["year"][rows] if rows else [],
+                                              dtype="Int64"),
+                             "rating": top.loc[known].to_numpy(float)})
 
     def _preference(self, user: int | NewUser, item_ids: np.ndarray,
                     options: HybridConfig) -> tuple[np.ndarray, np.ndarray, str]:
