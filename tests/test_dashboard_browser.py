@@ -68,8 +68,13 @@ def kernels(server_pid: int) -> int:
     """Live kernel processes under the Voila server."""
     import psutil
 
-    return sum("ipykernel" in " ".join(p.cmdline())
-               for p in psutil.Process(server_pid).children(recursive=True))
+    count = 0
+    for child in psutil.Process(server_pid).children(recursive=True):
+        try:
+            count += "ipykernel" in " ".join(child.cmdline())
+        except psutil.Error:  # exited (or a zombie) while we looked: not live
+            pass
+    return count
 
 
 AI_PICK_CHANGED = """prev => {
@@ -123,6 +128,7 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
             more_like.press("Enter")
             expect(page.locator(".wb-error")).to_contain_text("unknown title", timeout=30_000)
             assert _ids(content) == before and len(before) >= 3
+            more_like.fill("")
             timings["later_query_ms"] = min(timings["later_query_ms"],
                                             _answer(page, search, "time travel thriller"))
             if not os.environ.get("DASHBOARD_TEST_HOME"):
@@ -145,6 +151,14 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
             after = _ids(ai)
             assert after != before and len(after) >= 3
             page.screenshot(path=str(screenshot), full_page=False)
+            if real:  # the larger catalog: switch (a visible load), then time queries
+                page.locator(".widget-dropdown", has=page.locator(
+                    ".widget-label", has_text="Dataset")).locator("select").select_option(
+                    "anime")
+                expect(page.locator(".wb-note").first).to_contain_text("anime: answered in",
+                                                                        timeout=120_000)
+                _answer(page, search, "a boy and a girl swap bodies in their dreams")
+                timings["anime_later_query_ms"] = _answer(page, search, "time travel thriller")
             # kernels: a page left (navigation, reload) shuts its kernel down (the check of
             # its request is off in voila.json, as Voila's beacon carries no XSRF token); a
             # kernel whose page never said goodbye is culled when idle (voila.json)
@@ -167,6 +181,7 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
     if real:  # the targets, on the real pipeline artifacts (`make screenshot`)
         assert timings["first_query_ms"] < 1000, timings
         assert timings["later_query_ms"] < 300, timings
+        assert timings["anime_later_query_ms"] < 300, timings
 
 
 def _answer(page, search, query: str) -> float:

@@ -50,6 +50,9 @@ from workbench.settings import Settings, get_settings
 
 READY = "ready: type a query and press Enter, or pick a title under “More like”"
 WARMING = "warming up the models: the first answer comes right after"
+IDLE_BEFORE_PRELOAD_S = 8.0
+"""The other datasets are loaded in the background once the page has had no request for this
+long (loading one takes a few seconds of CPU that a first query should not share)."""
 LIKED_CHOICES = 24
 """Popular items offered as ticks in "new user" mode."""
 PICKER_OPTIONS = 3000
@@ -190,6 +193,7 @@ class Dashboard:
         once)."""
         self.last_ms = 0.0
         self.answers = 0
+        self._last_request = time.monotonic()
         """Answers shown so far (each search, pick or control change that re-ranked)."""
 
         self.dataset = w.Dropdown(options=names, value=names[0], description="Dataset")
@@ -210,7 +214,9 @@ class Dashboard:
         self.alpha = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05, description="alpha",
                                    continuous_update=False, readout_format=".2f")
         self.franchise_filter = w.Checkbox(value=True, description="Franchise filter")
-        self.max_per_franchise = w.IntSlider(value=1, min=1, max=5, description="max / franchise",
+        self.max_per_franchise = w.IntSlider(value=1, min=1, max=5,
+                                             description="max per franchise",
+                                             style={"description_width": "initial"},
                                              continuous_update=False)
         self.k = w.IntSlider(value=10, min=3, max=20, description="k", continuous_update=False)
         self.status = w.HTML()
@@ -251,17 +257,20 @@ class Dashboard:
 
     def _warm_up(self) -> None:
         """In the background: answer one query and one feed with the shown dataset (loads the
-        encoder graph, the BM25 index, the model's scoring), then load and warm the other
-        datasets; the status line says what is happening, and a request waits at most for the
-        step in progress."""
+        encoder graph, the BM25 index, the model's scoring), then, once the page is idle, load
+        and warm the other datasets; the status line says what is happening, and a request
+        waits at most for the step in progress."""
         first = self.dataset.value
         try:
             with self._work:  # the shown dataset: a request waits for this
                 self.recommender.warm_up()
+            self._last_request = time.monotonic()  # the idle clock starts at "ready"
             self.ready.set()
             if self._request is None and "wb-busy" in self.status.value:
                 self._show_note(READY)
             for name in [n for n in self.dataset.options if n != first]:
+                while time.monotonic() - self._last_request < IDLE_BEFORE_PRELOAD_S:
+                    time.sleep(0.5)  # a person is using the page: do not compete for the CPU
                 if name in self._recs:
                     continue
                 rec = self._loader(name)  # outside the lock: requests go on meanwhile
@@ -456,6 +465,7 @@ class Dashboard:
         state = self._state()
         if state == self._answered and not force:
             return
+        self._last_request = time.monotonic()
         self._show_busy("searching…" if self._request else "loading…")
         with self._work:
             self._answer(state)
