@@ -7,6 +7,7 @@ Runs on the toy dataset. ``make screenshot`` runs it against the real pipeline a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -70,10 +71,8 @@ def kernels(server_pid: int) -> int:
 
     count = 0
     for child in psutil.Process(server_pid).children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.Error):  # exited (or a zombie) while we looked
             count += "ipykernel" in " ".join(child.cmdline())
-        except psutil.Error:  # exited (or a zombie) while we looked: not live
-            pass
     return count
 
 

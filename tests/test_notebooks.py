@@ -223,3 +223,32 @@ def test_hybrid_notebook_refuses_a_model_from_another_split(workbench_env,
                          tmp_path / "04.ipynb",
                          {"dataset": "toy", "collaborative": "popularity-implicit",
                           "split": "random_holdout"})
+
+
+@pytest.mark.integration
+def test_kernel_noise_goes_to_the_kernel_log(workbench_env, tmp_path: Path, capfd) -> None:
+    """With ``kernel_log`` (what sweeps and the pipeline use), the kernel's own start-up
+    output (ipykernel's transport warning, TensorFlow/absl lines) lands in the log file, not
+    on the terminal; the executed notebook is unchanged."""
+    data.prepare("toy", workbench_env)
+    log = tmp_path / "runs" / "kernels.log"
+    capfd.readouterr()
+    execute_notebook(REPO / "notebooks" / "01_data_overview.ipynb", tmp_path / "01.ipynb",
+                     {"dataset": "toy", "track": False}, kernel_log=log)
+    err = capfd.readouterr().err
+    assert "IPKernelApp" not in err and "absl" not in err, err
+    assert log.is_file() and "IPKernelApp" in log.read_text()
+
+
+def test_new_experiments_are_tagged_as_model_training(workbench_env) -> None:
+    """MLflow 3's UI shows an experiment tagged as model training with its training runs
+    (not the GenAI views); older experiments get the tag on their next use."""
+    from workbench import tracking
+
+    experiment_id = tracking.set_experiment("kind-test", workbench_env)
+    client = mlflow.MlflowClient(workbench_env.mlflow_uri)
+    tags = client.get_experiment(experiment_id).tags
+    assert tags[tracking.EXPERIMENT_KIND] == tracking.MODEL_TRAINING
+    old = client.create_experiment("untagged")
+    tracking.set_experiment("untagged", workbench_env)
+    assert client.get_experiment(old).tags[tracking.EXPERIMENT_KIND] == "custom_model_development"

@@ -569,6 +569,7 @@ def pipeline(
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
     from workbench.experiments import run_sweep
+    from workbench.experiments.sweeps import KERNEL_LOG
     from workbench.settings import get_settings
     from workbench.tasks.collaborative import sync_champion
 
@@ -601,7 +602,8 @@ def pipeline(
     for sweep, _ in reports:
         typer.echo("")
         typer.echo(_sweep_summary(sweep))
-    typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s")
+    typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s (the notebook "
+               f"kernels' own output is in {settings.experiments_dir / 'runs' / KERNEL_LOG})")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
                "  make dashboard        # content match vs AI pick, on http://127.0.0.1:8866\n"
                "  .venv/bin/workbench recommend --dataset anime --query \"time travel "

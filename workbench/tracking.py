@@ -32,6 +32,12 @@ def configure(settings: Settings | None = None) -> str:
     return uri
 
 
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+"""MLflow 3's UI opens an experiment by its kind: tagged as model training, it shows the
+training runs, not the GenAI views."""
+
+
 def set_experiment(name: str, settings: Settings | None = None) -> str:
     """Make ``name`` the active experiment, creating it if needed; returns its id.
 
@@ -49,9 +55,12 @@ def set_experiment(name: str, settings: Settings | None = None) -> str:
         if settings.mlflow_uri.startswith("sqlite:"):
             location = (settings.experiments_dir / "mlartifacts" / name).as_uri()
         try:
-            experiment_id = mlflow.create_experiment(name, artifact_location=location)
+            experiment_id = mlflow.create_experiment(name, artifact_location=location,
+                                                     tags={EXPERIMENT_KIND: MODEL_TRAINING})
         except mlflow.exceptions.MlflowException:  # created meanwhile by another process
             experiment_id = mlflow.get_experiment_by_name(name).experiment_id
+    if existing is not None and existing.tags.get(EXPERIMENT_KIND) is None:
+        mlflow.MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

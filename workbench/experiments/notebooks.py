@@ -46,6 +46,22 @@ def declared_parameters(notebook: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def quiet_kernel_manager(log: Path):
+    """A kernel manager class whose kernels write their own stdout/stderr (TensorFlow and
+    absl start-up lines, ipykernel's transport warning) to ``log`` (appended) instead of the
+    terminal; what cells print still reaches the executed notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as sink:  # the kernel keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = sink
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
+
+
 def execute_notebook(
     notebook: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -53,11 +69,13 @@ def execute_notebook(
     cwd: str | os.PathLike[str] | None = None,
     kernel_name: str = "python3",
     start_timeout: int = 120,
+    kernel_log: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Run ``notebook`` with ``parameters`` through papermill, writing the executed copy.
 
     The kernel inherits this process's environment (``WORKBENCH_*`` settings included) and
-    runs in ``cwd`` (default: the notebook's folder). Returns the output path.
+    runs in ``cwd`` (default: the notebook's folder). With ``kernel_log``, the kernel's own
+    output goes to that file (:func:`quiet_kernel_manager`). Returns the output path.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -74,9 +92,12 @@ def execute_notebook(
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        extra = ({"kernel_manager_class": quiet_kernel_manager(Path(kernel_log))}
+                 if kernel_log else {})
         papermill.execute_notebook(
             str(path), str(out), parameters=parameters, kernel_name=kernel_name,
             cwd=str(cwd or path.parent), progress_bar=False, start_timeout=start_timeout,
+            **extra,
         )
     except PapermillExecutionError as exc:
         raise NotebookError(

@@ -208,6 +208,7 @@ def sweep_runs(spec, settings=None):
     per variant: a DataFrame with ``variant``, ``status``, ``run_id``, ``error`` and every
     metric column (``metrics.*`` prefix dropped)."""
     import mlflow
+    import pandas as pd
 
     from workbench import tracking
     from workbench.experiments.sweeps import TAG_ERROR, TAG_SWEEP, TAG_VARIANT
@@ -225,8 +226,8 @@ def sweep_runs(spec, settings=None):
     error = f"tags.{TAG_ERROR}"
     table["error"] = latest[error].fillna("") if error in latest.columns else ""
     metrics = [c for c in latest.columns if c.startswith("metrics.")]
-    for c in metrics:
-        table[c.removeprefix("metrics.")] = latest[c]
+    values = latest[metrics].rename(columns=lambda c: c.removeprefix("metrics."))
+    table = pd.concat([table, values], axis=1)  # one insert: no fragmentation warning
     return table.sort_values("variant").reset_index(drop=True)
 
 

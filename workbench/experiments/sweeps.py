@@ -387,6 +387,11 @@ def _check_task(where: str, notebook: Path, parameters: dict[str, Any],
 # -- running -------------------------------------------------------------------------------
 
 
+KERNEL_LOG = "kernels.log"
+"""The variants' kernels write their start-up noise here (``experiments/runs/kernels.log``),
+not to the terminal."""
+
+
 def _run_one(notebook: str, output: str, parameters: dict[str, Any], tags: dict[str, str],
              env: dict[str, str]) -> tuple[str, float, str]:
     """Execute one variant (in this process or a spawned one): status, seconds, error."""
@@ -396,8 +401,9 @@ def _run_one(notebook: str, output: str, parameters: dict[str, Any], tags: dict[
     os.environ.update(env)
     os.environ["WORKBENCH_RUN_TAGS"] = json.dumps(tags)
     started = time.perf_counter()
+    log = Path(env.get("WORKBENCH_EXPERIMENTS_DIR", ".")) / "runs" / KERNEL_LOG
     try:
-        execute_notebook(notebook, output, parameters)
+        execute_notebook(notebook, output, parameters, kernel_log=log)
         return "FINISHED", time.perf_counter() - started, ""
     except NotebookError as exc:
         return "FAILED", time.perf_counter() - started, str(exc)
