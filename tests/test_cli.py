@@ -134,3 +134,45 @@ def test_results_with_a_missing_year_print(capsys) -> None:
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("No Year  [3786]")
     assert out[1].endswith("Hashire Melos (1981)  [7]")
+
+
+def test_an_unexpected_error_is_one_line_with_the_logged_traceback(workbench_env,
+                                                                    monkeypatch) -> None:
+    """A bug (here: a fake one) ends in one `error:` line naming the exception and the log
+    that holds its traceback, never a traceback on the terminal."""
+    import workbench.data
+
+    def broken(*_args, **_kwargs):
+        raise TypeError("boolean value of NA is ambiguous")
+
+    monkeypatch.setattr(workbench.data, "prepare", broken)
+    result = runner.invoke(app, ["data", "prepare", "toy"])
+    assert result.exit_code == 1
+    log = workbench_env.experiments_dir / "runs" / "errors.log"
+    line = ("error: unexpected TypeError: boolean value of NA is ambiguous "
+            f"(traceback: {log})")
+    assert result.output.strip() == line
+    assert "Traceback (most recent call last)" in log.read_text()
+    assert 'raise TypeError("boolean value of NA is ambiguous")' in log.read_text()
+
+
+def test_bad_option_values_are_one_line(workbench_env) -> None:
+    result = runner.invoke(app, ["content", "build", "toy", "--latent-dim", "0"])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: invalid option latent-dim = 0: Input should be "
+                                     "greater than 0")
+    for args in (["data", "prepare", "toy", "--seed", "-1"],
+                 ["items", "heal", "--dataset", "toy", "--limit", "-1"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Invalid value" in result.output, args
+        assert "Traceback" not in result.output
+
+
+def test_huge_user_ids_and_undecodable_queries_are_clear_errors() -> None:
+    from workbench.content.engine import ContentEngine, ContentError
+    from workbench.hybrid.recommender import _is_int
+
+    assert _is_int(2**63 - 1) and not _is_int(2**63) and not _is_int(10**30)
+    engine = ContentEngine.__new__(ContentEngine)  # the check comes before any model use
+    with pytest.raises(ContentError, match="not valid UTF-8"):
+        engine.query_vector("caf\udce9")

@@ -39,16 +39,62 @@ F = TypeVar("F", bound=Callable)
 DatasetArg = Annotated[str, typer.Argument(help="Dataset name (see `workbench data list`).")]
 
 
+ERROR_LOG = "errors.log"
+"""Tracebacks of unexpected CLI errors: ``<experiments_dir>/runs/errors.log``."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
+def _validation_message(exc) -> str:
+    """A pydantic ValidationError as one line: each bad field, its value and the rule."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ())) or "value"
+        parts.append(f"{field.replace('_', '-')} = {error.get('input')!r}: {error.get('msg')}")
+    return "invalid option " + "; ".join(parts)
+
+
+def _log_traceback(exc: BaseException) -> str:
+    """Append ``exc``'s traceback to the error log; its path (or a note that it failed)."""
+    import datetime
+    import traceback
+
+    try:
+        from workbench.settings import get_settings
+
+        path = get_settings().experiments_dir / "runs" / ERROR_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8", errors="backslashreplace") as log:
+            log.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} "
+                      f"workbench {' '.join(sys.argv[1:])}\n")
+            log.write("".join(traceback.format_exception(exc)))
+        return str(path)
+    except Exception:  # the log itself failed: still one line
+        return "no log (it could not be written)"
+
+
 def _clean_errors(func: F) -> F:
-    """Turn a WorkbenchError into a one-line message and exit code 1."""
+    """One ``error:`` line and exit code 1 for every failure: a WorkbenchError as it is, an
+    invalid option value with the field and the rule, anything unexpected with its type and
+    message plus the log holding its traceback (``experiments/runs/errors.log``)."""
+    from pydantic import ValidationError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
         except WorkbenchError as exc:
-            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(1) from None
+            raise _fail(str(exc)) from None
+        except ValidationError as exc:
+            raise _fail(_validation_message(exc)) from None
+        except Exception as exc:  # a bug or an unforeseen input: one line, traceback logged
+            where = _log_traceback(exc)
+            raise _fail(f"unexpected {type(exc).__name__}: {exc} (traceback: {where})") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -90,7 +136,7 @@ def data_fetch(
 @_clean_errors
 def data_prepare(
     name: DatasetArg,
-    seed: Annotated[int | None, typer.Option(help="Split seed (default: settings.seed).")] =
+    seed: Annotated[int | None, typer.Option(min=0, help="Split seed (default: settings.seed).")] =
     None,
 ) -> None:
     """Build items.parquet, interactions.parquet, splits and the prepare report."""
@@ -265,7 +311,7 @@ def collaborative_train(
     model: Annotated[str, typer.Option("--model", "-m", help="A registered model.")] = "ease",
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="A hyperparameter, NAME=VALUE (YAML value; repeatable).")] = None,
-    seed: Annotated[int, typer.Option(help="Model seed.")] = 42,
+    seed: Annotated[int, typer.Option(min=0, help="Model seed.")] = 42,
     tuned: Annotated[bool, typer.Option(help="Start from experiments/tuned/<dataset>.yaml."
                                         )] = True,
     save: Annotated[bool, typer.Option(help="Save under models/<dataset>/collaborative/.")] =
@@ -372,7 +418,7 @@ def franchises(
     dataset: DatasetArg,
     search: Annotated[str | None, typer.Argument(help="Part of a title or franchise name.")]
     = None,
-    limit: Annotated[int, typer.Option(help="Franchises to show.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, help="Franchises to show.")] = 10,
 ) -> None:
     """Inspect the franchise grouping: the biggest franchises, or those matching SEARCH."""
     from workbench.data import load_items
@@ -522,7 +568,8 @@ def items_heal(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="movies or anime.")],
     report_only: Annotated[bool, typer.Option("--report", help="Count the gaps; fetch "
                                                                "nothing.")] = False,
-    limit: Annotated[int | None, typer.Option(help="Repair at most this many items.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1,
+                                              help="Repair at most this many items.")] = None,
     retry: Annotated[bool, typer.Option(help="Ask again about items the provider could not "
                                              "fill.")] = False,
 ) -> None:

@@ -332,6 +332,11 @@ class ContentEngine:
         """
         if not isinstance(text, str) or not text.strip():
             raise ContentError("empty query: type a few words describing a plot or theme")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes from a shell (surrogate escapes)
+            raise ContentError("the query is not valid UTF-8 text: retype it (or set the "
+                               "terminal's encoding to UTF-8)") from None
         key = (text.strip(), self.prf_depth)
         if self.query_cache <= 0:
             return self._encode_query(key[0])

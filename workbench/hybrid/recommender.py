@@ -554,7 +554,9 @@ def _fill_unknown(pref: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+    """An integer id that fits the int64 ids of the catalogs (bigger ones are unknown)."""
+    return (isinstance(value, int | np.integer) and not isinstance(value, bool)
+            and -(2**63) <= int(value) < 2**63)
 
 
 def _check_k(k: int) -> None:
