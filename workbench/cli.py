@@ -485,6 +485,9 @@ def experiments_run(
 def _print_sweep_report(report) -> None:
     typer.echo(f"\nsweep {report.sweep}" + (f" (parent run {report.parent_run_id})"
                                             if report.parent_run_id else ""))
+    if report.orphans_killed:
+        typer.echo(f"  marked KILLED: {report.orphans_killed} run(s) left RUNNING by an earlier "
+                   f"invocation that was killed")
     for o in report.outcomes:
         seconds = f"{o.seconds:6.1f}s" if o.seconds else "       "
         value = f"  objective {o.value:.4f}" if o.value is not None and o.run_id else ""

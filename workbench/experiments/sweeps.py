@@ -40,6 +40,10 @@ Decisions:
 - **Failure**: a failing variant's run is marked FAILED with the failing cell's error in the
   ``workbench.error`` tag and the executed notebook attached; the other variants still run;
   the command exits non-zero.
+- **Killed sweeps**: the parent run records which process runs it (``workbench.runner``,
+  ``host:pid``); a sweep starting in an experiment marks KILLED every RUNNING run there whose
+  sweep process is gone (kill -9, a closed terminal), so nothing stays RUNNING forever; runs of
+  a sweep still running are left alone.
 - **Parallel** (``jobs`` > 1): variants run in separate processes (spawned, so none inherits
   TensorFlow state). The tracking store and the parent run are created before any process
   starts; MLflow's SQLite store waits on locks (``busy_timeout``), and the runner's own
@@ -81,6 +85,8 @@ TAG_UID = "workbench.variant_uid"
 TAG_ERROR = "workbench.error"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_SWEEP_PARENT = "workbench.sweep_parent"
+TAG_RUNNER = "workbench.runner"
+"""``host:pid`` of the process running a sweep's parent run (to tell orphans)."""
 
 TASK_CHECKS = {
     "03_train_collaborative.ipynb": "workbench.tasks.collaborative:check_parameters",
@@ -183,6 +189,8 @@ class SweepReport:
     sweep: str
     outcomes: list[Outcome] = field(default_factory=list)
     parent_run_id: str = ""
+    orphans_killed: int = 0
+    """RUNNING runs of dead earlier invocations marked KILLED at the start."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -517,6 +525,55 @@ def _result(future) -> tuple[str, float, str]:
             f"{exc})"
 
 
+def _runner_id() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(runner: str) -> bool:
+    """Whether the sweep process ``host:pid`` still runs (another host's: assumed so)."""
+    import socket
+
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def mark_orphaned_runs(client, experiment_id: str) -> int:
+    """Mark KILLED the RUNNING sweep runs of the experiment whose sweep process is gone (a
+    kill -9, a closed terminal): parents by their runner tag, children by their parent's.
+    Runs of a sweep still running (this host or another) are left alone. Returns how many."""
+    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                 max_results=5000)
+    runner_of: dict[str, str | None] = {}
+
+    def runner(run_id: str) -> str | None:
+        if run_id not in runner_of:
+            try:
+                runner_of[run_id] = client.get_run(run_id).data.tags.get(TAG_RUNNER)
+            except Exception:  # a parent deleted meanwhile: unknown, leave the child
+                runner_of[run_id] = None
+        return runner_of[run_id]
+
+    killed = 0
+    for run in running:
+        tags = run.data.tags
+        owner = tags.get(TAG_RUNNER) if TAG_SWEEP_PARENT in tags else (
+            runner(tags[TAG_PARENT]) if TAG_PARENT in tags else None)
+        if owner is not None and not _alive(owner):
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed += 1
+    return killed
+
+
 class _Runner:
     """One sweep invocation: the parent run, the process pool, the bookkeeping."""
 
@@ -527,10 +584,12 @@ class _Runner:
             experiment_id, jobs, progress, report)
         self.out_dir = settings.experiments_dir / "runs" / spec.name
         self.env = _settings_env(settings)
+        report.orphans_killed = mark_orphaned_runs(client, experiment_id)
         # one parent per invocation, named by when it ran, so reruns are told apart in the UI
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         parent = client.create_run(experiment_id, run_name=f"sweep {spec.name} {stamp}",
-                                   tags={TAG_SWEEP: spec.name, TAG_SWEEP_PARENT: "true"})
+                                   tags={TAG_SWEEP: spec.name, TAG_SWEEP_PARENT: "true",
+                                         TAG_RUNNER: _runner_id()})
         self.parent_id = parent.info.run_id
         report.parent_run_id = self.parent_id
         self.ran = 0
