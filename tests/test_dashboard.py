@@ -37,12 +37,23 @@ def dash(toy, toy_recommender) -> Dashboard:
     return board
 
 
+def _pick(dash: Dashboard, title: str) -> None:
+    """"more like a title" mode, then the title typed and entered in the one input."""
+    dash.input_mode.value = "more like a title"
+    dash.query.value = title
+
+
+def _describe(dash: Dashboard, text: str) -> None:
+    dash.input_mode.value = "describe a plot"
+    dash.query.value = text
+
+
 def _cards(html: str) -> list[int]:
     return [int(i) for i in re.findall(r'data-item="(\d+)"', html)]
 
 
 def test_query_fills_both_columns_and_alpha_changes_ai_pick(dash) -> None:
-    assert "type a query" in dash.status.value and dash.content_box.value == ""
+    assert "describe a plot" in dash.status.value and dash.content_box.value == ""
     dash.franchise_filter.value = False
     dash.query.value = QUERY
     content, ai = _cards(dash.content_box.value), _cards(dash.ai_box.value)
@@ -73,7 +84,7 @@ def test_cards_show_poster_bars_badge_and_reason(dash) -> None:
 
 
 def test_more_like_this_picker_and_franchise_controls(dash) -> None:
-    dash.item.value = "Paradox Loop (2010)"
+    _pick(dash, "Paradox Loop (2010)")
     assert _cards(dash.content_box.value)[0] == PLANTED_PAIR[1]
     franchise_of = dash.recommender.franchise_of
     shown = [franchise_of(i) for i in _cards(dash.content_box.value)]
@@ -86,10 +97,10 @@ def test_more_like_this_picker_and_franchise_controls(dash) -> None:
 
 
 def test_errors_are_shown_in_the_panel(dash) -> None:
-    dash.item.value = "No Such Film"
+    _pick(dash, "No Such Film")
     assert "unknown title 'No Such Film'" in dash.status.value
     assert "wb-error" in dash.status.value and dash.ai_box.value == ""
-    dash.query.value = "   "
+    _describe(dash, "   ")
     dash.search_button.click()
     assert "empty query" in dash.status.value
 
@@ -98,7 +109,7 @@ def test_an_error_leaves_the_other_panels_in_place(dash) -> None:
     dash.query.value = QUERY
     shown = (dash.content_box.value, dash.ai_box.value, dash.feed_box.value)
     assert all(_cards(value) for value in shown)
-    dash.item.value = "No Such Film"
+    _pick(dash, "No Such Film")
     assert "unknown title" in dash.status.value and "wb-error" in dash.status.value
     assert (dash.content_box.value, dash.ai_box.value, dash.feed_box.value) == shown
 
@@ -176,7 +187,7 @@ def test_unknown_title_offers_to_fetch_it(toy, monkeypatch) -> None:
                             tmdb_url=f"{server.url}/3", dashboard_datasets=["toy"])
         rec = load_for_dashboard("toy", settings, "mf-implicit")
         dash = Dashboard(settings=settings, loader=lambda _name: rec)
-        dash.item.value = "Inception"
+        _pick(dash, "Inception")
         assert "unknown title 'Inception'" in dash.status.value
         assert dash.fetch_button.layout.display is None
         assert dash.fetch_button.description == "Fetch “Inception”"
@@ -279,3 +290,19 @@ def test_a_year_is_shown_once_and_a_missing_year_not_at_all(dash) -> None:
     assert "Hashire Melos (1981)" in page and "(1981) " not in page
     assert page.count("(1981)") == 1
     assert "(<NA>)" not in page and "(nan)" not in page
+
+
+def test_one_input_with_a_mode(dash) -> None:
+    """One box: a plot description, or a title with completion; switching the mode changes
+    the placeholder and the completions and runs nothing until the next Enter."""
+    assert dash.query.options == () and dash.query.placeholder.startswith("describe a plot")
+    _describe(dash, QUERY)
+    answered = dash.answers
+    dash.input_mode.value = "more like a title"
+    assert dash.answers == answered  # no silent re-run
+    assert dash.query.placeholder.startswith("type a title")
+    assert "Paradox Loop (2010)" in dash.query.options
+    dash.query.value = "Paradox Loop (2010)"
+    assert dash.answers == answered + 1 and "Content match" in dash.content_box.value
+    dash.input_mode.value = "describe a plot"
+    assert dash.query.options == ()

@@ -107,7 +107,7 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
             search.wait_for(timeout=180_000)  # kernel start, imports, models
             timings["page_s"] = time.perf_counter() - started
             # warm-up in the background, said so; then "ready"
-            expect(page.locator(".wb-note").first).to_contain_text("ready: type a query",
+            expect(page.locator(".wb-note").first).to_contain_text("ready: describe a plot",
                                                                     timeout=120_000)
             timings["ready_s"] = time.perf_counter() - started
             expect(page.locator(".wb-history")).to_contain_text("liked:")
@@ -122,12 +122,14 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
             assert not re.search(r"\((\d{4})\)\s*\(\1\)", text), "a year shown twice"
             # an error is shown in place; the columns keep their answer
             before = _ids(content)
-            more_like = page.locator('input[placeholder="type a title"]')
-            more_like.fill("No Such Title At All")
-            more_like.press("Enter")
+            modes = page.locator(".widget-toggle-buttons").first  # the input's mode
+            modes.get_by_text("more like a title").click()
+            titles = page.locator('input[placeholder^="type a title"]')
+            titles.fill("No Such Title At All")
+            titles.press("Enter")
             expect(page.locator(".wb-error")).to_contain_text("unknown title", timeout=30_000)
             assert _ids(content) == before and len(before) >= 3
-            more_like.fill("")
+            modes.get_by_text("describe a plot").click()
             timings["later_query_ms"] = min(timings["later_query_ms"],
                                             _answer(page, search, "time travel thriller"))
             if not os.environ.get("DASHBOARD_TEST_HOME"):

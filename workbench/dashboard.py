@@ -48,7 +48,11 @@ from workbench.data import display_title, safe_image_url
 from workbench.hybrid import Recommendations, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
 
-READY = "ready: type a query and press Enter, or pick a title under “More like”"
+PLOT, TITLE = "describe a plot", "more like a title"
+INPUT_MODES = {PLOT: "describe a plot, e.g. time travel thriller",
+               TITLE: "type a title, e.g. Inception"}
+"""The input's modes and their placeholders: one box, one meaning at a time."""
+READY = "ready: describe a plot and press Enter, or switch to “more like a title”"
 WARMING = "warming up the models: the first answer comes right after"
 IDLE_BEFORE_PRELOAD_S = 8.0
 """The other datasets are loaded in the background once the page has had no request for this
@@ -193,17 +197,19 @@ class Dashboard:
         once)."""
         self.last_ms = 0.0
         self.answers = 0
-        self._last_request = time.monotonic()
         """Answers shown so far (each search, pick or control change that re-ranked)."""
+        self._last_request = time.monotonic()
 
         self.dataset = w.Dropdown(options=names, value=names[0], description="Dataset")
-        self.query = w.Text(placeholder="describe a plot, e.g. time travel thriller",
-                            description="Search", continuous_update=False,
-                            layout=w.Layout(width="420px"))
+        self.input_mode = w.ToggleButtons(options=list(INPUT_MODES), value=PLOT,
+                                          tooltips=["free text: a plot, a theme, a mood",
+                                                    "titles like one you name (completes "
+                                                    "as you type)"])
+        self.query = w.Combobox(placeholder=INPUT_MODES[PLOT], description="Search",
+                                ensure_option=False, continuous_update=False,
+                                layout=w.Layout(width="420px"))
+        """The one input: a plot description, or a title, as ``input_mode`` says."""
         self.search_button = w.Button(description="Search", button_style="primary")
-        self.item = w.Combobox(placeholder="type a title", description="More like",
-                               ensure_option=False, continuous_update=False,
-                               layout=w.Layout(width="420px"))
         self.mode = w.ToggleButtons(options=["known user", "new user"], value="known user")
         self.user = w.Combobox(description="User", placeholder="user id", options=[],
                                ensure_option=True, continuous_update=False,
@@ -245,8 +251,8 @@ class Dashboard:
         user_row = w.HBox([self.mode, self.user, self.history])
         controls = w.VBox([
             w.HBox([self.dataset, self.k]),
+            self.input_mode,
             w.HBox([self.query, self.search_button]),
-            self.item,
             user_row, self.liked,
             w.HBox([self.alpha, self.franchise_filter, self.max_per_franchise]),
             self.model_note,
@@ -286,8 +292,8 @@ class Dashboard:
         self.dataset.observe(lambda _: self._on_dataset(), names="value")
         self.query.observe(lambda _: self._on_query(), names="value")
         self.search_button.on_click(lambda _: self._on_query())
+        self.input_mode.observe(lambda _: self._on_input_mode(), names="value")
         self.fetch_button.on_click(lambda _: self.fetch_unknown_title())
-        self.item.observe(lambda _: self._on_item(), names="value")
         self.mode.observe(lambda _: self._on_mode(), names="value")
         for control in (self.user, self.alpha, self.franchise_filter, self.max_per_franchise,
                         self.k):
@@ -324,8 +330,7 @@ class Dashboard:
             for item_id in popular[:PICKER_OPTIONS]:
                 labels[self._label(rec, item_id)] = int(item_id)
             self._item_labels = labels
-            self.item.options = tuple(labels)
-            self.item.value = ""
+            self._on_input_mode()
             self.liked.children = [
                 w.Checkbox(value=False, description=self._label(rec, i), indent=False,
                            layout=w.Layout(width="250px"))
@@ -336,8 +341,8 @@ class Dashboard:
         finally:
             self._busy = False
         self._on_mode()
-        if self.query.value.strip():
-            self._request = ("query", self.query.value)
+        if self.query.value.strip():  # the same words in the new catalog, said in the status
+            self._request = self._input_request()
         self.refresh()
 
     @staticmethod
@@ -368,16 +373,21 @@ class Dashboard:
         row = rec.items.loc[item_id]
         return display_title(row["title"], row["year"])
 
+    def _input_request(self) -> tuple[str, str]:
+        kind = "query" if self.input_mode.value == PLOT else "item"
+        return kind, self.query.value if kind == "query" else (self.query.value or "").strip()
+
     def _on_query(self) -> None:
-        self._request = ("query", self.query.value)
+        """Enter (or leaving the box) or the button: one request for what the input holds."""
+        self._request = self._input_request()
         self.refresh()
 
-    def _on_item(self) -> None:
-        text = (self.item.value or "").strip()
-        if not text:
-            return
-        self._request = ("item", text)
-        self.refresh()
+    def _on_input_mode(self) -> None:
+        """Switch what the input means: titles complete in title mode; nothing re-runs until
+        the next Enter."""
+        titles = self.input_mode.value == TITLE
+        self.query.placeholder = INPUT_MODES[self.input_mode.value]
+        self.query.options = tuple(self._item_labels) if titles else ()
 
     def _on_mode(self) -> None:
         new = self.mode.value == "new user"
@@ -415,6 +425,7 @@ class Dashboard:
             self._item_labels[self._label(fresh, result.item_id)] = result.item_id
             self._unknown_title = None
             fresh.settings = rec.settings
+            self._on_input_mode()
             self._request = ("item", self._label(fresh, result.item_id))
             self.refresh(force=True)
             shown = display_title(result.title, result.year)
