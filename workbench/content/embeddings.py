@@ -30,6 +30,7 @@ import os
 import threading
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,8 @@ FP32_MODEL = "all-MiniLM-L6-v2"
 """The packaged model, run in fp32 by PyTorch."""
 INT8 = "+int8"
 """Suffix of a model name that selects the int8 ONNX Runtime encoder."""
+log = logging.getLogger(__name__)
+
 DEFAULT_MODEL = FP32_MODEL + INT8
 """The default encoder: int8, measured to cost no search quality (README, Content engine)."""
 
@@ -360,15 +363,20 @@ class EmbeddingCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._vectors: dict[str, np.ndarray] = {}
+        self.discarded = False
+        """Whether a damaged cache file was found and set aside (its texts are re-embedded)."""
         if path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as npz:
                     keys, vectors = npz["keys"], npz["vectors"]
-            except (OSError, ValueError, KeyError) as exc:
-                raise EmbeddingError(
-                    f"embedding cache {path} is corrupt ({exc}); delete it to rebuild"
-                ) from None
-            self._vectors = dict(zip(keys.tolist(), vectors, strict=True))
+                self._vectors = dict(zip(keys.tolist(), vectors, strict=True))
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                # a cache is only a speed-up: set the damaged file aside and rebuild it
+                aside = path.with_name(path.name + ".corrupt")
+                os.replace(path, aside)
+                log.warning("embedding cache %s is damaged (%s): moved to %s; its texts are "
+                            "embedded again", path, exc, aside.name)
+                self.discarded = True
 
     def __len__(self) -> int:
         return len(self._vectors)

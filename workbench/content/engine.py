@@ -245,15 +245,23 @@ def catalog_with_additions(dataset: str, settings: Settings) -> tuple[pd.DataFra
 
 
 def index_is_current(config: ContentConfig, settings: Settings | None = None) -> bool:
-    """True when the saved index was built with ``config`` for the current catalog."""
+    """True when the saved index was built with ``config`` for the current catalog and loads
+    (a damaged file is not current: the pipeline rebuilds it)."""
     from workbench.content.index import catalog_fingerprint
 
     settings = settings or get_settings()
-    manifest = VectorIndex.read_manifest(content_dir(config.dataset, settings) / "index.npz")
+    path = content_dir(config.dataset, settings) / "index.npz"
+    manifest = VectorIndex.read_manifest(path)
     if manifest is None or manifest.build_config != config.model_dump():
         return False
     items, _ = catalog_with_additions(config.dataset, settings)
-    return manifest.catalog_fingerprint == catalog_fingerprint(items["item_id"].to_numpy())
+    if manifest.catalog_fingerprint != catalog_fingerprint(items["item_id"].to_numpy()):
+        return False
+    try:  # the manifest can be intact in a damaged file: the whole index must load
+        VectorIndex.load(path)
+    except WorkbenchError:
+        return False
+    return True
 
 
 QUERY_CACHE = 256

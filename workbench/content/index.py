@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,7 +217,7 @@ class VectorIndex:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 return IndexManifest(**json.loads(npz["manifest"].tobytes().decode()))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
             return None
 
     @staticmethod
@@ -227,7 +228,7 @@ class VectorIndex:
                 if "added" not in npz.files:
                     return []
                 return json.loads(npz["added"].tobytes().decode())
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
             return []
 
     @classmethod
@@ -245,7 +246,8 @@ class VectorIndex:
                 codes = npz["codes"] if "codes" in npz.files else None
                 added = (json.loads(npz["added"].tobytes().decode())
                          if "added" in npz.files else [])
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
+                zipfile.BadZipFile) as exc:
             raise ContentIndexError(
                 f"content index {path} is corrupt ({exc}); rebuild it"
             ) from None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow
 
 from workbench import WorkbenchError
 from workbench.data.registry import DatasetSpec
@@ -107,13 +108,18 @@ def read_split(processed_dir: Path, interactions: pd.DataFrame, name: str) -> Sp
     path = folder / f"{name}.parquet"
     if not path.is_file():
         raise WorkbenchError(f"{path} is missing; run `workbench data prepare` for this dataset")
-    labels = pd.read_parquet(path)
+    try:
+        labels = pd.read_parquet(path)
+        manifest = json.loads((folder / MANIFEST).read_text()).get(name, {})
+    except (OSError, ValueError, pyarrow.ArrowException) as exc:  # truncated, garbled
+        raise WorkbenchError(f"{path.parent} holds a damaged split file ({exc}); rerun "
+                             f"`workbench data prepare` for this dataset (or `make pipeline`)"
+                             ) from None
     merged = interactions.merge(labels, on=["user_id", "item_id"], how="left", validate="1:1")
     if merged["split"].isna().any():
         raise WorkbenchError(
             f"{path} does not match interactions.parquet; rerun `workbench data prepare`"
         )
-    manifest = json.loads((folder / MANIFEST).read_text()).get(name, {})
     is_test = merged.pop("split") == "test"
     return Split(
         name,
