@@ -89,3 +89,36 @@ def test_a_server_error_is_asked_again_later(jikan) -> None:
     server.script.clear()
     again = heal_items(_items().head(1), provider, store, progress=False)
     assert again.looked_up == 1 and store.patched(9253)["text"]["source"] == "Jikan:9253"
+
+
+def test_concurrent_heals_keep_every_patch(tmp_path) -> None:
+    """Two stores of one dataset (two processes healing disjoint items) saving in turns keep
+    all 60 patches; the last writer does not drop the other's."""
+    import threading
+
+    path = tmp_path / "patches" / "anime.json"
+    first, second = PatchStore(path), PatchStore(path)
+
+    def heal(store: PatchStore, ids: range) -> None:
+        for item_id in ids:
+            store.record(item_id, {"year": 2000 + item_id % 20}, "test")
+            store.save()
+
+    threads = [threading.Thread(target=heal, args=(first, range(0, 30))),
+               threading.Thread(target=heal, args=(second, range(100, 130)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    saved = PatchStore(path)
+    assert len(saved.data) == 60
+    assert saved.patched(105)["year"]["value"] == 2005
+
+
+def test_a_patch_file_of_the_wrong_shape_is_named(tmp_path) -> None:
+    from workbench import WorkbenchError
+
+    path = tmp_path / "anime.json"
+    path.write_text("[1, 2, 3]")
+    with pytest.raises(WorkbenchError, match="not a JSON object of item ids"):
+        PatchStore(path)

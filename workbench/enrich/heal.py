@@ -72,15 +72,22 @@ class PatchStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._changed: set[str] = set()
+        self.data: dict[str, dict] = self._read()
+
+    def _read(self) -> dict[str, dict]:
         try:
-            self.data: dict[str, dict] = json.loads(self.path.read_text())
+            data = json.loads(self.path.read_text())
         except FileNotFoundError:
-            self.data = {}
+            return {}
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
             from workbench import WorkbenchError
 
-            raise WorkbenchError(f"patch file {self.path} is corrupt; move it away to start "
-                                 f"over") from None
+            raise WorkbenchError(f"patch file {self.path} is corrupt or not a JSON object of "
+                                 f"item ids; move it away to start over") from None
+        return data
 
     @classmethod
     def for_dataset(cls, dataset: str, settings: Settings | None = None) -> PatchStore:
@@ -97,14 +104,29 @@ class PatchStore:
     def record(self, item_id: int, fields: dict[str, object], source: str) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self._lock:
-            entry = self.data.setdefault(str(int(item_id)), {"fields": {}})
+            key = str(int(item_id))
+            entry = self.data.setdefault(key, {"fields": {}})
             entry["checked"] = now
             for name, value in fields.items():
                 entry["fields"][name] = {"value": value, "source": source, "at": now}
+            self._changed.add(key)
 
     def save(self) -> None:
-        with self._lock:
-            write_json(self.path, self.data)
+        """Write the patches atomically, merged under a file lock with what other processes
+        saved meanwhile (two heals of one dataset never lose each other's patches; for one
+        item, the fields recorded here win)."""
+        from workbench.storage import file_lock
+
+        with self._lock, file_lock(self.path.with_name(self.path.name + ".lock")):
+            merged = self._read()
+            for key in self._changed:
+                mine, theirs = self.data[key], merged.get(key, {"fields": {}})
+                fields = {**theirs.get("fields", {}), **mine.get("fields", {})}
+                checked = max(str(mine.get("checked", "")), str(theirs.get("checked", "")))
+                merged[key] = {**theirs, **mine, "fields": fields, "checked": checked}
+            write_json(self.path, merged)
+            self.data = merged
+            self._changed.clear()
 
     def apply(self, items: pd.DataFrame) -> pd.DataFrame:
         """``items`` with every saved patch filled in (only where the value is missing)."""
