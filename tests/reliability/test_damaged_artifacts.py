@@ -75,7 +75,7 @@ def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(toy, how) -> None:
 @pytest.mark.parametrize("how", list(DAMAGE))
 def test_a_damaged_split_is_named_and_prepare_repairs_it(toy, how) -> None:
     _damage(toy.processed_dir("toy") / "splits" / "leave_last_out.parquet", how)
-    with pytest.raises(WorkbenchError, match="damaged split file.*workbench data prepare"):
+    with pytest.raises(WorkbenchError, match=r"damaged split file.*workbench data prepare"):
         data.load_split("toy", "leave_last_out", toy)
     data.prepare("toy", toy)  # what the pipeline runs first, every time
     assert len(data.load_split("toy", "leave_last_out", toy).test) > 0
