@@ -6,7 +6,9 @@ The model is ``all-MiniLM-L6-v2`` (384-d), loaded offline from the PyPI package
 (``all-MiniLM-L6-v2+int8``, below); ``all-MiniLM-L6-v2`` selects the fp32 PyTorch model.
 
 The cache (``models/cache/embeddings-<model>.npz``) maps sha256(model name + text) to a vector,
-so a rebuild embeds only new or changed items. It is written atomically after each build.
+so a rebuild embeds only new or changed items. It is written atomically after every
+:data:`CHUNK` texts embedded, so a killed build resumes where it stopped; a damaged cache is set
+aside (``*.corrupt``) and rebuilt.
 
 **int8** (a model name ending in ``+int8``, the default ``all-MiniLM-L6-v2+int8``): the same
 model exported to ONNX and quantised dynamically to int8 weights with ONNX Runtime (per
@@ -399,20 +401,37 @@ class EmbeddingCache:
             np.savez(fh, keys=keys, vectors=vectors)
 
 
+CHUNK = 2048
+"""Texts embedded between two saves of the cache: a killed build resumes from the last one."""
+
+
 def embed_texts(
     texts: list[str], encoder: TextEncoder, cache: EmbeddingCache | None = None,
-    progress: bool = False,
+    progress: bool = False, chunk: int = CHUNK,
 ) -> tuple[np.ndarray, EmbeddingStats]:
-    """Embed ``texts``, taking cached vectors and embedding only the missing ones."""
+    """Embed ``texts``, taking cached vectors and embedding only the missing ones.
+
+    The missing texts go through the model ``chunk`` at a time and the cache is saved
+    (atomically) after each chunk, so an interrupted build keeps what it embedded and the next
+    one embeds only the rest.
+    """
+    from tqdm.auto import tqdm
+
     started = time.perf_counter()
     keys = [text_key(encoder.model_name, t) for t in texts]
     text_of = dict(zip(keys, texts, strict=True))
     missing = [k for k in text_of if cache is None or cache.get(k) is None]
-    fresh = encoder.encode([text_of[k] for k in missing], progress=progress) if missing else []
-    found = dict(zip(missing, fresh, strict=True))
-    if cache is not None and missing:
-        cache.put(missing, np.stack([found[k] for k in missing]))
-        cache.save()
+    found: dict[str, np.ndarray] = {}
+    with tqdm(total=len(missing), desc="Embedding", unit="text",
+              disable=not progress or not missing) as bar:
+        for start in range(0, len(missing), chunk):
+            part = missing[start:start + chunk]
+            fresh = encoder.encode([text_of[k] for k in part])
+            found.update(zip(part, fresh, strict=True))
+            if cache is not None:
+                cache.put(part, fresh)
+                cache.save()
+            bar.update(len(part))
     vectors = [found[k] if k in found else cache.get(k) for k in keys]
     if not vectors:
         raise EmbeddingError("nothing to embed: the catalog has no items")
