@@ -31,7 +31,7 @@ mlflow-ui: $(STAMP) ## MLflow UI for the runs on http://127.0.0.1:5000 (MLFLOW_P
 	  --backend-store-uri "$$($(BIN)/python -c 'from workbench.settings import get_settings; print(get_settings().mlflow_uri)')"
 
 DASHBOARD_PORT ?= 8866
-dashboard: $(STAMP) ## The dashboard (Voila) on http://127.0.0.1:8866 (DASHBOARD_PORT=...)
+dashboard: $(STAMP) ## The dashboard (Voila) on 127.0.0.1:8866: open the URL with the token it prints
 	$(BIN)/voila notebooks/dashboard.ipynb --no-browser --port=$(DASHBOARD_PORT) --Voila.ip=127.0.0.1
 
 screenshot: $(STAMP) ## Browser test on the real pipeline artifacts; saves docs/dashboard.png

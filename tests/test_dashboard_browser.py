@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import time
@@ -55,14 +56,15 @@ def voila(tmp_path):
         env.update({"WORKBENCH_HOME": str(home), "WORKBENCH_DATA_MIRROR": str(home / "none"),
                     "WORKBENCH_DASHBOARD_DATASETS": json.dumps(["toy"])})
     port = free_port()
+    token = secrets.token_hex(16)
     command = [str(Path(sys.executable).parent / "voila"),
                str(REPO / "notebooks" / "dashboard.ipynb"), "--no-browser", f"--port={port}",
-               "--Voila.ip=127.0.0.1"]
+               "--Voila.ip=127.0.0.1", f"--token={token}"]
     # a listening port is enough: GET / waits for the notebook to run; the checked-in
     # voila.json (kernel culling, the page's shutdown request) is read from the cwd
     with loopback_server("voila", command, lambda: port_open(port), env=env,
                          cwd=REPO) as server:
-        yield f"http://127.0.0.1:{port}/", browser, server.pid
+        yield f"http://127.0.0.1:{port}/?token={token}", browser, server.pid
 
 
 def kernels(server_pid: int) -> int:
@@ -97,6 +99,7 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
     real = bool(os.environ.get("DASHBOARD_TEST_HOME"))
     screenshot = Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
     timings = {}
+    _check_token_and_host(url)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
         try:
@@ -183,6 +186,19 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
         assert timings["first_query_ms"] < 1000, timings
         assert timings["later_query_ms"] < 300, timings
         assert timings["anime_later_query_ms"] < 300, timings
+
+
+def _check_token_and_host(url: str) -> None:
+    """Without the token the dashboard is not served (the login page instead), and a request
+    naming a foreign host is refused (DNS rebinding): voila.json."""
+    import requests
+
+    bare = url.split("?")[0]
+    answer = requests.get(bare, allow_redirects=False, timeout=30)
+    assert answer.status_code in (302, 401, 403), answer.status_code
+    foreign = requests.get(url, headers={"Host": "evil.example.com"}, allow_redirects=False,
+                           timeout=30)
+    assert foreign.status_code == 403, foreign.status_code
 
 
 def _answer(page, search, query: str) -> float:
