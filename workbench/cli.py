@@ -655,7 +655,8 @@ def pipeline(
     typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s (the notebook "
                f"kernels' own output is in {settings.experiments_dir / 'runs' / KERNEL_LOG})")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
-               "  make dashboard        # content match vs AI pick, on http://127.0.0.1:8866\n"
+               "  make dashboard        # content match vs AI pick: open the URL it prints "
+               "(with its token)\n"
                "  .venv/bin/workbench recommend --dataset anime --query \"time travel "
                "thriller\" --user 42")
     if any(report.failed for _, report in reports):
