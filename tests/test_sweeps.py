@@ -58,6 +58,8 @@ def test_structural_errors_name_the_key(tmp_path, text, message) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("variants: [{name: a}, {name: a}]", r"variant 'a': duplicate variant name"),
     ("variants: [{name: a, notebook: 99_nope}]", r"notebook '99_nope' not found"),
+    ("variants: [{name: a, notebook: ../../../../../../../../etc/hostname}]",
+     r"outside .*notebooks and the sweep file's folder"),
     ("variants: [{name: a, parameters: {datset: toy}}]",
      r"variant 'a': 01_data_overview.ipynb does not declare parameter\(s\) \['datset'\]"),
     ("variants: [{name: a, parameters: {track: 'yes'}}]",

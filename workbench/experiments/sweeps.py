@@ -198,11 +198,19 @@ class SweepReport:
 
 
 def _resolve_notebook(name: str, base: Path) -> Path:
-    candidates = [Path(name), NOTEBOOKS_DIR / name, base / name]
+    """The notebook a sweep names: found in the project's ``notebooks/`` or beside the sweep
+    file, and only there (a name climbing out with ``..`` or an absolute path elsewhere is
+    refused: a sweep file must not run any notebook on disk)."""
+    roots = [NOTEBOOKS_DIR.resolve(), base.resolve()]
+    candidates = [root / name for root in roots]
     candidates += [p.with_suffix(".ipynb") for p in candidates if p.suffix != ".ipynb"]
     for path in candidates:
-        if path.is_file():
-            return path.resolve()
+        resolved = path.resolve()
+        if resolved.is_file():
+            if not any(resolved.is_relative_to(root) for root in roots):
+                raise SweepError(f"notebook {name!r} is outside {NOTEBOOKS_DIR} and the sweep "
+                                 f"file's folder {base}; sweeps run only notebooks from there")
+            return resolved
     raise SweepError(f"notebook {name!r} not found (looked in {NOTEBOOKS_DIR} and {base})")
 
 
