@@ -78,6 +78,24 @@ def test_429_with_retry_after_is_waited_out(tmp_path, tmdb_server) -> None:
     assert len(tmdb_server.requests) == 2
 
 
+def test_a_retry_after_beyond_the_cap_fails_at_once(tmp_path, tmdb_server) -> None:
+    tmdb_server.script["/3/search"] = [
+        {"status": 429, "headers": {"Retry-After": "100000"}, "body": {"status_code": 25}}]
+    started = time.perf_counter()
+    with pytest.raises(ProviderError, match=r"asks to wait \d+ s .* try again later"):
+        _tmdb(tmp_path, tmdb_server).search("Inception")
+    assert time.perf_counter() - started < 5  # not 3 x 60 s
+    assert len(tmdb_server.requests) == 1
+
+
+def test_the_key_stays_out_of_debug_logs(tmp_path, tmdb_server, caplog) -> None:
+    tmdb_server.script["/3/search"] = [{"status": 200, "body": {"results": []}}]
+    caplog.set_level("DEBUG")
+    _tmdb(tmp_path, tmdb_server).search("Inception")
+    assert "/3/search" in caplog.text  # urllib3 logged the request line ...
+    assert "test-key" not in caplog.text  # ... without the key
+
+
 def test_5xx_is_retried_then_reported(tmp_path, tmdb_server) -> None:
     tmdb_server.script["/3/search"] = [{"status": 502, "body": "bad gateway"},
                                        {"status": 200, "body": {"results": []}}]

@@ -29,26 +29,36 @@ SECRET_PARAMS = frozenset({"api_key"})
 
 
 class _CappedRetry(Retry):
-    """urllib3's Retry with Retry-After capped at :data:`MAX_RETRY_AFTER_S`."""
+    """urllib3's Retry that honours Retry-After up to :data:`MAX_RETRY_AFTER_S` and gives up
+    at once (a :class:`ProviderError`) when a server asks for longer: a request never
+    blocks for more than ``retries`` x the cap."""
 
-    def get_retry_after(self, response):
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, MAX_RETRY_AFTER_S)
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None):
+        if response is not None:
+            wait = Retry.get_retry_after(self, response)
+            if wait is not None and wait > MAX_RETRY_AFTER_S:
+                raise ProviderError(f"the server asks to wait {wait:.0f} s before asking again "
+                                    f"(Retry-After), more than the {MAX_RETRY_AFTER_S:.0f} s "
+                                    f"the workbench waits; try again later")
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 class _RedactKeys(logging.Filter):
-    """Keep API keys out of urllib3's retry warnings (which log the full URL)."""
+    """Keep API keys out of every urllib3 log record, at every level (the DEBUG request
+    lines and the retry warnings carry the full URL)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _KEY.sub(r"\1=***", str(record.msg))
-        if isinstance(record.args, tuple):
-            record.args = tuple(_KEY.sub(r"\1=***", str(a)) if "api_key=" in str(a) else a
-                                for a in record.args)
+        message = record.getMessage()
+        if "api_key=" in message:
+            record.msg, record.args = _KEY.sub(r"\1=***", message), ()
         return True
 
 
 _KEY = re.compile(r"(api_key)=[^&\s'\")]+")
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactKeys())
+for _name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager",
+              "urllib3.response", "urllib3.util.retry", "requests"):
+    logging.getLogger(_name).addFilter(_RedactKeys())
 
 
 class ProviderError(WorkbenchError):
