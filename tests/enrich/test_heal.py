@@ -122,3 +122,25 @@ def test_a_patch_file_of_the_wrong_shape_is_named(tmp_path) -> None:
     path.write_text("[1, 2, 3]")
     with pytest.raises(WorkbenchError, match="not a JSON object of item ids"):
         PatchStore(path)
+
+
+@pytest.mark.parametrize("content", [
+    '{"abc": {"fields": {"year": {"value": 1999}}}}',            # a key that is no item id
+    '{"1": {"fields": null}}',                                   # fields not an object
+    '{"1": {"fields": {"year": {"value": "abc"}}}}',             # a year that is text
+    '{"1": {"fields": {"year": {"value": 99999}}}}',             # a year out of range
+    '{"1": {"fields": {"vote_average": {"value": 1e30}}}}',      # a vote out of range
+    '{"1": {"fields": {"year": 1999}}}',                         # a value without its record
+    '{"1": "nonsense"}',
+])
+def test_malformed_patch_entries_are_skipped_not_applied(tmp_path, content, caplog) -> None:
+    import pandas as pd
+
+    path = tmp_path / "anime.json"
+    path.write_text(content)
+    items = pd.DataFrame({"item_id": [1], "title": ["A"], "text": [None],
+                          "year": pd.array([None], dtype="Int64"), "vote_average": [None],
+                          "poster_url": [None]})
+    patched = PatchStore(path).apply(items)
+    assert patched["year"].isna().all() and patched["vote_average"].isna().all()
+    assert "malformed entries or values skipped" in caplog.text

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -37,9 +38,21 @@ from workbench.enrich.providers import ItemMetadata, Provider
 from workbench.settings import Settings, get_settings
 from workbench.storage import write_json
 
+log = logging.getLogger(__name__)
+
 HEALABLE = ("poster_url", "text", "year", "vote_average")
 _NOT_FOUND = re.compile(r"not found|nothing found|no title like")
 """The fields self-healing fills when missing."""
+
+
+def _valid_patch(name: str, value: object) -> bool:
+    """Whether ``value`` may fill field ``name`` (the items schema's types and ranges)."""
+    if name == "year":
+        return isinstance(value, int) and not isinstance(value, bool) and 1870 <= value <= 2100
+    if name == "vote_average":
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and 0 <= value <= 10)
+    return isinstance(value, str) and bool(value.strip())  # text, poster_url
 
 
 def _missing(value: object) -> bool:
@@ -129,18 +142,34 @@ class PatchStore:
             self._changed.clear()
 
     def apply(self, items: pd.DataFrame) -> pd.DataFrame:
-        """``items`` with every saved patch filled in (only where the value is missing)."""
+        """``items`` with every saved patch filled in (only where the value is missing).
+
+        A hand-edited or foreign patch file is checked entry by entry: a key that is not an
+        item id, an entry or fields that are not objects, a value of the wrong type or out of
+        range (a year outside 1870-2100, a vote average outside 0-10) is skipped with one
+        warning naming the file, never applied and never a crash."""
         if not self.data:
             return items
         items = items.copy()
         position = {int(i): n for n, i in enumerate(items["item_id"])}
+        skipped = 0
         for key, entry in self.data.items():
+            fields = entry.get("fields") if isinstance(entry, dict) else None
+            if not str(key).isdigit() or not isinstance(fields, dict):
+                skipped += 1
+                continue
             row = position.get(int(key))
             if row is None:
                 continue
-            for name, patch in entry.get("fields", {}).items():
-                if name in items.columns and _missing(items[name].iat[row]):
-                    items.loc[items.index[row], name] = patch["value"]
+            for name, patch in fields.items():
+                value = patch.get("value") if isinstance(patch, dict) else None
+                if name not in HEALABLE or not _valid_patch(name, value):
+                    skipped += 1
+                elif name in items.columns and _missing(items[name].iat[row]):
+                    items.loc[items.index[row], name] = value
+        if skipped:
+            log.warning("patch file %s: %d malformed entries or values skipped", self.path,
+                        skipped)
         return items
 
 
