@@ -152,3 +152,25 @@ def test_jikan_happy_path_and_year_hint(tmp_path, jikan_server) -> None:
     assert meta.genres == ["Drama", "Sci-Fi", "Time Travel"] and meta.companies == ["White Fox"]
     assert meta.item_type == "TV" and meta.vote_average == 9.07
     assert provider.find("Steins;Gate 0", 2018).provider_id == 32188
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    ({"id": 2**70, "title": "X"}, "not an id"),
+    ({"id": "abc", "title": "X"}, "not an id"),
+    ({"id": -5, "title": "X"}, "not an id"),
+])
+def test_provider_ids_that_are_no_ids_are_one_clear_error(tmp_path, raw, problem) -> None:
+    provider = TMDBProvider(_settings(tmp_path), api_key="k")
+    with pytest.raises(ProviderError, match=problem):
+        provider._parse(raw)
+
+
+def test_provider_values_out_of_range_become_missing(tmp_path) -> None:
+    provider = TMDBProvider(_settings(tmp_path), api_key="k")
+    meta = provider._parse({"id": 7, "title": "X", "vote_average": 7.5, "vote_count": 1e30,
+                            "release_date": "99999-01-01", "runtime": float("inf"),
+                            "popularity": "lots"})
+    assert meta.vote_count is None and meta.vote_average is None
+    assert meta.year is None and meta.runtime is None and meta.popularity is None
+    assert provider._parse({"id": 7, "title": "X", "vote_average": 11,
+                            "vote_count": 3}).vote_average is None

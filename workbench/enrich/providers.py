@@ -11,6 +11,7 @@ point the providers at local fake servers.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import unicodedata
@@ -97,21 +98,28 @@ def best_match(candidates: list[ItemMetadata], title: str, year: int | None,
     return best
 
 
+INT64_MAX = 2**63 - 1
+
+
 def _year(date: Any) -> int | None:
     match = re.match(r"(\d{4})", str(date or ""))
-    return int(match.group(1)) if match else None
+    year = int(match.group(1)) if match else None
+    return year if year is not None and 1870 <= year <= 2100 else None
 
 
 def _names(entries: Any) -> list[str]:
     return [str(e["name"]).strip() for e in entries or [] if isinstance(e, dict) and e.get("name")]
 
 
-def _float(value: Any, positive: bool = False) -> float | None:
+def _float(value: Any, positive: bool = False, at_most: float = 1e12) -> float | None:
+    """A finite number from a provider answer, or None (text, NaN, inf, absurd sizes)."""
     try:
-        number = None if value is None else float(value)
-    except (TypeError, ValueError):
+        number = None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return None if number is None or (positive and number <= 0) else number
+    if number is None or not math.isfinite(number) or abs(number) > at_most:
+        return None
+    return None if positive and number <= 0 else number
 
 
 def _int(value: Any) -> int | None:
@@ -119,11 +127,26 @@ def _int(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
+def _id(value: Any, what: str) -> int:
+    """A provider id: a non-negative integer that fits the catalogs' int64 ids."""
+    try:
+        number = int(value) if not isinstance(value, bool | float) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0 <= number <= INT64_MAX:
+        raise ProviderError(f"the provider answered an entry whose {what} is not an id: "
+                            f"{str(value)[:40]!r}")
+    return number
+
+
 def _rating(average: Any, count: Any) -> tuple[float | None, int | None]:
-    """A provider's mean vote and count; an average of 0 from nobody is no rating."""
+    """A provider's mean vote (0-10) and count; an average of 0 from nobody, or values out of
+    range (a count of 1e30), are no rating."""
     votes = _int(count)
-    mean = _float(average)
-    return (None, votes) if not votes or mean is None else (mean, votes)
+    mean = _float(average, at_most=10)
+    if mean is not None and mean < 0:
+        mean = None
+    return (None, votes) if not votes or votes < 0 or mean is None else (mean, votes)
 
 
 class TMDBProvider:
@@ -153,7 +176,7 @@ class TMDBProvider:
         collection = raw.get("belongs_to_collection") or {}
         poster = raw.get("poster_path")
         return ItemMetadata(
-            provider=self.name, provider_id=int(raw["id"]), title=str(raw["title"]),
+            provider=self.name, provider_id=_id(raw["id"], "id"), title=str(raw["title"]),
             year=_year(raw.get("release_date")), text=(raw.get("overview") or None),
             alt_titles=[t for t in [raw.get("original_title")] if t and t != raw["title"]],
             genres=_names(raw.get("genres")),
@@ -200,13 +223,13 @@ class JikanProvider:
             raise ProviderError(f"Jikan answered an entry without mal_id/title: "
                                 f"{str(raw)[:80]}")
         aired = raw.get("aired") or {}
-        year = _int(raw.get("year")) or _year(aired.get("from") if isinstance(aired, dict)
-                                              else None)
+        year = _year(_int(raw.get("year"))) or _year(aired.get("from") if isinstance(aired, dict)
+                                                     else None)
         duration = re.match(r"(\d+)\s*min", str(raw.get("duration") or ""))
         image = ((raw.get("images") or {}).get("jpg") or {}).get("image_url")
         alt = [raw.get("title_english"), raw.get("title_japanese")]
         return ItemMetadata(
-            provider=self.name, provider_id=int(raw["mal_id"]), title=str(raw["title"]),
+            provider=self.name, provider_id=_id(raw["mal_id"], "mal_id"), title=str(raw["title"]),
             year=int(year) if year else None, text=raw.get("synopsis") or None,
             alt_titles=[t for t in alt if t and t != raw["title"]],
             genres=_names(raw.get("genres")) + _names(raw.get("themes")),
