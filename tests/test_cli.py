@@ -176,3 +176,14 @@ def test_huge_user_ids_and_undecodable_queries_are_clear_errors() -> None:
     engine = ContentEngine.__new__(ContentEngine)  # the check comes before any model use
     with pytest.raises(ContentError, match="not valid UTF-8"):
         engine.query_vector("caf\udce9")
+
+
+def test_a_damaged_mlflow_store_is_one_error_naming_the_fix(workbench_env) -> None:
+    store = workbench_env.experiments_dir / "mlflow.db"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
+    result = runner.invoke(app, ["experiments", "table", "movies-default"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: the MLflow store {store} is damaged")
+    assert "mv " in result.output and "make pipeline" in result.output
+    assert len(result.output.strip().splitlines()) == 1

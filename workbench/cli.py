@@ -94,7 +94,9 @@ def _clean_errors(func: F) -> F:
             raise _fail(_validation_message(exc)) from None
         except Exception as exc:  # a bug or an unforeseen input: one line, traceback logged
             where = _log_traceback(exc)
-            raise _fail(f"unexpected {type(exc).__name__}: {exc} (traceback: {where})") from None
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise _fail(f"unexpected {type(exc).__name__}: {first} (traceback: {where})"
+                        ) from None
 
     return wrapper  # type: ignore[return-value]
 

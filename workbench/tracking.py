@@ -8,11 +8,15 @@ that a user did not configure.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from workbench import WorkbenchError
 from workbench.settings import Settings, get_settings
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -22,12 +26,40 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 import mlflow
 
 
+class TrackingError(WorkbenchError):
+    """The MLflow store cannot be used (damaged, unreadable)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _store_problem(path: str, _mtime_ns: int, _size: int) -> str | None:
+    """What is wrong with a SQLite store file (None: nothing); remembered per file version."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            answer = db.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.Error as exc:
+        return str(exc)
+    return None if answer and answer[0] == "ok" else str(answer[0] if answer else "no answer")
+
+
 def configure(settings: Settings | None = None) -> str:
-    """Point MLflow at the settings' tracking URI (creating a local store's folder)."""
+    """Point MLflow at the settings' tracking URI (creating a local store's folder). A local
+    SQLite store is checked first: a damaged one is a :class:`TrackingError` naming the fix
+    (models on disk keep working without it)."""
     settings = settings or get_settings()
     uri = settings.mlflow_uri
     if uri.startswith("sqlite:///"):
         settings.experiments_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(uri.removeprefix("sqlite:///"))
+        if path.is_file() and path.stat().st_size:
+            stat = path.stat()
+            problem = _store_problem(str(path), stat.st_mtime_ns, stat.st_size)
+            if problem:
+                raise TrackingError(
+                    f"the MLflow store {path} is damaged ({problem}); move it away (mv {path} "
+                    f"{path}.damaged) and rerun `make pipeline` to record the runs again; the "
+                    f"models in models/ keep working without it")
     mlflow.set_tracking_uri(uri)
     return uri
 
