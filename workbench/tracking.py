@@ -36,8 +36,13 @@ def _store_problem(path: str, _mtime_ns: int, _size: int) -> str | None:
     import sqlite3
 
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                                timeout=30)) as db:
             answer = db.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return None  # another process is writing: busy, not damaged
+        return str(exc)
     except sqlite3.Error as exc:
         return str(exc)
     return None if answer and answer[0] == "ok" else str(answer[0] if answer else "no answer")
