@@ -467,3 +467,37 @@ def test_runs_left_running_by_a_killed_sweep_are_marked_killed(workbench_env) ->
     status = {r: client.get_run(r).info.status for r in (dead, child, alive, live_child, remote)}
     assert status == {dead: "KILLED", child: "KILLED", alive: "RUNNING",
                       live_child: "RUNNING", remote: "RUNNING"}
+
+
+@pytest.mark.integration
+def test_ctrl_c_stops_a_parallel_sweep_cleanly(workbench_env, tmp_path) -> None:
+    """Ctrl-C on `-j 2`: one line, exit code 130, no worker tracebacks, no kernel left, the
+    runs and the parent marked KILLED (nothing stays RUNNING); a rerun resumes."""
+    import signal
+    import subprocess
+    import time
+
+    data.prepare("toy", workbench_env)
+    path = _write(tmp_path, TOY_SWEEP, "toy_sweep.yaml")
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "experiments", "run",
+                             str(path), "-j", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    kernels: list[psutil.Process] = []
+    while time.monotonic() < deadline and proc.poll() is None and not kernels:
+        family = psutil.Process(proc.pid).children(recursive=True)
+        kernels = [p for p in family if "ipykernel" in " ".join(p.cmdline())]
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep ended before a kernel started"
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    assert "interrupted" in err and "marked KILLED" in err
+    time.sleep(1)
+    assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+    client = mlflow.MlflowClient(workbench_env.mlflow_uri)
+    experiment = client.get_experiment_by_name("toy-sweep")
+    runs = client.search_runs([experiment.experiment_id])
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"]
+    assert any(r.info.status == "KILLED" for r in runs)

@@ -86,10 +86,14 @@ def _clean_errors(func: F) -> F:
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+        except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except KeyboardInterrupt:
+            typer.secho("error: interrupted", err=True, fg=typer.colors.RED)
+            raise typer.Exit(130) from None
         except WorkbenchError as exc:
-            raise _fail(str(exc)) from None
+            _fail(str(exc))
+            raise typer.Exit(getattr(exc, "exit_code", 1)) from None
         except ValidationError as exc:
             raise _fail(_validation_message(exc)) from None
         except Exception as exc:  # a bug or an unforeseen input: one line, traceback logged

@@ -43,7 +43,9 @@ Decisions:
 - **Killed sweeps**: the parent run records which process runs it (``workbench.runner``,
   ``host:pid``); a sweep starting in an experiment marks KILLED every RUNNING run there whose
   sweep process is gone (kill -9, a closed terminal), so nothing stays RUNNING forever; runs of
-  a sweep still running are left alone.
+  a sweep still running are left alone. Ctrl-C stops the workers and their kernels (workers
+  ignore SIGINT; the parent kills them), marks this invocation's runs KILLED and ends with one
+  line and exit code 130; a rerun resumes.
 - **Parallel** (``jobs`` > 1): variants run in separate processes (spawned, so none inherits
   TensorFlow state). The tracking store and the parent run are created before any process
   starts; MLflow's SQLite store waits on locks (``busy_timeout``), and the runner's own
@@ -54,6 +56,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -500,6 +503,12 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
             for v in todo:
                 if v.search is not None:
                     runner.run_study(v, force)
+    except KeyboardInterrupt:
+        killed = runner.interrupted() if runner is not None else 0
+        runner = None  # not finished: interrupted
+        raise SweepInterrupted(f"sweep {spec.name} interrupted: {killed} run(s) marked "
+                               f"KILLED; run it again to resume (finished variants are "
+                               f"skipped)") from None
     finally:
         if runner is not None:
             runner.finish()
@@ -582,6 +591,36 @@ def mark_orphaned_runs(client, experiment_id: str) -> int:
     return killed
 
 
+class SweepInterrupted(SweepError):
+    """Ctrl-C: the workers and their kernels are stopped, the runs marked KILLED."""
+
+    exit_code = 130
+
+
+def _ignore_sigint() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (no traceback from every worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool) -> None:
+    """Stop a process pool now: its workers and their notebook kernels (own sessions, so a
+    Ctrl-C does not reach them) are killed, queued variants cancelled."""
+    import psutil
+
+    workers = list(getattr(pool, "_processes", {}).values())
+    for worker in workers:
+        try:
+            family = psutil.Process(worker.pid).children(recursive=True)
+        except psutil.Error:
+            family = []
+        for process in [*family, psutil.Process(worker.pid)] if worker.is_alive() else family:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 class _Runner:
     """One sweep invocation: the parent run, the process pool, the bookkeeping."""
 
@@ -611,7 +650,21 @@ class _Runner:
         return (str(variant.notebook), output, parameters, tags, self.env), uid
 
     def _pool(self):
-        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"))
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
+                                   initializer=_ignore_sigint)
+
+    def interrupted(self) -> int:
+        """Ctrl-C: mark this invocation's RUNNING runs and its parent KILLED; how many."""
+        running = self.client.search_runs(
+            [self.experiment_id], filter_string="attributes.status = 'RUNNING'",
+            max_results=5000)
+        killed = 0
+        for run in running:
+            if run.data.tags.get(TAG_PARENT) == self.parent_id:
+                self.client.set_terminated(run.info.run_id, "KILLED")
+                killed += 1
+        self.client.set_terminated(self.parent_id, "KILLED")
+        return killed + 1
 
     def run_plain(self, variants: list[Variant]) -> None:
         """Run plain variants, ``jobs`` at a time."""
@@ -632,13 +685,18 @@ class _Runner:
                 self._record(v, v.name, _run_one(*args), uid, args[1])
                 bar.update()
         else:
-            with self._pool() as pool:
+            pool = self._pool()
+            try:
                 futures = {pool.submit(_run_one, *jobs[v.name][0]): v.name for v in variants}
                 for future in as_completed(futures):
                     name = futures[future]
                     args, uid = jobs[name]
                     self._record(by_name[name], name, _result(future), uid, args[1])
                     bar.update()
+            except KeyboardInterrupt:
+                _stop_pool(pool)
+                raise
+            pool.shutdown()
         bar.close()
 
     def run_study(self, variant: Variant, force: bool) -> None:
@@ -689,6 +747,11 @@ class _Runner:
                     study.tell(number, value)
                     outcome.value = value
                 bar.update()
+        except KeyboardInterrupt:
+            if pool is not None:
+                _stop_pool(pool)
+                pool = None
+            raise
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
