@@ -20,10 +20,12 @@ def test_pipeline_runs_everything_then_skips_finished_work(workbench_env) -> Non
     assert first.exit_code == 0, first.output
     for line in ("== toy: content index\n", "== toy: sweep toy_default",
                  "toy_default: latest run of each variant",
-                 "champion toy-collaborative: version", "chosen on val_full_ndcg_at_10",
+                 "champion toy-collaborative: version", "chosen on val NDCG@10",
                  "make mlflow-ui"):
         assert line in first.output, line
     assert first.output.count("FINISHED") >= 9 and "FAILED" not in first.output
+    report = first.output[first.output.index("toy_default: latest run of each variant"):]
+    assert max(len(line) for line in report.splitlines()) <= 100  # fits a terminal
     mlflow.set_tracking_uri(workbench_env.mlflow_uri)
     runs = mlflow.search_runs(experiment_names=["toy-default"], output_format="list")
     assert len(runs) == 10  # nine variants and the parent of the sweep

@@ -670,6 +670,17 @@ def pipeline(
                              "to retry only those")
 
 
+SHORT_METRICS = {"genre_precision_at_10": "genre P@10", "test_query_recall_at_10": "query R@10",
+                 "test_query_mrr": "query MRR", "val_full_ndcg_at_10": "val NDCG@10",
+                 "test_full_ndcg_at_10": "test NDCG@10", "best_alpha": "alpha",
+                 "test_ndcg_at_10": "hybrid test NDCG@10"}
+"""Column names of the pipeline's sweep report (query metrics are on the test queries)."""
+
+
+def _short_metric(name: str) -> str:
+    return SHORT_METRICS.get(name, name.replace("_at_", "@"))
+
+
 def _sweep_summary(sweep) -> str:
     """The headline metrics of a sweep's latest runs, and the registry's champion."""
     import mlflow
@@ -679,8 +690,14 @@ def _sweep_summary(sweep) -> str:
     runs = sweep_runs(sweep)
     lines = [f"{sweep.name}: latest run of each variant"]
     columns = [c for c in sweep.compare if c in runs.columns]
-    lines.append(runs[["variant", "status", *columns]].to_string(
-        index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
+    # one narrow table per kind of variant (content, models, hybrid): each shows only the
+    # metrics its rows have, under short names, so the report fits 100 columns
+    kinds = runs[columns].notna().apply(tuple, axis=1)
+    for kind in dict.fromkeys(kinds):
+        shown = [c for c, has in zip(columns, kind, strict=True) if has]
+        table = runs.loc[kinds == kind, ["variant", "status", *shown]]
+        lines.append(table.rename(columns=_short_metric).to_string(
+            index=False, float_format=lambda v: f"{v:.4f}", na_rep="") + "\n")
     dataset = sweep.parameters.get("dataset")
     try:
         champion = mlflow.MlflowClient().get_model_version_by_alias(
@@ -688,8 +705,8 @@ def _sweep_summary(sweep) -> str:
         run = mlflow.MlflowClient().get_run(champion.run_id)
         model = run.data.params.get("model", "?")
         metric = champion.tags.get("selected_by", "val_full_ndcg_at_10")
-        lines.append(f"champion {dataset}-collaborative: version {champion.version}, {model} "
-                     f"(run {champion.run_id}), chosen on {metric} "
+        lines.append(f"champion {dataset}-collaborative: version {champion.version}, {model}, "
+                     f"chosen on {_short_metric(metric)} "
                      f"{float(champion.tags.get(metric, 'nan')):.4f}; test NDCG@10 "
                      f"{float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}")
     except mlflow.exceptions.MlflowException:
