@@ -24,8 +24,10 @@ def test_pipeline_runs_everything_then_skips_finished_work(workbench_env) -> Non
                  "make mlflow-ui"):
         assert line in first.output, line
     assert first.output.count("FINISHED") >= 9 and "FAILED" not in first.output
-    report = first.output[first.output.index("toy_default: latest run of each variant"):]
-    assert max(len(line) for line in report.splitlines()) <= 100  # fits a terminal
+    start = first.output.index("toy_default: latest run of each variant")
+    report = first.output[start:first.output.index("\npipeline finished")]
+    assert max(len(line) for line in report.splitlines()) <= 100  # the table fits a terminal
+    assert "kernels.log" in first.output  # where the kernels' own output went
     mlflow.set_tracking_uri(workbench_env.mlflow_uri)
     runs = mlflow.search_runs(experiment_names=["toy-default"], output_format="list")
     assert len(runs) == 10  # nine variants and the parent of the sweep

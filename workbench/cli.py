@@ -658,8 +658,9 @@ def pipeline(
     for sweep, _ in reports:
         typer.echo("")
         typer.echo(_sweep_summary(sweep))
-    typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s (the notebook "
-               f"kernels' own output is in {settings.experiments_dir / 'runs' / KERNEL_LOG})")
+    typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s")
+    typer.echo("the notebook kernels' own output: "
+               f"{settings.experiments_dir / 'runs' / KERNEL_LOG}")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
                "  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"
