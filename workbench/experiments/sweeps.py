@@ -598,10 +598,27 @@ class SweepInterrupted(SweepError):
 
 
 def _ignore_sigint() -> None:
-    """In a worker: Ctrl-C is the parent's to handle (no traceback from every worker)."""
+    """In a worker: Ctrl-C is the parent's to handle (no traceback from every worker).
+
+    The worker starts with SIGINT blocked (see `_submit`), so a Ctrl-C that lands while it
+    is still importing stays pending; ignoring it here discards it, then it is unblocked."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _submit(pool, *args):
+    """``pool.submit(_run_one, *args)`` with SIGINT blocked meanwhile: a submit may spawn a
+    worker, which inherits the blocked mask and so cannot die of a Ctrl-C (with a traceback)
+    before `_ignore_sigint` runs in it. A Ctrl-C in the parent is delivered on unblock."""
+    import signal
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return pool.submit(_run_one, *args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stop_pool(pool) -> None:
@@ -687,7 +704,7 @@ class _Runner:
         else:
             pool = self._pool()
             try:
-                futures = {pool.submit(_run_one, *jobs[v.name][0]): v.name for v in variants}
+                futures = {_submit(pool, *jobs[v.name][0]): v.name for v in variants}
                 for future in as_completed(futures):
                     name = futures[future]
                     args, uid = jobs[name]
@@ -735,7 +752,7 @@ class _Runner:
                         pending[trial.number] = (trial_name, args, uid, _run_one(*args))
                     else:
                         pending[trial.number] = (trial_name, args, uid,
-                                                 pool.submit(_run_one, *args))
+                                                 _submit(pool, *args))
                 number = self._next_done(pending)
                 trial_name, args, uid, result = pending.pop(number)
                 result = result if isinstance(result, tuple) else _result(result)
