@@ -28,7 +28,7 @@ pipeline: $(STAMP) ## The main job: data, indexes, default models, both default 
 MLFLOW_PORT ?= 5000
 mlflow-ui: $(STAMP) ## MLflow UI for the runs on http://127.0.0.1:5000 (MLFLOW_PORT=...)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
-	  --backend-store-uri "$$($(BIN)/python -c 'from workbench.settings import get_settings; print(get_settings().mlflow_uri)')"
+	  --backend-store-uri "$$($(BIN)/python -c 'from workbench import tracking; print(tracking.configure())')"
 
 DASHBOARD_PORT ?= 8866
 dashboard: $(STAMP) ## The dashboard (Voila) on 127.0.0.1:8866: open the URL with the token it prints

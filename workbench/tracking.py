@@ -48,10 +48,76 @@ def _store_problem(path: str, _mtime_ns: int, _size: int) -> str | None:
     return None if answer and answer[0] == "ok" else str(answer[0] if answer else "no answer")
 
 
+LOCATION_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                    ("model_versions", "source"), ("model_versions", "storage_location"),
+                    ("logged_models", "artifact_location"))
+"""Where MLflow's SQLite store records absolute artifact locations."""
+
+
+def _recorded_homes(db, here: str) -> set[str]:
+    """The experiments folders other than ``here`` (as file-URI text) that the store's
+    experiments keep their artifacts under (``<folder>/mlartifacts/<name>``)."""
+    homes = set()
+    for (location,) in db.execute("SELECT artifact_location FROM experiments"):
+        if location and location.startswith("file://") and "/mlartifacts/" in location:
+            folder = location.rsplit("/mlartifacts/", 1)[0]
+            if folder != here:
+                homes.add(folder)
+    return homes
+
+
+@functools.lru_cache(maxsize=8)
+def _relocate(path: str, here: str, _mtime_ns: int, _size: int) -> int:
+    """Rewrite the artifact locations of a store that was copied or moved along with its
+    experiments folder, from the old folder to ``here``; how many values changed."""
+    import sqlite3
+
+    changed = 0
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db, db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for old in _recorded_homes(db, here):
+                for table, column in LOCATION_COLUMNS:
+                    if table not in tables:
+                        continue
+                    changed += db.execute(
+                        f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608
+                        f"WHERE substr({column}, 1, ?) = ?",
+                        (here, len(old) + 1, len(old) + 1, old + "/")).rowcount
+    except sqlite3.OperationalError:  # busy: another process writes; try on the next call
+        _relocate.cache_clear()
+        return 0
+    return changed
+
+
+def relocate_artifacts(settings: Settings | None = None) -> int:
+    """Make a copied or moved home log into (and read from) its own ``mlartifacts/``.
+
+    MLflow's SQLite store records absolute ``file://`` artifact locations. When the store
+    lives in the settings' ``experiments_dir`` but its experiments point at another
+    ``.../experiments/mlartifacts/``, the home was copied or moved: every recorded location
+    (experiments, runs, registered model versions, logged models) under the old folder is
+    rewritten to this one, so new runs do not write into the old checkout and old runs'
+    artifacts are read from the copy. A store kept elsewhere (``WORKBENCH_MLFLOW_URI``) is
+    shared on purpose and left alone. Returns how many locations changed."""
+    settings = settings or get_settings()
+    uri = settings.mlflow_uri
+    if not uri.startswith("sqlite:///"):
+        return 0
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.is_file() or path.resolve().parent != settings.experiments_dir.resolve():
+        return 0
+    stat = path.stat()
+    return _relocate(str(path), settings.experiments_dir.resolve().as_uri(),
+                     stat.st_mtime_ns, stat.st_size)
+
+
 def configure(settings: Settings | None = None) -> str:
     """Point MLflow at the settings' tracking URI (creating a local store's folder). A local
     SQLite store is checked first: a damaged one is a :class:`TrackingError` naming the fix
-    (models on disk keep working without it)."""
+    (models on disk keep working without it); one that was copied or moved with its home has
+    its artifact locations rewritten (:func:`relocate_artifacts`)."""
     settings = settings or get_settings()
     uri = settings.mlflow_uri
     if uri.startswith("sqlite:///"):
@@ -65,6 +131,7 @@ def configure(settings: Settings | None = None) -> str:
                     f"the MLflow store {path} is damaged ({problem}); move it away (mv {path} "
                     f"{path}.damaged) and rerun `make pipeline` to record the runs again; the "
                     f"models in models/ keep working without it")
+            relocate_artifacts(settings)
     mlflow.set_tracking_uri(uri)
     return uri
 

@@ -96,3 +96,56 @@ def test_a_damaged_champion_copy_is_named(toy, name) -> None:
     finally:
         target.write_bytes(saved)
     assert CollaborativeModel.load(folder) is not None
+
+
+
+def _register(settings: Settings) -> None:
+    """The champion registered in MLflow as `make pipeline`'s sweep leaves it."""
+    import mlflow
+
+    from workbench import tracking
+    from workbench.tasks.collaborative import champion_dir
+
+    with tracking.start_run("collaborative", settings=settings) as run:
+        mlflow.log_artifacts(str(champion_dir("toy", settings)), "model")
+    client = mlflow.MlflowClient(settings.mlflow_uri)
+    client.create_registered_model("toy-collaborative")
+    version = client.create_model_version(
+        "toy-collaborative", f"{run.info.artifact_uri}/model", run.info.run_id)
+    client.set_registered_model_alias("toy-collaborative", "champion", version.version)
+
+
+@pytest.fixture(scope="module")
+def registered(toy, tmp_path_factory):
+    """A registered toy champion per model kind: EASE (npz files) and MF (model.keras)."""
+    homes: dict[str, Settings] = {}
+
+    def home(kind: str) -> Settings:
+        if kind not in homes:
+            if kind == "ease":
+                settings = toy
+            else:
+                path = tmp_path_factory.mktemp(f"damaged-{kind}")
+                settings = Settings(home=path, data_mirror=path / "none")
+                build_toy_artifacts(settings, (kind,))
+            _register(settings)
+            homes[kind] = settings
+        return homes[kind]
+
+    return home
+
+
+@pytest.mark.parametrize(("kind", "name"), [("ease", "weights.npz"), ("ease", "ids.npz"),
+                                            ("ease", "config.json"), ("mf", "model.keras")])
+def test_the_pipeline_replaces_a_damaged_champion_copy(registered, kind, name) -> None:
+    """`make pipeline` ends each dataset with `sync_champion`: a copy that does not load is
+    not "already in" models/; the registry's version is copied again and loads."""
+    from workbench.collaborative import CollaborativeModel
+    from workbench.tasks.collaborative import champion_dir, sync_champion
+
+    settings = registered(kind)
+    folder = champion_dir("toy", settings)
+    assert "already in" in sync_champion("toy", settings)
+    _damage(folder / name, "garbled" if name != "config.json" else "truncated")
+    assert "copied" in sync_champion("toy", settings)
+    assert CollaborativeModel.load(folder) is not None
