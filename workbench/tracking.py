@@ -82,7 +82,7 @@ def _relocate(path: str, here: str, _mtime_ns: int, _size: int) -> int:
                     if table not in tables:
                         continue
                     changed += db.execute(
-                        f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608
+                        f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
                         f"WHERE substr({column}, 1, ?) = ?",
                         (here, len(old) + 1, len(old) + 1, old + "/")).rowcount
     except sqlite3.OperationalError:  # busy: another process writes; try on the next call
