@@ -157,3 +157,10 @@ def loopback_server(name: str, command: list[str], ready: Callable[[], bool],
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test under tests/reliability/ counts as a reliability case."""
+    for item in items:
+        if "reliability" in item.path.parts:
+            item.add_marker(pytest.mark.reliability)

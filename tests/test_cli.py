@@ -23,6 +23,7 @@ def test_help_everywhere(args) -> None:
     assert "Usage" in result.output
 
 
+@pytest.mark.reliability
 def test_unknown_dataset_is_one_line_no_traceback(workbench_env) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "workbench", "data", "prepare", "nope"],
@@ -120,6 +121,7 @@ def test_content_search_takes_ranking_options(workbench_env) -> None:
     assert bad.exit_code != 0 and "Traceback" not in bad.output
 
 
+@pytest.mark.reliability
 def test_results_with_a_missing_year_print(capsys) -> None:
     """308 anime have no year: a result list holding one prints it without a year (it was a
     `boolean value of NA is ambiguous` crash), and a year already in the title once."""
@@ -178,6 +180,7 @@ def test_huge_user_ids_and_undecodable_queries_are_clear_errors() -> None:
         engine.query_vector("caf\udce9")
 
 
+@pytest.mark.reliability
 def test_a_damaged_mlflow_store_is_one_error_naming_the_fix(workbench_env) -> None:
     store = workbench_env.experiments_dir / "mlflow.db"
     store.parent.mkdir(parents=True, exist_ok=True)

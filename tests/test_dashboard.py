@@ -242,6 +242,7 @@ def test_shown_results_heal_their_missing_details(toy, toy_recommender) -> None:
     "https://example.org/a.jpg'><script>alert(1)</script>",
     "data:text/html,<script>alert(1)</script>",
 ])
+@pytest.mark.reliability
 def test_hostile_provider_and_patch_values_never_reach_the_page(dash, poster) -> None:
     """A poster URL, title, synopsis or genre from a provider or a patch file is text: no
     handler attribute, script or foreign image scheme reaches the page; only https: images
@@ -279,6 +280,7 @@ def _tags(page: str) -> list[tuple[str, list[tuple[str, str]]]]:
     return found
 
 
+@pytest.mark.reliability
 def test_a_year_is_shown_once_and_a_missing_year_not_at_all(dash) -> None:
     rec = dash.recommender
     recs = rec.content_match(query=QUERY, k=3)

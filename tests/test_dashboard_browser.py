@@ -91,6 +91,7 @@ def _ids(column) -> list[str]:
     return [c.get_attribute("data-item") for c in column.locator(".wb-card").all()]
 
 
+@pytest.mark.reliability
 @pytest.mark.integration
 def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
     from playwright.sync_api import expect, sync_playwright

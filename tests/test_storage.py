@@ -6,6 +6,7 @@ import pytest
 from workbench import storage
 
 
+@pytest.mark.reliability
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "file.json"
     storage.write_json(target, {"a": 1})
@@ -15,6 +16,7 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["file.json"]
 
 
+@pytest.mark.reliability
 def test_failed_write_keeps_previous_version_and_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "table.parquet"
     storage.write_parquet(target, pd.DataFrame({"x": [1, 2]}))
@@ -25,6 +27,7 @@ def test_failed_write_keeps_previous_version_and_no_temp(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
 
 
+@pytest.mark.reliability
 def test_replace_folder_swaps_and_puts_the_old_folder_back_on_failure(tmp_path,
                                                                        monkeypatch) -> None:
     import os

@@ -50,6 +50,7 @@ def _write(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
     ("- just\n- a list\n", r"a sweep file is a mapping"),
     ("experiment: [unclosed\n", r"not valid YAML"),
 ])
+@pytest.mark.reliability
 def test_structural_errors_name_the_key(tmp_path, text, message) -> None:
     with pytest.raises(SweepError, match=message):
         load_sweep(_write(tmp_path, text))
@@ -114,6 +115,7 @@ def test_variant_errors_are_found_before_anything_runs(tmp_path, text, message) 
     ("search: {space: {x: {int: [1, 9], step: 0.5}}}", r"an int range needs a whole step"),
     ("search: {space: {x: {uniform: [0, 1]}}}", r"uniform: Extra inputs are not permitted"),
 ])
+@pytest.mark.reliability
 def test_bad_search_blocks_are_refused_by_name(tmp_path, text, message) -> None:
     with pytest.raises(SweepError, match=message):
         load_sweep(_write(tmp_path, f"experiment: x\nnotebook: 03_train_collaborative\n"
@@ -222,6 +224,7 @@ def _kernels() -> list[psutil.Process]:
     return [p for p in children if "ipykernel" in " ".join(p.cmdline())]
 
 
+@pytest.mark.reliability
 @pytest.mark.integration
 def test_sweep_records_failure_runs_the_rest_and_resumes(workbench_env, tmp_path) -> None:
     data.prepare("toy", workbench_env)
@@ -440,6 +443,7 @@ def test_only_takes_a_variant_or_a_variant_group() -> None:
         _selected(spec, variants, ["pee"])  # a prefix of a group name is not a group
 
 
+@pytest.mark.reliability
 def test_runs_left_running_by_a_killed_sweep_are_marked_killed(workbench_env) -> None:
     """A parent (and its child) whose sweep process is gone are KILLED at the next sweep's
     start; a live sweep's runs and a run of another host are left alone."""
@@ -469,6 +473,7 @@ def test_runs_left_running_by_a_killed_sweep_are_marked_killed(workbench_env) ->
                       live_child: "RUNNING", remote: "RUNNING"}
 
 
+@pytest.mark.reliability
 @pytest.mark.integration
 @pytest.mark.parametrize("moment", ["worker_starting", "kernel_running"])
 def test_ctrl_c_stops_a_parallel_sweep_cleanly(workbench_env, tmp_path, moment) -> None:

@@ -85,6 +85,7 @@ def test_saved_index_loads_and_answers_the_same(toy_settings, encoder):
     assert not index_is_current(_config(tabular_weight=0.9), toy_settings)
 
 
+@pytest.mark.reliability
 def test_interrupted_save_leaves_the_previous_index_loadable(toy_settings, encoder, monkeypatch):
     engine, _ = build_content_index(_config(), toy_settings, encoder, progress=False)
     path = content_dir("toy", toy_settings) / "index.npz"
@@ -279,6 +280,7 @@ def test_int8_queries_need_no_pytorch(tmp_path) -> None:
     assert out.strip() == "(1, 384) False False"
 
 
+@pytest.mark.reliability
 def test_a_killed_embedding_resumes_from_the_last_saved_chunk(tmp_path) -> None:
     """The cache is saved after every chunk: a build killed in its third chunk keeps the
     first two, and the next build embeds only the rest."""

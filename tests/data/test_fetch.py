@@ -83,6 +83,7 @@ def test_bad_checksum_errors_and_leaves_nothing(tmp_path, monkeypatch) -> None:
     assert _files(settings.raw_dir("tiny")) == []
 
 
+@pytest.mark.reliability
 def test_bad_checksum_keeps_the_previous_verified_file(tmp_path, monkeypatch) -> None:
     _register(monkeypatch, "http://127.0.0.1:9/unused")
     good = Settings(home=tmp_path / "home", data_mirror=_mirror(tmp_path, CONTENT))
@@ -94,6 +95,7 @@ def test_bad_checksum_keeps_the_previous_verified_file(tmp_path, monkeypatch) ->
     assert (good.raw_dir("tiny") / "ratings.csv").read_bytes() == CONTENT
 
 
+@pytest.mark.reliability
 def test_corrupt_gzip_in_mirror_is_a_clear_error(tmp_path, monkeypatch) -> None:
     _register(monkeypatch, "http://127.0.0.1:9/unused")
     mirror = _mirror(tmp_path, CONTENT)
@@ -112,6 +114,7 @@ def test_download_from_origin_extracts_zip_member(tmp_path, monkeypatch, origin)
     assert (settings.raw_dir("tiny") / "ratings.csv").read_bytes() == CONTENT
 
 
+@pytest.mark.reliability
 def test_download_with_wrong_checksum_writes_nothing(tmp_path, monkeypatch, origin) -> None:
     _register(monkeypatch, f"{origin}/ratings.csv", sha="0" * 64)
     settings = Settings(home=tmp_path / "home", data_mirror=None)

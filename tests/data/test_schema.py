@@ -27,6 +27,7 @@ def _items(toy) -> pd.DataFrame:
     return finalize_items(toy.items, PrepareReport("toy"))
 
 
+@pytest.mark.reliability
 def test_out_of_range_year_names_column_row_and_id(toy) -> None:
     items = _items(toy)
     items.loc[3, "year"] = 3024
@@ -61,6 +62,7 @@ def test_missing_and_extra_columns(toy) -> None:
         validate_items(items)
 
 
+@pytest.mark.reliability
 def test_rating_outside_scale_names_row_and_user() -> None:
     inter = pd.DataFrame(
         {
@@ -102,6 +104,7 @@ def test_display_title_shows_a_year_once_and_no_missing_year() -> None:
     assert display_title("Akira", pd.array([1988], dtype="Int64")[0]) == "Akira (1988)"
 
 
+@pytest.mark.reliability
 def test_safe_image_url_accepts_only_plain_https() -> None:
     from workbench.data import safe_image_url
 

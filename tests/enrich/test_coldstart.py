@@ -84,6 +84,7 @@ def test_two_adds_at_once_keep_both(toy, tmdb) -> None:
     assert {1091, 60935} <= set(reloaded.index.item_ids.tolist())
 
 
+@pytest.mark.reliability
 def test_a_killed_save_leaves_the_previous_index_loadable(toy) -> None:
     path = content_dir("toy", toy) / "index.npz"
     before = VectorIndex.load(path)

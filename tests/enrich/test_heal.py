@@ -58,6 +58,7 @@ def test_heal_patches_records_sources_and_reuses(jikan) -> None:
     assert again.items_with_gaps == 0 and len(server.requests) == served
 
 
+@pytest.mark.reliability
 def test_offline_stops_with_one_line_and_keeps_what_was_found(tmp_path) -> None:
     settings = Settings(home=tmp_path, data_mirror=tmp_path / "none",
                         jikan_url="http://127.0.0.1:9/v4", provider_retries=0)
@@ -91,6 +92,7 @@ def test_a_server_error_is_asked_again_later(jikan) -> None:
     assert again.looked_up == 1 and store.patched(9253)["text"]["source"] == "Jikan:9253"
 
 
+@pytest.mark.reliability
 def test_concurrent_heals_keep_every_patch(tmp_path) -> None:
     """Two stores of one dataset (two processes healing disjoint items) saving in turns keep
     all 60 patches; the last writer does not drop the other's."""
@@ -115,6 +117,7 @@ def test_concurrent_heals_keep_every_patch(tmp_path) -> None:
     assert saved.patched(105)["year"]["value"] == 2005
 
 
+@pytest.mark.reliability
 def test_a_patch_file_of_the_wrong_shape_is_named(tmp_path) -> None:
     from workbench import WorkbenchError
 

@@ -57,6 +57,7 @@ def test_remakes_are_told_apart_by_year(tmp_path, tmdb_server) -> None:
         provider.find("Zzyzx Road", 2006)
 
 
+@pytest.mark.reliability
 def test_no_key_and_a_rejected_key(tmp_path, tmdb_server, monkeypatch) -> None:
     monkeypatch.delenv("TMDB_API_KEY", raising=False)
     provider = TMDBProvider(_settings(tmp_path, tmdb_url=f"{tmdb_server.url}/3"))
@@ -78,6 +79,7 @@ def test_429_with_retry_after_is_waited_out(tmp_path, tmdb_server) -> None:
     assert len(tmdb_server.requests) == 2
 
 
+@pytest.mark.reliability
 def test_a_retry_after_beyond_the_cap_fails_at_once(tmp_path, tmdb_server) -> None:
     tmdb_server.script["/3/search"] = [
         {"status": 429, "headers": {"Retry-After": "100000"}, "body": {"status_code": 25}}]
@@ -88,6 +90,7 @@ def test_a_retry_after_beyond_the_cap_fails_at_once(tmp_path, tmdb_server) -> No
     assert len(tmdb_server.requests) == 1
 
 
+@pytest.mark.reliability
 def test_the_key_stays_out_of_debug_logs(tmp_path, tmdb_server, caplog) -> None:
     tmdb_server.script["/3/search"] = [{"status": 200, "body": {"results": []}}]
     caplog.set_level("DEBUG")
@@ -105,6 +108,7 @@ def test_5xx_is_retried_then_reported(tmp_path, tmdb_server) -> None:
         _tmdb(tmp_path, tmdb_server).search("Alien")
 
 
+@pytest.mark.reliability
 def test_timeout_is_a_clear_error_and_the_key_stays_out_of_logs(tmp_path, tmdb_server,
                                                                    caplog) -> None:
     tmdb_server.script["/3/search"] = [{"delay": 1.5, "body": {"results": []}}]

@@ -240,7 +240,8 @@ def catalog_with_additions(dataset: str, settings: Settings) -> tuple[pd.DataFra
     added = VectorIndex.read_added(content_dir(dataset, settings) / "index.npz")
     known = set(items["item_id"].tolist())
     added = [r for r in added if int(r["item_id"]) not in known]
-    items = PatchStore.for_dataset(dataset, settings).apply(with_added_rows(items, added))
+    patches = PatchStore.for_dataset(dataset, settings, tolerate_damage=True)
+    items = patches.apply(with_added_rows(items, added))
     return items, added
 
 
@@ -445,7 +446,8 @@ def load_content_engine(
     index = VectorIndex.load(path, expected_item_ids=items["item_id"].to_numpy())
     from workbench.enrich.heal import PatchStore
 
-    items = PatchStore.for_dataset(dataset, settings).apply(with_added_rows(items, index.added))
+    patches = PatchStore.for_dataset(dataset, settings, tolerate_damage=True)
+    items = patches.apply(with_added_rows(items, index.added))
     encoder = encoder or TextEncoder(index.manifest.embedding_model,
                                      onnx_dir=onnx_dir(settings))
     if encoder.model_name != index.manifest.embedding_model:

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from workbench import WorkbenchError
 from workbench.enrich.http import ProviderError
 from workbench.enrich.providers import ItemMetadata, Provider
 from workbench.settings import Settings, get_settings
@@ -79,14 +80,28 @@ def catalog_gaps(items: pd.DataFrame, fields: tuple[str, ...] = HEALABLE) -> pd.
     return pd.DataFrame(rows, columns=["item_id", "title", "year", "missing"])
 
 
+class PatchFileError(WorkbenchError):
+    """The patch file cannot be read as patches (not JSON, or not an object of item ids)."""
+
+
 class PatchStore:
     """The saved patches of one dataset (a JSON file, written atomically)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, tolerate_damage: bool = False) -> None:
+        """A damaged file (not JSON, not an object) is an error naming it; with
+        ``tolerate_damage`` (what loading a catalog uses) it is reported once as a warning and
+        no patch applies, so search keeps working. Saving always rereads the file strictly,
+        so a damaged file is never overwritten (nothing in it is lost)."""
         self.path = Path(path)
         self._lock = threading.Lock()
         self._changed: set[str] = set()
-        self.data: dict[str, dict] = self._read()
+        try:
+            self.data: dict[str, dict] = self._read()
+        except PatchFileError as exc:
+            if not tolerate_damage:
+                raise
+            log.warning("%s; no patches applied", exc)
+            self.data = {}
 
     def _read(self) -> dict[str, dict]:
         try:
@@ -96,16 +111,16 @@ class PatchStore:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            from workbench import WorkbenchError
-
-            raise WorkbenchError(f"patch file {self.path} is corrupt or not a JSON object of "
+            raise PatchFileError(f"patch file {self.path} is corrupt or not a JSON object of "
                                  f"item ids; move it away to start over") from None
         return data
 
     @classmethod
-    def for_dataset(cls, dataset: str, settings: Settings | None = None) -> PatchStore:
+    def for_dataset(cls, dataset: str, settings: Settings | None = None, *,
+                    tolerate_damage: bool = False) -> PatchStore:
         settings = settings or get_settings()
-        return cls(settings.data_dir / "patches" / f"{dataset}.json")
+        return cls(settings.data_dir / "patches" / f"{dataset}.json",
+                   tolerate_damage=tolerate_damage)
 
     def patched(self, item_id: int) -> dict[str, dict]:
         """Field -> {value, source, at} of one item."""

@@ -230,7 +230,8 @@ class Recommender:
         except ValueError as exc:
             first = exc.errors()[0] if hasattr(exc, "errors") else {}
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise RecommenderError(f"invalid option {where}: {first.get('msg', exc)}") from None
+            raise RecommenderError(f"invalid option {where} = {first.get('input')!r}: "
+                                   f"{first.get('msg', exc)}") from None
 
     def _check_item(self, item_id: int) -> int:
         try:
