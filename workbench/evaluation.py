@@ -26,6 +26,9 @@ import yaml
 
 from workbench import WorkbenchError
 
+SHIPPED_QUERIES = Path(__file__).resolve().parents[1] / "experiments" / "queries"
+"""The team query sets shipped with the checkout (``experiments/queries/``)."""
+
 QUERY_SPLITS = ("validation", "test")
 
 
@@ -42,13 +45,11 @@ class Query:
 def default_queries_path(dataset: str, settings=None) -> Path:
     """The team query set of ``dataset``: ``<experiments_dir>/queries/<dataset>.yaml`` when a
     user keeps their own there, else the one shipped in the checkout's ``experiments/``."""
-    from workbench.experiments import NOTEBOOKS_DIR
     from workbench.settings import get_settings
 
     settings = settings or get_settings()
     own = settings.experiments_dir / "queries" / f"{dataset}.yaml"
-    return own if own.is_file() else NOTEBOOKS_DIR.parent / "experiments" / "queries" / \
-        f"{dataset}.yaml"
+    return own if own.is_file() else SHIPPED_QUERIES / f"{dataset}.yaml"
 
 
 def load_queries(path: Path, items: pd.DataFrame | None = None, split: str | None = None
@@ -439,8 +440,6 @@ def hybrid_tradeoff(recommender, train: pd.DataFrame, test: pd.DataFrame,
     ``recommender.collaborative`` must have been trained on ``train``; a model trained on a
     different split would have seen the held-out items.
     """
-    from workbench.hybrid.rerank import duplicate_rate, intra_list_diversity
-
     model = recommender.collaborative
     users_known = set(model.ids.users.tolist())
     relevant_by_user = test.groupby("user_id")["item_id"].apply(lambda s: set(s.tolist()))
@@ -499,3 +498,20 @@ def supported_alphas(table: pd.DataFrame, k: int = 10, franchise_filter: bool = 
     floor = best[f"ndcg_at_{k}"] - best[f"ndcg_at_{k}_se"]
     close = rows[rows[f"ndcg_at_{k}"] >= floor]["alpha"].tolist()
     return float(best["alpha"]), [float(a) for a in close]
+
+
+def intra_list_diversity(vectors: np.ndarray) -> float:
+    """Mean pairwise cosine distance (1 - cosine) of L2-normalised rows; 0 for < 2 rows."""
+    v = np.asarray(vectors, np.float64)
+    n = len(v)
+    if n < 2:
+        return 0.0
+    sims = v @ v.T
+    return float(1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1)))
+
+
+def duplicate_rate(groups: Sequence[object]) -> float:
+    """Share of list positions whose group already appeared earlier in the list."""
+    if not len(groups):
+        return 0.0
+    return (len(groups) - len(set(groups))) / len(groups)

@@ -22,6 +22,7 @@ from workbench.content import (
     content_dir,
     load_content_engine,
 )
+from workbench.content.engine import IndexChangedError
 from workbench.enrich import TMDBProvider
 from workbench.enrich.coldstart import ColdStartError, add_item
 from workbench.settings import Settings
@@ -174,7 +175,7 @@ def test_an_engine_older_than_a_rebuild_does_not_overwrite_it(toy) -> None:
     stale = load_content_engine("toy", toy)
     build_content_index(ContentConfig(dataset="toy", ae_epochs=5), toy, encoder=stale.encoder,
                         progress=False)
-    with pytest.raises(ColdStartError, match="rebuilt since this engine loaded it"):
+    with pytest.raises(IndexChangedError, match="rebuilt since this engine loaded it"):
         add_item(stale, "Bee Season", provider=Stub(), settings=toy, background=False)
     assert 900003 not in load_content_engine("toy", toy).index  # the rebuild stands
 

@@ -93,7 +93,7 @@ def test_franchise_filter_keeps_one_per_franchise_and_reports_hidden(rec, user) 
 
 
 def test_mmr_changes_the_list_towards_diversity(rec, user) -> None:
-    from workbench.hybrid.rerank import intra_list_diversity
+    from workbench.evaluation import intra_list_diversity
 
     plain = rec.ai_pick(query=QUERY, user_id=user, k=6, **NO_FILTER)
     diverse = rec.ai_pick(query=QUERY, user_id=user, k=6, mmr_lambda=0.3, **NO_FILTER)

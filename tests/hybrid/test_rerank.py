@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from workbench import evaluation
 from workbench.hybrid import rerank
 
 
@@ -63,8 +64,8 @@ def test_mmr_keeps_order_at_one_and_diversifies_below() -> None:
 def test_diversity_and_duplicate_rate() -> None:
     same = np.array([[1.0, 0.0], [1.0, 0.0]])
     orthogonal = np.array([[1.0, 0.0], [0.0, 1.0]])
-    assert rerank.intra_list_diversity(same) == pytest.approx(0.0)
-    assert rerank.intra_list_diversity(orthogonal) == pytest.approx(1.0)
-    assert rerank.intra_list_diversity(same[:1]) == 0.0
-    assert rerank.duplicate_rate(["a", "a", "b", "a"]) == 0.5
-    assert rerank.duplicate_rate([]) == 0.0
+    assert evaluation.intra_list_diversity(same) == pytest.approx(0.0)
+    assert evaluation.intra_list_diversity(orthogonal) == pytest.approx(1.0)
+    assert evaluation.intra_list_diversity(same[:1]) == 0.0
+    assert evaluation.duplicate_rate(["a", "a", "b", "a"]) == 0.5
+    assert evaluation.duplicate_rate([]) == 0.0

@@ -24,6 +24,7 @@ the test split once, and logs and registers the result in MLflow (notebook 03 an
 ``workbench collaborative train`` call it).
 """
 
+from workbench.collaborative import models as _models  # noqa: F401  (registers the built-ins)
 from workbench.collaborative.base import (
     CollabConfig,
     CollaborativeError,

@@ -75,8 +75,6 @@ class CollabConfig(BaseModel):
 
     @model_validator(mode="after")
     def _complete_params(self) -> CollabConfig:
-        from workbench.collaborative.registry import model_class
-
         cls = model_class(self.model)
         if self.objective not in cls.objectives:
             raise ValueError(f"model {self.model!r} supports the objective(s) "
@@ -92,8 +90,6 @@ class CollabConfig(BaseModel):
     @property
     def typed_params(self) -> ModelParams:
         """``params`` as the model's ``Params`` object."""
-        from workbench.collaborative.registry import model_class
-
         return model_class(self.model).Params(**self.params)
 
 
@@ -377,8 +373,6 @@ class CollaborativeModel:
     def load(cls, folder: Path) -> CollaborativeModel:
         """Load a model saved by :meth:`save` (any registered kind); a clear error when it
         is missing, corrupt, or from an older version."""
-        from workbench.collaborative.registry import model_class
-
         folder = Path(folder)
         if not (folder / "config.json").is_file():
             raise CollaborativeError(f"collaborative model {folder} is missing; train one with "
@@ -454,3 +448,35 @@ class FactorModel(CollaborativeModel):
     def _restore(self, weights) -> None:
         self.user_factors = weights["user_factors"]
         self.item_factors = weights["item_factors"]
+
+
+# -- the registry's table (lookups by name; see workbench.collaborative.registry) ------------
+
+_MODELS: dict[str, type[CollaborativeModel]] = {}
+"""Registered models by name (the built-ins are registered by importing
+:mod:`workbench.collaborative`, whose ``__init__`` imports :mod:`.models`)."""
+
+
+def register(cls: type[CollaborativeModel]) -> type[CollaborativeModel]:
+    """Class decorator: make ``cls`` available by ``cls.name``."""
+    if not cls.name:
+        raise CollaborativeError(f"{cls.__qualname__} has no name")
+    if cls.name in _MODELS and _MODELS[cls.name] is not cls:
+        raise CollaborativeError(f"a model named {cls.name!r} is already registered "
+                                 f"({_MODELS[cls.name].__module__})")
+    _MODELS[cls.name] = cls
+    return cls
+
+
+def model_names() -> tuple[str, ...]:
+    """The registered model names, in registration order."""
+    return tuple(_MODELS)
+
+
+def model_class(name: str) -> type[CollaborativeModel]:
+    """The model registered as ``name``; an error listing the registered ones otherwise."""
+    try:
+        return _MODELS[name]
+    except (KeyError, TypeError):
+        raise CollaborativeError(f"unknown model {name!r}; registered models: "
+                                 f"{', '.join(_MODELS)}") from None

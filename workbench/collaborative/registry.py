@@ -2,8 +2,9 @@
 :func:`model_class`.
 
 The built-in models live in :mod:`workbench.collaborative.models`, one module each, and are
-registered when that package is imported (lazily, on the first lookup). A model of your own
-is one module::
+registered when :mod:`workbench.collaborative` is imported (which any of its modules does
+first). The table itself lives in :mod:`workbench.collaborative.base`, so the base never
+imports its models (no import cycle). A model of your own is one module::
 
     from workbench.collaborative import CollaborativeModel, ModelParams, register
 
@@ -22,41 +23,9 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from workbench.collaborative.base import CollaborativeError, CollaborativeModel
+from workbench.collaborative.base import _MODELS, model_class, model_names, register
 
-_MODELS: dict[str, type[CollaborativeModel]] = {}
-
-
-def register(cls: type[CollaborativeModel]) -> type[CollaborativeModel]:
-    """Class decorator: make ``cls`` available by ``cls.name``."""
-    if not cls.name:
-        raise CollaborativeError(f"{cls.__qualname__} has no name")
-    if cls.name in _MODELS and _MODELS[cls.name] is not cls:
-        raise CollaborativeError(f"a model named {cls.name!r} is already registered "
-                                 f"({_MODELS[cls.name].__module__})")
-    _MODELS[cls.name] = cls
-    return cls
-
-
-def _builtin() -> None:
-    import workbench.collaborative.models  # noqa: F401  (registers the built-in models)
-
-
-def model_names() -> tuple[str, ...]:
-    """The registered model names, in registration order."""
-    _builtin()
-    return tuple(_MODELS)
-
-
-def model_class(name: str) -> type[CollaborativeModel]:
-    """The model registered as ``name``; an error listing the registered ones otherwise."""
-    _builtin()
-    try:
-        return _MODELS[name]
-    except (KeyError, TypeError):
-        raise CollaborativeError(f"unknown model {name!r}; registered models: "
-                                 f"{', '.join(_MODELS)}") from None
-
+__all__ = ["describe_models", "model_class", "model_names", "register"]
 
 def describe_models() -> list[dict[str, Any]]:
     """Each model's name, objectives, summary and parameters (name, type, default, doc)."""

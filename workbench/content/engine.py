@@ -19,6 +19,7 @@ vectors, ids, codes, manifest; ``index.json`` is a readable copy of the manifest
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
 from collections import OrderedDict
@@ -179,8 +180,6 @@ def build_content_index(
     engine = ContentEngine(items, index, encoder, config.prf_depth,
                            lexical_path=out / "lexical.npz" if save else None)
     if save:
-        from workbench.enrich.coldstart import save_index
-
         t0 = time.perf_counter()
         # under the index's file lock; items added by cold start during the build are
         # embedded into this index before it replaces the old one
@@ -234,7 +233,7 @@ def with_added_rows(items: pd.DataFrame, added: list[dict]) -> pd.DataFrame:
 def catalog_with_additions(dataset: str, settings: Settings) -> tuple[pd.DataFrame, list[dict]]:
     """The prepared catalog plus the items added by cold start to the saved index (they
     survive a rebuild), with self-healing patches applied; and the added rows."""
-    from workbench.enrich.heal import PatchStore
+    from workbench.data.patches import PatchStore
 
     items = load_items(dataset, settings)
     added = VectorIndex.read_added(content_dir(dataset, settings) / "index.npz")
@@ -444,7 +443,7 @@ def load_content_engine(
     items = load_items(dataset, settings)
     path = content_dir(dataset, settings) / "index.npz"
     index = VectorIndex.load(path, expected_item_ids=items["item_id"].to_numpy())
-    from workbench.enrich.heal import PatchStore
+    from workbench.data.patches import PatchStore
 
     patches = PatchStore.for_dataset(dataset, settings, tolerate_damage=True)
     items = patches.apply(with_added_rows(items, index.added))
@@ -459,3 +458,61 @@ def load_content_engine(
         prf_depth = int(index.manifest.build_config.get("prf_depth", 0))
     return ContentEngine(items, index, encoder, prf_depth, ranking,
                          lexical_path=path.with_name("lexical.npz"))
+
+
+class IndexChangedError(ContentError):
+    """The index file was rebuilt since this engine loaded it; saving would undo the rebuild."""
+
+
+def item_vectors(engine: ContentEngine, frame: pd.DataFrame,
+                 folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Index vectors (and tabular codes, with fusion) of catalog rows not yet in ``engine``,
+    made as the build made them: the engine's encoder, the saved preprocessor and
+    autoencoder in ``folder``, the index's fusion weight."""
+    manifest = engine.manifest
+    text = engine.encoder.encode(item_texts(frame).tolist())
+    if not manifest.fusion:
+        return fuse(text, None, 0.0), None
+    preprocessor = tabular.load_preprocessor(folder / "tabular_preprocessor.skops")
+    encoder = tabular.load_encoder(folder / "tabular_encoder.keras")
+    codes = tabular.encode(encoder, preprocessor.transform(tabular.tabular_frame(frame)))
+    codes = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+    return fuse(text, codes, manifest.tabular_weight), codes.astype(np.float32)
+
+
+def save_index(engine: ContentEngine, path: Path, rebuilt: bool = False) -> None:
+    """Write the engine's index atomically under an exclusive file lock, first taking in the
+    items another process added to the file since this engine loaded it.
+
+    ``rebuilt``: the engine is a fresh build replacing the file; items added meanwhile are
+    embedded into it. Otherwise, a file rebuilt since the engine loaded it is never
+    overwritten by the engine's older index: a clear error says to reload.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            on_disk = VectorIndex.read_manifest(path)
+            if (not rebuilt and on_disk is not None
+                    and on_disk.created_at != engine.manifest.created_at):
+                raise IndexChangedError(
+                    f"the {engine.manifest.dataset} index was rebuilt since this engine loaded "
+                    f"it; reload it (restart the dashboard) and add the item again")
+            theirs = [r for r in VectorIndex.read_added(path)
+                      if int(r["item_id"]) not in engine.index]
+            if theirs and rebuilt:
+                frame = with_added_rows(engine.items.reset_index(drop=True), theirs)
+                new = frame[frame["item_id"].isin([int(r["item_id"]) for r in theirs])]
+                vectors, codes = item_vectors(engine, new, path.parent)
+                engine.add_items(vectors, new["item_id"].to_numpy(), codes, frame, theirs)
+            elif theirs:
+                disk = VectorIndex.load(path)
+                ids = np.array([int(r["item_id"]) for r in theirs])
+                rows = disk.rows_of(ids)
+                codes = disk.codes[rows] if disk.codes is not None else None
+                engine.add_items(disk.vectors[rows], ids, codes,
+                                 with_added_rows(engine.items.reset_index(drop=True), theirs),
+                                 theirs)
+            engine.index.save(path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

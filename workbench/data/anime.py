@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.data.prepare import (
+from workbench.data.readers import (
     PreparedTables,
     PrepareReport,
     clean_text,

@@ -48,6 +48,8 @@ ITEM_COLUMNS = [
     "weighted_rating", "collection", "poster_url",
 ]
 LIST_COLUMNS = ["alt_titles", "genres", "keywords", "companies"]
+YEAR_RANGE = (1870, 2100)
+"""Release years the catalogs accept (the schema, patches and provider answers)."""
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 
 
@@ -79,7 +81,7 @@ ITEMS_SCHEMA = pa.DataFrameSchema(
         "genres": _str_list_column(),
         "keywords": _str_list_column(),
         "companies": _str_list_column(),
-        "year": pa.Column("Int64", pa.Check.in_range(1870, 2100), nullable=True),
+        "year": pa.Column("Int64", pa.Check.in_range(*YEAR_RANGE), nullable=True),
         "language": pa.Column(str, pa.Check.str_matches(r"^[a-z]{2,3}$"), nullable=True),
         "runtime": pa.Column("float64", pa.Check.gt(0), nullable=True),
         "episodes": pa.Column("Int64", pa.Check.ge(1), nullable=True),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.data.prepare import PreparedTables, PrepareReport
+from workbench.data.readers import PreparedTables, PrepareReport
 
 GENRE_WORDS: dict[str, list[str]] = {
     "Science Fiction": ["starship", "galaxy", "alien", "orbit", "robot", "laser", "planet",

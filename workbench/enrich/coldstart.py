@@ -17,9 +17,10 @@ Decisions:
   together: a crash mid-save leaves the previous file, complete and loadable. Loading merges
   the rows into the engine's catalog, a rebuild keeps them, and ``workbench data prepare``
   (which rewrites the prepared tables) cannot lose them.
-- **Concurrency**: adds to one engine are serialised by a lock; the save takes an exclusive
-  file lock (``index.npz.lock``) and, holding it, first takes in the items another process
-  added to the file meanwhile, so two processes adding at once keep both items.
+- **Concurrency**: adds to one engine are serialised by a lock; the save
+  (:func:`workbench.content.engine.save_index`) takes an exclusive file lock
+  (``index.npz.lock``) and, holding it, first takes in the items another process added to the
+  file meanwhile, so two processes adding at once keep both items.
 - **Features**: the text vector from the packaged encoder; with fusion, the tabular code from
   the saved preprocessor and autoencoder (missing values imputed as at build time), fused
   with the index's weight. The IMDB-style weighted rating is left empty (it needs the
@@ -28,18 +29,21 @@ Decisions:
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from workbench import WorkbenchError
-from workbench.content.embeddings import item_texts
-from workbench.content.engine import ContentEngine, content_dir, fuse, with_added_rows
+from workbench.content.engine import (
+    ContentEngine,
+    content_dir,
+    item_vectors,
+    save_index,
+    with_added_rows,
+)
 from workbench.enrich.providers import ItemMetadata, Provider, provider_for
 from workbench.settings import Settings, get_settings
 
@@ -73,61 +77,6 @@ def metadata_row(meta: ItemMetadata, columns: list[str]) -> dict:
     return row
 
 
-def _vector(engine: ContentEngine, frame: pd.DataFrame, folder: Path) -> tuple[np.ndarray,
-                                                                                np.ndarray | None]:
-    manifest = engine.manifest
-    text = engine.encoder.encode(item_texts(frame).tolist())
-    if not manifest.fusion:
-        return fuse(text, None, 0.0), None
-    from workbench.content import tabular
-
-    preprocessor = tabular.load_preprocessor(folder / "tabular_preprocessor.skops")
-    encoder = tabular.load_encoder(folder / "tabular_encoder.keras")
-    codes = tabular.encode(encoder, preprocessor.transform(tabular.tabular_frame(frame)))
-    codes = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
-    return fuse(text, codes, manifest.tabular_weight), codes.astype(np.float32)
-
-
-def save_index(engine: ContentEngine, path: Path, rebuilt: bool = False) -> None:
-    """Write the engine's index atomically under an exclusive file lock, first taking in the
-    items another process added to the file since this engine loaded it.
-
-    ``rebuilt``: the engine is a fresh build replacing the file; items added meanwhile are
-    embedded into it. Otherwise, a file rebuilt since the engine loaded it is never
-    overwritten by the engine's older index: a clear error says to reload.
-    """
-    from workbench.content.index import VectorIndex
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            on_disk = VectorIndex.read_manifest(path)
-            if (not rebuilt and on_disk is not None
-                    and on_disk.created_at != engine.manifest.created_at):
-                raise ColdStartError(
-                    f"the {engine.manifest.dataset} index was rebuilt since this engine loaded "
-                    f"it; reload it (restart the dashboard) and add the item again")
-            theirs = [r for r in VectorIndex.read_added(path)
-                      if int(r["item_id"]) not in engine.index]
-            if theirs and rebuilt:
-                frame = with_added_rows(engine.items.reset_index(drop=True), theirs)
-                new = frame[frame["item_id"].isin([int(r["item_id"]) for r in theirs])]
-                vectors, codes = _vector(engine, new, path.parent)
-                engine.add_items(vectors, new["item_id"].to_numpy(), codes, frame, theirs)
-            elif theirs:
-                disk = VectorIndex.load(path)
-                ids = np.array([int(r["item_id"]) for r in theirs])
-                rows = disk.rows_of(ids)
-                codes = disk.codes[rows] if disk.codes is not None else None
-                engine.add_items(disk.vectors[rows], ids, codes,
-                                 with_added_rows(engine.items.reset_index(drop=True), theirs),
-                                 theirs)
-            engine.index.save(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def add_item(engine: ContentEngine, title: str, year: int | None = None,
              provider: Provider | None = None, settings: Settings | None = None,
              background: bool = True) -> AddResult:
@@ -155,7 +104,7 @@ def add_item(engine: ContentEngine, title: str, year: int | None = None,
         frame = with_added_rows(engine.items.reset_index(drop=True), [row])
         new = frame[frame["item_id"] == meta.provider_id]
         folder = content_dir(dataset, settings)
-        vector, code = _vector(engine, new, folder)
+        vector, code = item_vectors(engine, new, folder)
         engine.add_items(vector, np.array([meta.provider_id]), code, frame, [row])
     path = folder / "index.npz"
     if background:

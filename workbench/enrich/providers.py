@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from workbench.data.schema import YEAR_RANGE
 from workbench.enrich.http import CachedHttp, ProviderError
 from workbench.settings import Settings, get_settings
 
@@ -104,7 +105,7 @@ INT64_MAX = 2**63 - 1
 def _year(date: Any) -> int | None:
     match = re.match(r"(\d{4})", str(date or ""))
     year = int(match.group(1)) if match else None
-    return year if year is not None and 1870 <= year <= 2100 else None
+    return year if year is not None and YEAR_RANGE[0] <= year <= YEAR_RANGE[1] else None
 
 
 def _names(entries: Any) -> list[str]:

@@ -118,20 +118,3 @@ def mmr(order: Sequence[int], relevance: np.ndarray, vectors: np.ndarray, k: int
         available[best] = False
         max_sim = np.maximum(max_sim, vec @ vec[best])
     return [order[p] for p in picked]
-
-
-def intra_list_diversity(vectors: np.ndarray) -> float:
-    """Mean pairwise cosine distance (1 - cosine) of L2-normalised rows; 0 for < 2 rows."""
-    v = np.asarray(vectors, np.float64)
-    n = len(v)
-    if n < 2:
-        return 0.0
-    sims = v @ v.T
-    return float(1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1)))
-
-
-def duplicate_rate(groups: Sequence[object]) -> float:
-    """Share of list positions whose group already appeared earlier in the list."""
-    if not len(groups):
-        return 0.0
-    return (len(groups) - len(set(groups))) / len(groups)

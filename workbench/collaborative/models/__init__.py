@@ -11,10 +11,8 @@
   content-aware model.
 """
 
-from importlib import import_module
+# imported in this order: the order `workbench collaborative models` lists them
+from workbench.collaborative.models import popularity  # noqa: I001, F401
+from workbench.collaborative.models import itemknn, ease, ials, bpr, ncf  # noqa: F401
+from workbench.collaborative.models import content_knn, blend  # noqa: F401
 
-BUILTIN = ("popularity", "itemknn", "ease", "ials", "bpr", "ncf", "content_knn", "blend")
-"""Modules of the built-in models, imported in this order (the order models are listed)."""
-
-for _module in BUILTIN:
-    import_module(f"{__name__}.{_module}")
