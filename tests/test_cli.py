@@ -30,7 +30,8 @@ def test_unknown_dataset_is_one_line_no_traceback(workbench_env) -> None:
         capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 1
-    expected = "error: unknown dataset 'nope'; known datasets: anime, movies, toy"
+    expected = ("error: unknown dataset 'nope'; known datasets: anime, movies, toy (add your "
+                "own with `workbench data add SPEC.yaml`)")
     assert proc.stderr.strip() == expected
     assert "Traceback" not in proc.stdout + proc.stderr
 

@@ -10,6 +10,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -118,10 +119,40 @@ def show_settings() -> None:
 @data_app.command("list")
 def data_list() -> None:
     """List the registered datasets."""
-    from workbench.data import DATASETS
+    from workbench.data import all_datasets
 
-    for spec in DATASETS.values():
+    for spec in all_datasets().values():
         typer.echo(f"{spec.name:<8} {spec.title}")
+
+
+@data_app.command("add")
+@_clean_errors
+def data_add(
+    spec_file: Annotated[Path, typer.Argument(help="A dataset spec (YAML): its CSV files and "
+                                                   "which column is what.")],
+) -> None:
+    """Register your own dataset from a spec file (checked against its files) by copying it
+    to datasets/<name>.yaml; then `workbench pipeline --dataset NAME`. The spec format:
+    workbench/data/spec.py, and the README's "Bring your own dataset"."""
+    import yaml
+
+    from workbench.data.registry import load_user_spec
+    from workbench.data.spec import header
+    from workbench.settings import get_settings
+    from workbench.storage import write_text
+
+    spec = load_user_spec(spec_file)
+    for part in ("items", "interactions"):
+        header(spec, part)
+    target = get_settings().datasets_dir / f"{spec.name}.yaml"
+    stored = yaml.safe_load(Path(spec.origin).read_text(encoding="utf-8"))
+    for part in ("items", "interactions"):  # absolute, so the copy finds the files
+        stored[part]["file"] = str(getattr(spec.layout, part).file)
+    existed = target.exists() and Path(spec.origin) != target
+    if Path(spec.origin) != target:
+        write_text(target, yaml.safe_dump(stored, sort_keys=False, allow_unicode=True))
+    typer.echo(f"{'updated' if existed else 'added'} dataset {spec.name} ({target}); next: "
+               f"workbench pipeline --dataset {spec.name}")
 
 
 @data_app.command("fetch")
@@ -468,6 +499,23 @@ def _find_sweep(name: str):
                          f"{', '.join(str(c) for c in candidates)})")
 
 
+def _default_sweep(dataset: str, settings):
+    """The dataset's default sweep; for a dataset of the user's own without one, a generated
+    one is written first (and said so)."""
+    from workbench.data import get_dataset
+    from workbench.experiments.sweeps import write_default_sweep
+
+    try:
+        return _find_sweep(f"{dataset}_default")
+    except WorkbenchError:
+        if get_dataset(dataset, settings).layout is None:
+            raise
+    path = write_default_sweep(dataset, settings)
+    typer.echo(f"   no default sweep for {dataset}: wrote {path} (edit it to change what the "
+               f"pipeline runs)")
+    return _find_sweep(str(path))
+
+
 @experiments_app.command("run")
 @_clean_errors
 def experiments_run(
@@ -647,7 +695,7 @@ def pipeline(
             _, report = build_content_index(config)
             typer.echo(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
                        f"dim {report.dim}, {report.seconds['total']:.1f}s")
-        sweep = _find_sweep(f"{name}_default")
+        sweep = _default_sweep(name, settings)
         typer.echo(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
         report = run_sweep(sweep, settings, jobs=jobs)
         _print_sweep_report(report)
@@ -664,11 +712,22 @@ def pipeline(
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
                "  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"
-               "  .venv/bin/workbench recommend --dataset anime --query \"time travel "
-               "thriller\" --user 42")
+               f"  {_example_request(names[0])}")
     if any(report.failed for _, report in reports):
         raise WorkbenchError("some sweep variants failed (see above); rerun `make pipeline` "
                              "to retry only those")
+
+
+def _example_request(dataset: str) -> str:
+    """A `workbench recommend` line that answers on ``dataset`` (its first item and user)."""
+    from workbench.data import load_interactions
+
+    if dataset == "anime":
+        return ('.venv/bin/workbench recommend --dataset anime --query "time travel thriller" '
+                '--user 42')
+    first = load_interactions(dataset).iloc[0]
+    return (f".venv/bin/workbench recommend --dataset {dataset} --item {int(first.item_id)} "
+            f"--user {int(first.user_id)}")
 
 
 SHORT_METRICS = {"genre_precision_at_10": "genre P@10", "test_query_recall_at_10": "query R@10",

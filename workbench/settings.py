@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     """Trained models and indexes."""
     experiments_dir: Path | None = None
     """Sweep definitions, executed notebooks (``runs/``) and the default MLflow store."""
+    datasets_dir: Path | None = None
+    """The user's own datasets, one spec file each (``<name>.yaml``; ``workbench data add``
+    puts them there)."""
     encoder_cache: Path | None = None
     """Where the int8 text encoder's ONNX graph is built once and kept (default
     ``<models_dir>/cache/onnx``); homes may share one."""
@@ -92,6 +95,7 @@ class Settings(BaseSettings):
         self.experiments_dir = (
             (self.experiments_dir or self.home / "experiments").expanduser().resolve()
         )
+        self.datasets_dir = (self.datasets_dir or self.home / "datasets").expanduser().resolve()
         self.encoder_cache = (
             (self.encoder_cache or self.models_dir / "cache" / "onnx").expanduser().resolve()
         )

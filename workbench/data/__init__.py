@@ -17,7 +17,7 @@ import pyarrow
 from workbench import WorkbenchError
 from workbench.data.fetch import FetchError, fetch
 from workbench.data.prepare import PrepareError, PrepareReport, as_list, load_report, prepare
-from workbench.data.registry import DATASETS, DatasetSpec, get_dataset
+from workbench.data.registry import DATASETS, DatasetSpec, all_datasets, get_dataset
 from workbench.data.schema import (
     LIST_COLUMNS,
     SchemaError,
@@ -38,6 +38,7 @@ __all__ = [
     "PrepareReport",
     "SchemaError",
     "Split",
+    "all_datasets",
     "display_title",
     "fetch",
     "get_dataset",
@@ -51,7 +52,7 @@ __all__ = [
 
 
 def _read_table(name: str, table: str, settings: Settings) -> pd.DataFrame:
-    get_dataset(name)
+    get_dataset(name, settings)
     path = settings.processed_dir(name) / f"{table}.parquet"
     if not path.is_file():
         raise WorkbenchError(
@@ -80,7 +81,7 @@ def load_interactions(name: str, settings: Settings | None = None) -> pd.DataFra
     """The validated interactions table of a prepared dataset."""
     settings = settings or get_settings()
     inter = _read_table(name, "interactions", settings)
-    return validate_interactions(inter, get_dataset(name).rating_scale,
+    return validate_interactions(inter, get_dataset(name, settings).rating_scale,
                                  table=f"{name}/interactions.parquet")
 
 

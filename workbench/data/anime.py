@@ -197,7 +197,7 @@ def _interactions(ratings: pd.DataFrame, report: PrepareReport) -> pd.DataFrame:
     )
 
 
-def read_anime(raw_dir: Path, report: PrepareReport) -> PreparedTables:
+def read_anime(raw_dir: Path, report: PrepareReport, spec: object = None) -> PreparedTables:
     """Map the raw anime files to the workbench schema (before the common steps)."""
     synopsis = read_source_csv(raw_dir / "anime_with_synopsis.csv", report)
     meta = read_source_csv(raw_dir / "anime.csv", report)

@@ -59,9 +59,16 @@ def fetch(name: str, settings: Settings | None = None, force: bool = False) -> l
     origin. Raises :class:`FetchError` naming the file, the checksum or the setting to change.
     """
     settings = settings or get_settings()
-    spec = get_dataset(name)
+    spec = get_dataset(name, settings)
     if spec.synthetic:
         return []
+    if spec.layout is not None:  # the user's own files, read where the spec says
+        from workbench.data.spec import header
+
+        for part in ("items", "interactions"):
+            header(spec, part)
+        return [FetchedFile(f.file.name, f.file, "local")
+                for f in (spec.layout.items, spec.layout.interactions)]
     dest = settings.raw_dir(spec.name)
     fetched = []
     for raw in tqdm(spec.files, desc=f"fetch {spec.name}", unit="file", leave=False):

@@ -168,7 +168,7 @@ def _interactions(ratings: pd.DataFrame, links: pd.DataFrame,
     )
 
 
-def read_movies(raw_dir: Path, report: PrepareReport) -> PreparedTables:
+def read_movies(raw_dir: Path, report: PrepareReport, spec: object = None) -> PreparedTables:
     """Map the raw movies files to the workbench schema (before the common steps)."""
     tmdb = read_source_csv(raw_dir / "tmdb_5000_movies.csv", report)
     ratings = read_source_csv(raw_dir / "ratings.csv", report)

@@ -39,6 +39,7 @@ from workbench.data.schema import (
     INTERACTION_COLUMNS,
     ITEM_COLUMNS,
     LIST_COLUMNS,
+    SchemaError,
     validate_interactions,
     validate_items,
 )
@@ -123,12 +124,18 @@ def prepare(name: str, settings: Settings | None = None, seed: int | None = None
     ``prepare_report.json``, each atomically. Returns the report.
     """
     settings = settings or get_settings()
-    spec = get_dataset(name)
+    spec = get_dataset(name, settings)
     seed = settings.seed if seed is None else seed
     report = PrepareReport(dataset=spec.name)
-    tables = _reader(spec)(settings.raw_dir(spec.name), report)
-    items = finalize_items(tables.items, report)
-    interactions = finalize_interactions(tables.interactions, items, spec, report)
+    tables = _reader(spec)(settings.raw_dir(spec.name), report, spec)
+    try:
+        items = finalize_items(tables.items, report)
+        interactions = finalize_interactions(tables.interactions, items, spec, report)
+    except SchemaError as exc:
+        if not spec.origin:
+            raise
+        raise SchemaError(f"dataset {spec.name} (spec {spec.origin}): {exc}\nfix the data, or "
+                          f"the spec (rating_scale, the column mapping)") from None
     out = settings.processed_dir(spec.name)
     split_manifest = split_mod.write_splits(interactions, spec, out / "splits", seed)
     write_parquet(out / "items.parquet", items)

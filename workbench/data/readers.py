@@ -80,7 +80,8 @@ class PreparedTables:
 # Helpers for the dataset readers
 
 
-def read_source_csv(path: Path, report: PrepareReport) -> pd.DataFrame:
+def read_source_csv(path: Path, report: PrepareReport, delimiter: str = ",",
+                    encoding: str = "utf-8") -> pd.DataFrame:
     """Read a raw CSV as strings; rows with too few or too many fields are skipped and counted.
 
     Uses the standard library's CSV reader (pandas pads a short row with nulls silently).
@@ -95,8 +96,8 @@ def read_source_csv(path: Path, report: PrepareReport) -> pd.DataFrame:
     rows: list[list[str]] = []
     bad: list[str] = []
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh, strict=True)
+        with open(path, encoding=encoding, newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
             header = next(reader, None)
             if not header:
                 raise PrepareError(f"{path.name} is empty (no header row)")
@@ -106,7 +107,7 @@ def read_source_csv(path: Path, report: PrepareReport) -> pd.DataFrame:
                 elif row:
                     bad.append(f"line {reader.line_num}: {len(row)} fields, expected "
                                f"{len(header)}: {','.join(row)[:60]}")
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except (csv.Error, UnicodeDecodeError, LookupError) as exc:
         raise PrepareError(f"cannot parse {path.name}: {exc}") from None
     report.inputs[path.name] = len(rows) + len(bad)
     report.record(f"{path.name}: malformed row (wrong number of fields)", "skipped", len(bad),

@@ -259,13 +259,13 @@ class JikanProvider:
 
 
 def provider_for(dataset: str, settings: Settings | None = None) -> Provider:
-    """The provider of a dataset's catalog: TMDB for movies, Jikan for anime."""
+    """The provider of a dataset's catalog (its spec's ``provider``: TMDB for movies, Jikan
+    for anime)."""
     from workbench.data import get_dataset
 
-    spec = get_dataset(dataset)
-    if spec.name == "movies":
-        return TMDBProvider(settings)
-    if spec.name == "anime":
-        return JikanProvider(settings)
-    raise ProviderError(f"no metadata provider for dataset {dataset!r} (movies: TMDB, "
-                        f"anime: Jikan)")
+    spec = get_dataset(dataset, settings)
+    providers = {"tmdb": TMDBProvider, "jikan": JikanProvider}
+    if spec.provider not in providers:
+        raise ProviderError(f"no metadata provider for dataset {dataset!r} (a spec names one "
+                            f"with `provider: tmdb` or `provider: jikan`)")
+    return providers[spec.provider](settings)

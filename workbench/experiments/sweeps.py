@@ -448,9 +448,50 @@ def _settings_env(settings: Settings) -> dict[str, str]:
     return {"WORKBENCH_HOME": str(settings.home), "WORKBENCH_DATA_DIR": str(settings.data_dir),
             "WORKBENCH_MODELS_DIR": str(settings.models_dir),
             "WORKBENCH_EXPERIMENTS_DIR": str(settings.experiments_dir),
+            "WORKBENCH_DATASETS_DIR": str(settings.datasets_dir),
             "WORKBENCH_MLFLOW_URI": settings.mlflow_uri, "WORKBENCH_SEED": str(settings.seed),
             **({"WORKBENCH_DATA_MIRROR": str(settings.data_mirror)}
                if settings.data_mirror else {})}
+
+
+DEFAULT_SWEEP = """\
+# The default sweep of the dataset {name}, written by `workbench pipeline` because there was
+# none (edit it freely: it is yours, and the pipeline runs it as it is from now on).
+# Stage 0: the content index text-only (it saves nothing over the pipeline's index) and the
+# fast models of the zoo with their declared defaults; the champion alias goes to the best
+# validation NDCG@10. Stage 1: notebook 04 chooses the hybrid's alpha on validation.
+# Add `neumf` (or any name from `workbench collaborative models`) to the grid for more.
+experiment: {name}-default
+description: the generated default sweep of {name}
+parameters:
+  dataset: {name}
+compare: [genre_precision_at_10, val_full_ndcg_at_10, test_full_ndcg_at_10, best_alpha, \
+test_ndcg_at_10]
+variants:
+  - name: content-text-only
+    notebook: 02_content_index
+    parameters: {{fusion: false, compare_text_only: false, save_index: false}}
+  - name: zoo
+    notebook: 03_train_collaborative
+    grid:
+      model: [popularity, itemknn, ease, ials, blend]   # blend: EASE + item-kNN + content kNN
+  - name: hybrid-alpha
+    notebook: 04_hybrid_evaluation
+    stage: 1
+"""
+"""What `workbench pipeline` writes for a dataset without a default sweep."""
+
+
+def write_default_sweep(dataset: str, settings: Settings | None = None) -> Path:
+    """Write ``<experiments_dir>/<dataset>_default.yaml`` (:data:`DEFAULT_SWEEP`) and return
+    its path; an existing file is never replaced."""
+    from workbench.storage import write_text
+
+    settings = settings or get_settings()
+    path = settings.experiments_dir / f"{dataset}_default.yaml"
+    if not path.exists():
+        write_text(path, DEFAULT_SWEEP.format(name=dataset))
+    return path
 
 
 def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
