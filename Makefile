@@ -39,7 +39,7 @@ screenshot: $(STAMP) ## Browser test on the real pipeline artifacts; saves docs/
 	  $(BIN)/pytest -q tests/test_dashboard_browser.py
 
 test: $(STAMP) ## Run the whole test suite (unit + integration)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 test-fast: $(STAMP) ## Unit tests only (no notebooks, no real datasets)
 	$(BIN)/pytest -m "not integration and not slow"

@@ -59,7 +59,7 @@ def test_data_list() -> None:
 
 @pytest.mark.integration
 def test_recommend_prints_both_lists_and_clean_errors(workbench_env) -> None:
-    from tests.conftest import build_toy_artifacts
+    from tests.helpers import build_toy_artifacts
 
     build_toy_artifacts(workbench_env)
     from workbench.collaborative import CollaborativeModel

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import build_toy_artifacts
+from tests.helpers import build_toy_artifacts
 from workbench.dashboard import Dashboard, placeholder_poster, render_cards
 from workbench.data.toy import PLANTED_PAIR
 from workbench.settings import Settings

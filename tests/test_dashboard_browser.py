@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, build_toy_artifacts, free_port, loopback_server, port_open
+from tests.helpers import REPO, build_toy_artifacts, free_port, loopback_server, port_open
 from workbench.settings import Settings
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from workbench import WorkbenchError, data
 from workbench.evaluation import Query, genre_precision_at_k, load_queries, query_set_metrics
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from workbench.experiments.notebooks import execute_notebook
 from workbench.settings import get_settings
 

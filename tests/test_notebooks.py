@@ -9,7 +9,7 @@ import mlflow
 import nbformat
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from workbench import data
 from workbench.content.ranking import RankingConfig
 from workbench.experiments import NotebookError, declared_parameters, execute_notebook
@@ -129,7 +129,7 @@ def _runs(experiment: str) -> dict:
 @pytest.mark.integration
 def test_collaborative_notebook_selects_on_validation_and_tests_once(workbench_env,
                                                                      tmp_path: Path) -> None:
-    from tests.conftest import TOY_KERAS
+    from tests.helpers import TOY_KERAS
 
     data.prepare("toy", workbench_env)
     notebook = REPO / "notebooks" / "03_train_collaborative.ipynb"
@@ -180,7 +180,7 @@ def test_collaborative_notebook_selects_on_validation_and_tests_once(workbench_e
 
 @pytest.mark.integration
 def test_hybrid_notebook_chooses_alpha_on_validation(workbench_env, tmp_path: Path) -> None:
-    from tests.conftest import build_toy_artifacts
+    from tests.helpers import build_toy_artifacts
 
     build_toy_artifacts(workbench_env)
     notebook = REPO / "notebooks" / "04_hybrid_evaluation.ipynb"
@@ -215,7 +215,7 @@ def test_hybrid_notebook_chooses_alpha_on_validation(workbench_env, tmp_path: Pa
 @pytest.mark.integration
 def test_hybrid_notebook_refuses_a_model_from_another_split(workbench_env,
                                                             tmp_path: Path) -> None:
-    from tests.conftest import build_toy_artifacts
+    from tests.helpers import build_toy_artifacts
 
     build_toy_artifacts(workbench_env, ("popularity",))
     with pytest.raises(NotebookError, match="trained on 'leave_last_out', not 'random_holdout'"):

@@ -13,7 +13,7 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from tests.conftest import free_port, loopback_server
+from tests.helpers import free_port, loopback_server
 from workbench import data
 from workbench.cli import app
 from workbench.experiments import (

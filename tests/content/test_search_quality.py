@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from workbench.content import load_content_engine
 from workbench.settings import Settings
 

@@ -153,7 +153,7 @@ def test_unknown_dataset_lists_known_names(settings) -> None:
 
 def test_registry_sha256_matches_the_shared_mirror() -> None:
     """Every registered file in ../shared/data has the sha256 the registry records."""
-    from tests.conftest import require_mirror
+    from tests.helpers import require_mirror
 
     mirror = require_mirror()
     for spec in registry.DATASETS.values():

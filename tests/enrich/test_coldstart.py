@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
 from tests.enrich.fake_servers import FakeServer, tmdb_routes
+from tests.helpers import REPO
 from workbench import data
 from workbench.content import (
     ContentConfig,

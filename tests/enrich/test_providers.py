@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
 from tests.enrich.fake_servers import FakeServer, jikan_routes, tmdb_routes
+from tests.helpers import free_port
 from workbench.enrich import JikanProvider, ProviderError, TMDBProvider
 from workbench.settings import Settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import TOY_KERAS, build_toy_artifacts
+from tests.helpers import TOY_KERAS, build_toy_artifacts
 from workbench import data, tracking
 from workbench.collaborative import make_config, model_dir, train
 from workbench.data.toy import PLANTED_PAIR

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_toy_artifacts
+from tests.helpers import build_toy_artifacts
 from workbench import WorkbenchError, data
 from workbench.content import (
     ContentConfig,

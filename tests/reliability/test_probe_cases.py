@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import build_toy_artifacts
+from tests.helpers import build_toy_artifacts
 from workbench.cli import app
 from workbench.settings import Settings, get_settings
 
