@@ -133,7 +133,7 @@ def data_add(
 ) -> None:
     """Register your own dataset from a spec file (checked against its files) by copying it
     to datasets/<name>.yaml; then `workbench pipeline --dataset NAME`. The spec format:
-    workbench/data/spec.py, and the README's "Bring your own dataset"."""
+    workbench/data/spec.py, and docs/datasets.md "Bring your own dataset"."""
     import yaml
 
     from workbench.data.registry import load_user_spec
@@ -328,6 +328,19 @@ def experiments_best(
     if write:
         for path in write_tuned(results, spec):
             typer.echo(f"wrote {path}")
+
+
+@app.command("report")
+@_clean_errors
+def report(
+    output: Annotated[Path | None, typer.Option(help="Where to write (default: the "
+                                                     "checkout's docs/results.md).")] = None,
+) -> None:
+    """Write the results page from MLflow and the tuning studies (the zoo on test, the
+    studies on validation, each default sweep's latest runs): no figure typed by hand."""
+    from workbench.experiments.report import write_report
+
+    typer.echo(f"wrote {write_report(output)}")
 
 
 @collab_app.command("models")

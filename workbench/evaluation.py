@@ -8,7 +8,7 @@ Content retrieval (issue 3):
   recall@k (share of the relevant titles in the top k), hit@k (share of queries with at least
   one relevant title in the top k: "found what I meant") and MRR (reciprocal rank of the
   first relevant result, 0 when none is in the top ``depth``). Recall@k is the stricter one
-  and the figure the README and notebook 02 lead with.
+  and the figure docs/content.md and notebook 02 lead with.
 
 A relevant title matches every catalog item with that exact title (remakes included), so a
 query is judged on titles, as the person who wrote it did.

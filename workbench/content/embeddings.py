@@ -49,7 +49,7 @@ INT8 = "+int8"
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = FP32_MODEL + INT8
-"""The default encoder: int8, measured to cost no search quality (README, Content engine)."""
+"""The default encoder: int8, measured to cost no search quality (docs/content.md)."""
 
 
 def onnx_dir(settings=None) -> Path:

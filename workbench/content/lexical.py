@@ -6,7 +6,7 @@ Why it is there: the dense encoder sees a plot as a whole and is easily led by o
 word in a short text; BM25 rewards the rare, specific words a person remembers ("notebook",
 "alchemy", "bounty hunters") wherever they occur in a long synopsis, including past the
 encoder's 256-token window. :mod:`workbench.content.ranking` fuses both (the measured
-contribution of each is in the README).
+contribution of each is in docs/content.md).
 
 Source quirk handled here: a text that starts with a lowercase letter (5,266 anime synopses)
 was clipped mid-word at its start by the source; its first partial word ("ches are

@@ -9,8 +9,8 @@ For a query ``q`` and item ``i``::
 
 over the candidates: the ``pool`` best dense matches (FAISS) plus the ``pool`` best BM25
 matches, each scored exactly. A normalised blend was chosen over reciprocal-rank fusion by
-measurement (validation recall@10 and MRR were higher on both catalogs; the README's search
-ablation). With all three weights at 0 the ranking is exactly the dense one.
+measurement (validation recall@10 and MRR were higher on both catalogs; the search
+ablation in docs/content.md). With all three weights at 0 the ranking is exactly the dense one.
 
 Decisions:
 

@@ -72,7 +72,7 @@ class HybridConfig(BaseModel):
 
     alpha: float = Field(0.3, ge=0, le=1)
     """Weight of content similarity against predicted preference. 0.3: notebook 04's best
-    NDCG@10 on movies, and within one standard error of the best on anime (see the README)."""
+    NDCG@10 on movies, and within one standard error of the best on anime (see docs/hybrid.md)."""
     strategy: Literal["blend", "rrf"] = "blend"
     candidates: int = Field(100, gt=0)
     """Content candidates an AI pick re-ranks."""
