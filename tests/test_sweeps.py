@@ -98,6 +98,10 @@ def test_structural_errors_name_the_key(tmp_path, text, message) -> None:
      "             parameters: {model: ease, trial: true},\n"
      "             search: {space: {params.l2: {float: [1, 9]}}}}]",
      r"search has no `trials` count"),
+    ("variants: [{name: a, notebook: 02_content_index, parameters: {index_type: lsh}}]",
+     r"variant 'a': index_type: Input should be 'flat', 'hnsw' or 'ivf'"),
+    ("variants: [{name: a, notebook: 02_content_index, parameters: {ranking: {prior: 1}}}]",
+     r"variant 'a': prior: Extra inputs are not permitted"),
 ])
 def test_variant_errors_are_found_before_anything_runs(tmp_path, text, message) -> None:
     spec = load_sweep(_write(tmp_path, f"experiment: x\nnotebook: 01_data_overview\n{text}\n"))

@@ -92,6 +92,7 @@ TAG_RUNNER = "workbench.runner"
 """``host:pid`` of the process running a sweep's parent run (to tell orphans)."""
 
 TASK_CHECKS = {
+    "02_content_index.ipynb": "workbench.tasks.content:check_parameters",
     "03_train_collaborative.ipynb": "workbench.tasks.collaborative:check_parameters",
     "04_hybrid_evaluation.ipynb": "workbench.tasks.hybrid:check_parameters",
 }
