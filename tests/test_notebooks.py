@@ -104,6 +104,7 @@ def test_content_index_notebook_records_metrics_in_mlflow(workbench_env, tmp_pat
 
 
 @pytest.mark.parametrize(("notebook", "task"), [
+    ("01_data_overview.ipynb", "workbench.tasks.data:OverviewTask"),
     ("02_content_index.ipynb", "workbench.tasks.content:ContentTask"),
     ("03_train_collaborative.ipynb", "workbench.tasks.collaborative:TrainTask"),
     ("04_hybrid_evaluation.ipynb", "workbench.tasks.hybrid:HybridTask"),
