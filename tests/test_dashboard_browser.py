@@ -93,6 +93,7 @@ def _ids(column) -> list[str]:
 
 @pytest.mark.reliability
 @pytest.mark.integration
+@pytest.mark.slow
 def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
     from playwright.sync_api import expect, sync_playwright
 

@@ -15,6 +15,7 @@ runner = CliRunner()
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_pipeline_runs_everything_then_skips_finished_work(workbench_env) -> None:
     first = runner.invoke(app, ["pipeline", "--dataset", "toy"])
     assert first.exit_code == 0, first.output

@@ -147,6 +147,7 @@ def _cli(*args: str, env: dict) -> str:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_the_main_job_runs_on_a_dataset_it_has_never_seen(tmp_path, monkeypatch) -> None:
     """`data add` then `pipeline --dataset`: prepare, content index (title + genres), a
     generated default sweep in MLflow, the champion, and `recommend` answering."""
