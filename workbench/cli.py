@@ -196,13 +196,9 @@ def data_summary(
 
 
 def _summaries_table(names: list[str]) -> str:
-    from workbench.data import load_interactions, load_items, load_report
-    from workbench.data.overview import format_summaries, summarize
+    from workbench.tasks.pipeline import summaries_table
 
-    summaries = [
-        summarize(n, load_items(n), load_interactions(n), load_report(n)) for n in names
-    ]
-    return format_summaries(summaries)
+    return summaries_table(names)
 
 
 @content_app.command("build")
@@ -496,37 +492,9 @@ def franchises(
 
 
 def _find_sweep(name: str):
-    """A sweep by file path or name (experiments/<name>.yaml in the settings' experiments
-    folder, then in the checkout)."""
-    from pathlib import Path
+    from workbench.tasks.pipeline import find_sweep
 
-    from workbench.experiments import NOTEBOOKS_DIR, load_sweep
-    from workbench.settings import get_settings
-
-    candidates = [Path(name), get_settings().experiments_dir / f"{name}.yaml",
-                  NOTEBOOKS_DIR.parent / "experiments" / f"{name}.yaml"]
-    for path in candidates:
-        if path.is_file():
-            return load_sweep(path)
-    raise WorkbenchError(f"no sweep file {name!r} (looked for "
-                         f"{', '.join(str(c) for c in candidates)})")
-
-
-def _default_sweep(dataset: str, settings):
-    """The dataset's default sweep; for a dataset of the user's own without one, a generated
-    one is written first (and said so)."""
-    from workbench.data import get_dataset
-    from workbench.experiments.sweeps import write_default_sweep
-
-    try:
-        return _find_sweep(f"{dataset}_default")
-    except WorkbenchError:
-        if get_dataset(dataset, settings).layout is None:
-            raise
-    path = write_default_sweep(dataset, settings)
-    typer.echo(f"   no default sweep for {dataset}: wrote {path} (edit it to change what the "
-               f"pipeline runs)")
-    return _find_sweep(str(path))
+    return find_sweep(name)
 
 
 @experiments_app.command("run")
@@ -682,109 +650,24 @@ def pipeline(
     dataset's default sweep (experiments/<dataset>_default.yaml: content variants, the tuned
     model zoo, which registers the validation champion, then the hybrid's alpha; finished
     variants are skipped), make sure the champion is in models/, print a summary and what to
-    open next."""
-    from workbench.content import ContentConfig, build_content_index, index_is_current
-    from workbench.data import DATASETS, fetch, prepare
-    from workbench.experiments import run_sweep
+    open next (workbench.tasks.pipeline)."""
     from workbench.experiments.sweeps import KERNEL_LOG
     from workbench.settings import get_settings
-    from workbench.tasks.collaborative import sync_champion
+    from workbench.tasks.pipeline import example_request, run_pipeline
 
     settings = get_settings()
-    names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
-    started = time.perf_counter()
-    reports = []
-    for name in names:
-        typer.echo(f"== {name}: fetch")
-        for f in fetch(name):
-            typer.echo(f"   {f.name:<28} {f.source}")
-        typer.echo(f"== {name}: prepare")
-        prepare(name)
-        config = ContentConfig(dataset=name)
-        if index_is_current(config):
-            typer.echo(f"== {name}: content index up to date")
-        else:
-            typer.echo(f"== {name}: content index")
-            _, report = build_content_index(config)
-            typer.echo(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
-                       f"dim {report.dim}, {report.seconds['total']:.1f}s")
-        sweep = _default_sweep(name, settings)
-        typer.echo(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
-        report = run_sweep(sweep, settings, jobs=jobs)
-        _print_sweep_report(report)
-        typer.echo(f"== {name}: {sync_champion(name, settings)}")
-        reports.append((sweep, report))
-    typer.echo("")
-    typer.echo(_summaries_table(names))
-    for sweep, _ in reports:
-        typer.echo("")
-        typer.echo(_sweep_summary(sweep))
-    typer.echo(f"\npipeline finished in {time.perf_counter() - started:.1f}s")
+    result = run_pipeline(datasets, jobs, settings, log=typer.echo,
+                          on_sweep=_print_sweep_report)
+    typer.echo(f"\npipeline finished in {result.seconds:.1f}s")
     typer.echo("the notebook kernels' own output: "
                f"{settings.experiments_dir / 'runs' / KERNEL_LOG}")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
                "  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"
-               f"  {_example_request(names[0])}")
-    if any(report.failed for _, report in reports):
+               f"  {example_request(result.datasets[0], settings)}")
+    if result.failed:
         raise WorkbenchError("some sweep variants failed (see above); rerun `make pipeline` "
                              "to retry only those")
-
-
-def _example_request(dataset: str) -> str:
-    """A `workbench recommend` line that answers on ``dataset`` (its first item and user)."""
-    from workbench.data import load_interactions
-
-    if dataset == "anime":
-        return ('.venv/bin/workbench recommend --dataset anime --query "time travel thriller" '
-                '--user 42')
-    first = load_interactions(dataset).iloc[0]
-    return (f".venv/bin/workbench recommend --dataset {dataset} --item {int(first.item_id)} "
-            f"--user {int(first.user_id)}")
-
-
-SHORT_METRICS = {"genre_precision_at_10": "genre P@10", "test_query_recall_at_10": "query R@10",
-                 "test_query_mrr": "query MRR", "val_full_ndcg_at_10": "val NDCG@10",
-                 "test_full_ndcg_at_10": "test NDCG@10", "best_alpha": "alpha",
-                 "test_ndcg_at_10": "hybrid test NDCG@10"}
-"""Column names of the pipeline's sweep report (query metrics are on the test queries)."""
-
-
-def _short_metric(name: str) -> str:
-    return SHORT_METRICS.get(name, name.replace("_at_", "@"))
-
-
-def _sweep_summary(sweep) -> str:
-    """The headline metrics of a sweep's latest runs, and the registry's champion."""
-    import mlflow
-
-    from workbench.experiments import sweep_runs
-
-    runs = sweep_runs(sweep)
-    lines = [f"{sweep.name}: latest run of each variant"]
-    columns = [c for c in sweep.compare if c in runs.columns]
-    # one narrow table per kind of variant (content, models, hybrid): each shows only the
-    # metrics its rows have, under short names, so the report fits 100 columns
-    kinds = runs[columns].notna().apply(tuple, axis=1)
-    for kind in dict.fromkeys(kinds):
-        shown = [c for c, has in zip(columns, kind, strict=True) if has]
-        table = runs.loc[kinds == kind, ["variant", "status", *shown]]
-        lines.append(table.rename(columns=_short_metric).to_string(
-            index=False, float_format=lambda v: f"{v:.4f}", na_rep="") + "\n")
-    dataset = sweep.parameters.get("dataset")
-    try:
-        champion = mlflow.MlflowClient().get_model_version_by_alias(
-            f"{dataset}-collaborative", "champion")
-        run = mlflow.MlflowClient().get_run(champion.run_id)
-        model = run.data.params.get("model", "?")
-        metric = champion.tags.get("selected_by", "val_full_ndcg_at_10")
-        lines.append(f"champion {dataset}-collaborative: version {champion.version}, {model}, "
-                     f"chosen on {_short_metric(metric)} "
-                     f"{float(champion.tags.get(metric, 'nan')):.4f}; test NDCG@10 "
-                     f"{float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}")
-    except mlflow.exceptions.MlflowException:
-        lines.append(f"no champion registered for {dataset}")
-    return "\n".join(lines)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -1,0 +1,180 @@
+"""The main job, `make pipeline`: every dataset from raw files to a served champion.
+
+For each dataset: fetch, prepare, build the content index unless it is up to date (loads,
+same configuration, same catalog), run the dataset's default sweep
+(``experiments/<dataset>_default.yaml``; written from a template for a dataset of the
+user's own that has none), and make sure the registry's champion is copied into
+``models/``. Then the summary table of the datasets and each sweep's headline metrics.
+Finished sweep variants are skipped, so a second run with nothing changed only checks.
+
+``log`` receives every line (the CLI passes ``typer.echo``); ``on_sweep`` each sweep's
+report as it finishes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench import WorkbenchError
+from workbench.settings import Settings, get_settings
+
+SHORT_METRICS = {"genre_precision_at_10": "genre P@10", "test_query_recall_at_10": "query R@10",
+                 "test_query_mrr": "query MRR", "val_full_ndcg_at_10": "val NDCG@10",
+                 "test_full_ndcg_at_10": "test NDCG@10", "best_alpha": "alpha",
+                 "test_ndcg_at_10": "hybrid test NDCG@10"}
+"""Column names of the pipeline's sweep report (query metrics are on the test queries)."""
+
+
+@dataclass
+class PipelineResult:
+    """What the pipeline did: each dataset's sweep and its report, and the time it took."""
+
+    datasets: list[str]
+    sweeps: list[tuple[Any, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(report.failed for _, report in self.sweeps)
+
+
+def _short_metric(name: str) -> str:
+    return SHORT_METRICS.get(name, name.replace("_at_", "@"))
+
+
+def find_sweep(name: str, settings: Settings | None = None):
+    """A sweep by file path or name (``<experiments_dir>/<name>.yaml``, then the checkout's
+    ``experiments/<name>.yaml``)."""
+    from pathlib import Path
+
+    from workbench.experiments import NOTEBOOKS_DIR, load_sweep
+
+    settings = settings or get_settings()
+    candidates = [Path(name), settings.experiments_dir / f"{name}.yaml",
+                  NOTEBOOKS_DIR.parent / "experiments" / f"{name}.yaml"]
+    for path in candidates:
+        if path.is_file():
+            return load_sweep(path)
+    raise WorkbenchError(f"no sweep file {name!r} (looked for "
+                         f"{', '.join(str(c) for c in candidates)})")
+
+
+def default_sweep(dataset: str, settings: Settings | None = None,
+                  log: Callable[[str], Any] = print):
+    """The dataset's default sweep; for a dataset of the user's own without one, a generated
+    one is written first (and said so)."""
+    from workbench.data import get_dataset
+    from workbench.experiments.sweeps import write_default_sweep
+
+    settings = settings or get_settings()
+    try:
+        return find_sweep(f"{dataset}_default", settings)
+    except WorkbenchError:
+        if get_dataset(dataset, settings).layout is None:
+            raise
+    path = write_default_sweep(dataset, settings)
+    log(f"   no default sweep for {dataset}: wrote {path} (edit it to change what the "
+        f"pipeline runs)")
+    return find_sweep(str(path), settings)
+
+
+def summaries_table(names: list[str], settings: Settings | None = None) -> str:
+    """The summary table of prepared datasets (one column each)."""
+    from workbench.data import load_interactions, load_items, load_report
+    from workbench.data.overview import format_summaries, summarize
+
+    summaries = [summarize(n, load_items(n, settings), load_interactions(n, settings),
+                           load_report(n, settings)) for n in names]
+    return format_summaries(summaries)
+
+
+def sweep_summary(sweep, settings: Settings | None = None) -> str:
+    """The headline metrics of a sweep's latest runs, and the registry's champion."""
+    import mlflow
+
+    from workbench.experiments import sweep_runs
+
+    runs = sweep_runs(sweep, settings)
+    lines = [f"{sweep.name}: latest run of each variant"]
+    columns = [c for c in sweep.compare if c in runs.columns]
+    # one narrow table per kind of variant (content, models, hybrid): each shows only the
+    # metrics its rows have, under short names, so the report fits 100 columns
+    kinds = runs[columns].notna().apply(tuple, axis=1)
+    for kind in dict.fromkeys(kinds):
+        shown = [c for c, has in zip(columns, kind, strict=True) if has]
+        table = runs.loc[kinds == kind, ["variant", "status", *shown]]
+        lines.append(table.rename(columns=_short_metric).to_string(
+            index=False, float_format=lambda v: f"{v:.4f}", na_rep="") + "\n")
+    dataset = sweep.parameters.get("dataset")
+    try:
+        champion = mlflow.MlflowClient().get_model_version_by_alias(
+            f"{dataset}-collaborative", "champion")
+        run = mlflow.MlflowClient().get_run(champion.run_id)
+        model = run.data.params.get("model", "?")
+        metric = champion.tags.get("selected_by", "val_full_ndcg_at_10")
+        lines.append(f"champion {dataset}-collaborative: version {champion.version}, {model}, "
+                     f"chosen on {_short_metric(metric)} "
+                     f"{float(champion.tags.get(metric, 'nan')):.4f}; test NDCG@10 "
+                     f"{float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}")
+    except mlflow.exceptions.MlflowException:
+        lines.append(f"no champion registered for {dataset}")
+    return "\n".join(lines)
+
+
+def example_request(dataset: str, settings: Settings | None = None) -> str:
+    """A `workbench recommend` line that answers on ``dataset`` (its first item and user)."""
+    from workbench.data import load_interactions
+
+    if dataset == "anime":
+        return ('.venv/bin/workbench recommend --dataset anime --query "time travel thriller" '
+                '--user 42')
+    first = load_interactions(dataset, settings).iloc[0]
+    return (f".venv/bin/workbench recommend --dataset {dataset} --item {int(first.item_id)} "
+            f"--user {int(first.user_id)}")
+
+
+def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
+                 settings: Settings | None = None, log: Callable[[str], Any] = print,
+                 on_sweep: Callable[[Any], Any] | None = None) -> PipelineResult:
+    """Run the main job on ``datasets`` (default: every built-in real dataset); see the
+    module docstring."""
+    from workbench.content import ContentConfig, build_content_index, index_is_current
+    from workbench.data import DATASETS, fetch, prepare
+    from workbench.experiments import run_sweep
+    from workbench.tasks.collaborative import sync_champion
+
+    settings = settings or get_settings()
+    names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
+    started = time.perf_counter()
+    result = PipelineResult(names)
+    for name in names:
+        log(f"== {name}: fetch")
+        for f in fetch(name, settings):
+            log(f"   {f.name:<28} {f.source}")
+        log(f"== {name}: prepare")
+        prepare(name, settings)
+        config = ContentConfig(dataset=name)
+        if index_is_current(config, settings):
+            log(f"== {name}: content index up to date")
+        else:
+            log(f"== {name}: content index")
+            _, report = build_content_index(config, settings)
+            log(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
+                f"dim {report.dim}, {report.seconds['total']:.1f}s")
+        sweep = default_sweep(name, settings, log)
+        log(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
+        report = run_sweep(sweep, settings, jobs=jobs)
+        if on_sweep is not None:
+            on_sweep(report)
+        log(f"== {name}: {sync_champion(name, settings)}")
+        result.sweeps.append((sweep, report))
+    log("")
+    log(summaries_table(names, settings))
+    for sweep, _ in result.sweeps:
+        log("")
+        log(sweep_summary(sweep, settings))
+    result.seconds = time.perf_counter() - started
+    return result
