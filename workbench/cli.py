@@ -658,13 +658,14 @@ def pipeline(
     settings = get_settings()
     result = run_pipeline(datasets, jobs, settings, log=typer.echo,
                           on_sweep=_print_sweep_report)
+    shown = "anime" if "anime" in result.datasets else result.datasets[0]  # the demo query
     typer.echo(f"\npipeline finished in {result.seconds:.1f}s")
     typer.echo("the notebook kernels' own output: "
                f"{settings.experiments_dir / 'runs' / KERNEL_LOG}")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
                "  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"
-               f"  {example_request(result.datasets[0], settings)}")
+               f"  {example_request(shown, settings)}")
     if result.failed:
         raise WorkbenchError("some sweep variants failed (see above); rerun `make pipeline` "
                              "to retry only those")
