@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast lint constraints mlflow-ui dashboard screenshot
+.PHONY: help setup pipeline test test-fast lint constraints mlflow-ui dashboard screenshot serve
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,13 @@ pipeline: $(STAMP) ## The main job: data, indexes, default models, both default 
 	$(BIN)/workbench pipeline
 
 MLFLOW_PORT ?= 5000
+DATASET ?= anime
+SERVE_PORT ?= 5050
+serve: $(STAMP) ## Serve models:/$(DATASET)-hybrid@champion over HTTP on 127.0.0.1 (DATASET=anime SERVE_PORT=5050)
+	MLFLOW_TRACKING_URI="$$($(BIN)/python -c 'from workbench import tracking; print(tracking.configure())')" \
+	  $(BIN)/mlflow models serve -m "models:/$(DATASET)-hybrid@champion" --env-manager local \
+	  --host 127.0.0.1 --port $(SERVE_PORT)
+
 mlflow-ui: $(STAMP) ## MLflow UI for the runs on http://127.0.0.1:5000 (MLFLOW_PORT=...)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
 	  --backend-store-uri "$$($(BIN)/python -c 'from workbench import tracking; print(tracking.configure())')"

@@ -326,6 +326,20 @@ def experiments_best(
             typer.echo(f"wrote {path}")
 
 
+@app.command("register-hybrid")
+@_clean_errors
+def register_hybrid(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
+    force: Annotated[bool, typer.Option(help="Log a new version even if the champion and "
+                                             "the index did not change.")] = False,
+) -> None:
+    """Log the dataset's hybrid recommender as an MLflow model and register it as
+    <dataset>-hybrid@champion (what `make serve` serves; `make pipeline` does this)."""
+    from workbench.serving import log_hybrid
+
+    typer.echo(log_hybrid(dataset, force=force))
+
+
 @app.command("report")
 @_clean_errors
 def report(

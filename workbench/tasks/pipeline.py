@@ -3,9 +3,11 @@
 For each dataset: fetch, prepare, build the content index unless it is up to date (loads,
 same configuration, same catalog), run the dataset's default sweep
 (``experiments/<dataset>_default.yaml``; written from a template for a dataset of the
-user's own that has none), and make sure the registry's champion is copied into
-``models/``. Then the summary table of the datasets and each sweep's headline metrics.
-Finished sweep variants are skipped, so a second run with nothing changed only checks.
+user's own that has none), make sure the registry's champion is copied into ``models/``,
+and register the hybrid recommender as ``<dataset>-hybrid`` (:mod:`workbench.serving`) when
+the champion or the index changed. Then the summary table of the datasets and each sweep's
+headline metrics. Finished sweep variants are skipped, so a second run with nothing changed
+only checks.
 
 ``log`` receives every line (the CLI passes ``typer.echo``); ``on_sweep`` each sweep's
 report as it finishes.
@@ -144,6 +146,7 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
     from workbench.experiments import run_sweep
+    from workbench.serving import ServingError, log_hybrid
     from workbench.tasks.collaborative import sync_champion
 
     settings = settings or get_settings()
@@ -170,6 +173,10 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
         if on_sweep is not None:
             on_sweep(report)
         log(f"== {name}: {sync_champion(name, settings)}")
+        try:
+            log(f"== {name}: {log_hybrid(name, settings)}")
+        except ServingError as exc:  # no champion yet: nothing to serve
+            log(f"== {name}: hybrid not registered ({exc})")
         result.sweeps.append((sweep, report))
     log("")
     log(summaries_table(names, settings))

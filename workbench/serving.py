@@ -1,0 +1,240 @@
+"""The hybrid recommender as an MLflow model: logged, registered and served by MLflow.
+
+:func:`log_hybrid` packs what a :class:`~workbench.hybrid.Recommender` needs as artifacts
+(a folder laid out like a workbench home: the dataset's prepared tables and patches, its
+content index, the collaborative champion, the int8 encoder graph), with a signature and an
+input example, and registers it as ``<dataset>-hybrid`` with the ``champion`` alias. No
+project object is pickled: the artifacts are the files the project writes anyway, and the
+model class is loaded from this module. ``mlflow models serve -m
+models:/<dataset>-hybrid@champion --env-manager local`` (``make serve``) then answers HTTP.
+
+One request is one input row: ``query`` or ``item_id`` (not both), ``user_id`` or ``liked``
+(comma-separated item ids: a new user), and optional ``k`` (10), ``alpha``,
+``max_per_franchise`` and ``box``: ``content`` (the content match), ``ai_pick``, ``both``
+(the default: content match and AI pick; AI pick needs a user) or ``feed`` ("For you"). The
+answer has one row per result: ``request`` (the input row's position), ``box``, ``rank``,
+``item_id``, ``title``, ``year``, ``genres``, ``similarity``, ``preference``, ``score`` and
+``reason``. A bad request (unknown user, empty query, bad option) is an
+``INVALID_PARAMETER_VALUE`` error, which MLflow's server answers with HTTP 400 and the
+one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from workbench import WorkbenchError
+from workbench.settings import Settings, get_settings
+
+BOXES = ("content", "ai_pick", "both", "feed")
+OUTPUT_COLUMNS = ["request", "box", "rank", "item_id", "title", "year", "genres",
+                  "similarity", "preference", "score", "reason"]
+INPUTS = {"query": "string", "item_id": "any", "user_id": "any", "liked": "any",
+          "k": "any", "alpha": "any", "max_per_franchise": "any", "box": "string"}
+"""Numbers (and ``liked``: ids as a list or comma-separated) are ``any``: in a batch some
+requests leave a field out, MLflow's schema cannot hold a missing integer, and it refuses
+an integer where it declares a double; :func:`answer` checks each value itself."""
+SERVING_FILE = "serving.json"
+
+
+class ServingError(WorkbenchError):
+    """A request the served model cannot answer; the message names the field."""
+
+
+def _value(record: dict, name: str) -> Any:
+    value = record.get(name)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str) and not value.strip() and name != "query":
+        return None
+    return value
+
+
+def _whole(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ServingError(f"{name} must be a whole number, got {value!r}") from None
+    if not number.is_integer() or abs(number) > 2**53:
+        raise ServingError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
+def _liked(text: Any) -> list[int] | None:
+    if text is None:
+        return None
+    if isinstance(text, list | tuple | np.ndarray):
+        return [int(v) for v in text]
+    try:
+        return [int(part) for part in str(text).replace(" ", "").split(",") if part]
+    except ValueError:
+        raise ServingError(f"liked must be comma-separated item ids, got {text!r}") from None
+
+
+def answer(recommender, record: dict, position: int = 0) -> pd.DataFrame:
+    """The result rows of one request (see the module docstring)."""
+    box = _value(record, "box") or "both"
+    if box not in BOXES:
+        raise ServingError(f"box must be one of {', '.join(BOXES)}, got {box!r}")
+    query, item_id = _value(record, "query"), _value(record, "item_id")
+    user_id, liked = _value(record, "user_id"), _liked(_value(record, "liked"))
+    k = _whole(_value(record, "k"), "k")
+    k = 10 if k is None else k
+    alpha = _value(record, "alpha")
+    try:
+        alpha = float(alpha) if alpha is not None else None
+    except (TypeError, ValueError):
+        raise ServingError(f"alpha must be a number, got {alpha!r}") from None
+    options = {"max_per_franchise": _whole(_value(record, "max_per_franchise"),
+                                           "max_per_franchise")}
+    options = {name: v for name, v in options.items() if v is not None}
+    item_id, user_id = _whole(item_id, "item_id"), _whole(user_id, "user_id")
+    has_user = user_id is not None or liked is not None
+    if box != "feed" and query is None and item_id is None:
+        raise ServingError("give query (free text) or item_id (more like this)")
+    if box == "ai_pick" and not has_user:
+        raise ServingError("ai_pick needs user_id or liked")
+    frames = []
+    if box in ("content", "both"):
+        frames.append(("content", recommender.content_match(query, item_id, k, **options)))
+    if box == "ai_pick" or (box == "both" and has_user):
+        frames.append(("ai_pick", recommender.ai_pick(
+            query, item_id, user_id, k, alpha, liked=liked, **options)))
+    if box == "feed":
+        frames.append(("feed", recommender.personalized_feed(user_id, k, liked=liked,
+                                                             **options)))
+    out = []
+    for name, result in frames:
+        frame = result.frame.drop(columns=["franchise"], errors="ignore").copy()
+        frame.insert(0, "box", name)
+        frame.insert(0, "request", position)
+        out.append(frame)
+    rows = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=OUTPUT_COLUMNS)
+    rows["genres"] = rows["genres"].map(lambda g: ", ".join(g) if len(g) else "")
+    rows["year"] = rows["year"].astype("float64")
+    return rows[OUTPUT_COLUMNS]
+
+
+class HybridModel(mlflow.pyfunc.PythonModel):
+    """The MLflow pyfunc model: loads a Recommender from its artifacts, answers requests."""
+
+    def load_context(self, context) -> None:
+        from workbench.hybrid import Recommender
+
+        home = Path(context.artifacts["home"])
+        facts = json.loads((home / SERVING_FILE).read_text())
+        settings = Settings(home=home, data_mirror=home / "no-mirror",
+                            encoder_cache=home / "encoder", mlflow_uri="sqlite:///:memory:")
+        self.dataset = facts["dataset"]
+        self.recommender = Recommender.load(self.dataset, settings, collaborative="champion")
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        records = pd.DataFrame(model_input).to_dict("records")
+        try:
+            frames = [answer(self.recommender, r, n) for n, r in enumerate(records)]
+        except WorkbenchError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        if not frames:
+            return pd.DataFrame(columns=OUTPUT_COLUMNS)
+        return pd.concat(frames, ignore_index=True)
+
+
+def signature():
+    """Every input column optional (a request names what it needs), the output columns."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    outputs = {"request": "long", "box": "string", "rank": "long", "item_id": "long",
+               "title": "string", "year": "double", "genres": "string",
+               "similarity": "double", "preference": "double", "score": "double",
+               "reason": "string"}
+    from mlflow.types.schema import AnyType
+
+    return ModelSignature(
+        inputs=Schema([ColSpec(AnyType() if t == "any" else t, n, required=False)
+                       for n, t in INPUTS.items()]),
+        outputs=Schema([ColSpec(t, n) for n, t in outputs.items()]))
+
+
+def stage_home(dataset: str, settings: Settings, folder: Path) -> dict[str, Any]:
+    """Copy what serving ``dataset`` needs into ``folder`` (laid out like a home); returns
+    the identity of what was packed (champion version, index build time)."""
+    from workbench.content.index import VectorIndex
+    from workbench.tasks.collaborative import champion_dir, champion_info
+
+    champion = champion_dir(dataset, settings)
+    if not champion.is_dir():
+        raise ServingError(f"no collaborative champion in {champion}; run `make pipeline`")
+    pairs = [(settings.processed_dir(dataset), folder / "data" / "processed" / dataset),
+             (settings.models_dir / dataset / "content",
+              folder / "models" / dataset / "content"),
+             (champion, folder / "models" / dataset / "collaborative" / "champion"),
+             (settings.encoder_cache, folder / "encoder")]
+    for source, target in pairs:
+        if not source.is_dir():
+            raise ServingError(f"{source} is missing; run `make pipeline`")
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "*.corrupt",
+                                                                    "embeddings*"))
+    patches = settings.data_dir / "patches" / f"{dataset}.json"
+    if patches.is_file():
+        (folder / "data" / "patches").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(patches, folder / "data" / "patches" / patches.name)
+    spec = settings.datasets_dir / f"{dataset}.yaml"
+    if spec.is_file():
+        (folder / "datasets").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(spec, folder / "datasets" / spec.name)
+    manifest = VectorIndex.read_manifest(folder / "models" / dataset / "content" / "index.npz")
+    info = champion_info(dataset, settings) or {}
+    facts = {"dataset": dataset, "champion_version": str(info.get("version", "")),
+             "champion_run": str(info.get("run_id", "")),
+             "index_created_at": str(manifest.created_at if manifest else "")}
+    (folder / SERVING_FILE).write_text(json.dumps(facts))
+    return facts
+
+
+def log_hybrid(dataset: str, settings: Settings | None = None, force: bool = False) -> str:
+    """Log the dataset's hybrid recommender as an MLflow model and register it as
+    ``<dataset>-hybrid`` with the ``champion`` alias, unless the alias already holds the same
+    champion and index (``force`` logs anyway). Returns what happened, in words."""
+    from workbench import tracking
+
+    settings = settings or get_settings()
+    tracking.configure(settings)
+    name = f"{dataset}-hybrid"
+    client = mlflow.MlflowClient()
+    with tempfile.TemporaryDirectory(prefix="hybrid-") as tmp:
+        home = Path(tmp) / "home"
+        facts = stage_home(dataset, settings, home)
+        try:
+            current = client.get_model_version_by_alias(name, "champion")
+        except mlflow.exceptions.MlflowException:
+            current = None
+        if current is not None and not force and all(
+                current.tags.get(k) == v for k, v in facts.items()):
+            return f"{name} v{current.version} serves this champion and index already"
+        example = pd.DataFrame([{"query": "time travel thriller", "k": 5, "box": "content"}])
+        with tracking.start_run("hybrid-serving", run_name=f"{dataset}-hybrid",
+                                params={"dataset": dataset}, settings=settings):
+            info = mlflow.pyfunc.log_model(
+                name="hybrid", python_model=str(Path(__file__).with_name("serving_entry.py")),
+                artifacts={"home": str(home)},
+                signature=signature(), input_example=example,
+                registered_model_name=name)
+        version = info.registered_model_version
+        for key, value in facts.items():
+            client.set_model_version_tag(name, version, key, value)
+        client.set_registered_model_alias(name, "champion", version)
+    return f"{name} v{version} registered as champion"
