@@ -90,9 +90,13 @@ def _post(port: int, records: list[dict]) -> tuple[int, dict]:
                                      {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read(), parse_constant=_not_json)
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exc.code, json.loads(exc.read(), parse_constant=_not_json)
+
+
+def _not_json(constant: str):
+    raise AssertionError(f"the answer holds {constant}, which is not JSON")
 
 
 @pytest.mark.slow

@@ -14,9 +14,10 @@ One request is one input row: ``query`` or ``item_id`` (not both), ``user_id`` o
 (the default: content match and AI pick; AI pick needs a user) or ``feed`` ("For you"). The
 answer has one row per result: ``request`` (the input row's position), ``box``, ``rank``,
 ``item_id``, ``title``, ``year``, ``genres``, ``similarity``, ``preference``, ``score`` and
-``reason``. A bad request (unknown user, empty query, bad option) is an
-``INVALID_PARAMETER_VALUE`` error, which MLflow's server answers with HTTP 400 and the
-one-line message.
+``reason`` (a missing year, similarity or preference is null). A bad request (unknown user,
+empty query, bad option) is an ``INVALID_PARAMETER_VALUE`` error naming the field in one
+line, which MLflow's server answers with HTTP 400 (its ``message`` echoes the request, then
+``Error:`` and that line).
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def answer(recommender, record: dict, position: int = 0) -> pd.DataFrame:
     rows = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=OUTPUT_COLUMNS)
     rows["genres"] = rows["genres"].map(lambda g: ", ".join(g) if len(g) else "")
     rows["year"] = rows["year"].astype("float64")
+    for column in ("year", "similarity", "preference"):  # JSON has no NaN: missing is null
+        rows[column] = rows[column].astype(object).where(rows[column].notna(), None)
     return rows[OUTPUT_COLUMNS]
 
 
