@@ -651,16 +651,24 @@ def _ignore_sigint() -> None:
 
 
 def _submit(pool, *args):
-    """``pool.submit(_run_one, *args)`` with SIGINT blocked meanwhile: a submit may spawn a
-    worker, which inherits the blocked mask and so cannot die of a Ctrl-C (with a traceback)
-    before `_ignore_sigint` runs in it. A Ctrl-C in the parent is delivered on unblock."""
+    """``pool.submit(_run_one, *args)``, safe from a Ctrl-C in the middle: a submit may spawn
+    a worker, and a KeyboardInterrupt raised between starting it and sending it its start-up
+    data leaves it to die of an EOFError traceback. So SIGINT is blocked in this thread (the
+    worker inherits the mask and cannot die of it before `_ignore_sigint` runs in it) and,
+    since another thread may take the signal, Python's handler only notes it meanwhile; a
+    Ctrl-C pressed during the submit is raised once it is done."""
     import signal
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pressed: list[int] = []
+    handler = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         return pool.submit(_run_one, *args)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, handler)
+        if pressed:
+            raise KeyboardInterrupt
 
 
 def _stop_pool(pool) -> None:
