@@ -172,19 +172,33 @@ def signature():
         outputs=Schema([ColSpec(t, n) for n, t in outputs.items()]))
 
 
-def stage_home(dataset: str, settings: Settings, folder: Path) -> dict[str, Any]:
-    """Copy what serving ``dataset`` needs into ``folder`` (laid out like a home); returns
-    the identity of what was packed (champion version, index build time)."""
+def serving_facts(dataset: str, settings: Settings) -> dict[str, str]:
+    """The identity of what serving ``dataset`` would pack (champion version and run, index
+    build time), read from the files in place: an unchanged alias is told without copying."""
     from workbench.content.index import VectorIndex
     from workbench.tasks.collaborative import champion_dir, champion_info
 
     champion = champion_dir(dataset, settings)
     if not champion.is_dir():
         raise ServingError(f"no collaborative champion in {champion}; run `make pipeline`")
+    manifest = VectorIndex.read_manifest(settings.models_dir / dataset / "content" / "index.npz")
+    info = champion_info(dataset, settings) or {}
+    return {"dataset": dataset, "champion_version": str(info.get("version", "")),
+            "champion_run": str(info.get("run_id", "")),
+            "index_created_at": str(manifest.created_at if manifest else "")}
+
+
+def stage_home(dataset: str, settings: Settings, folder: Path,
+               facts: dict[str, str]) -> None:
+    """Copy what serving ``dataset`` needs into ``folder`` (laid out like a home), with
+    ``facts`` (:func:`serving_facts`) as its serving file."""
+    from workbench.tasks.collaborative import champion_dir
+
     pairs = [(settings.processed_dir(dataset), folder / "data" / "processed" / dataset),
              (settings.models_dir / dataset / "content",
               folder / "models" / dataset / "content"),
-             (champion, folder / "models" / dataset / "collaborative" / "champion"),
+             (champion_dir(dataset, settings),
+              folder / "models" / dataset / "collaborative" / "champion"),
              (settings.encoder_cache, folder / "encoder")]
     for source, target in pairs:
         if not source.is_dir():
@@ -199,13 +213,7 @@ def stage_home(dataset: str, settings: Settings, folder: Path) -> dict[str, Any]
     if spec.is_file():
         (folder / "datasets").mkdir(parents=True, exist_ok=True)
         shutil.copy2(spec, folder / "datasets" / spec.name)
-    manifest = VectorIndex.read_manifest(folder / "models" / dataset / "content" / "index.npz")
-    info = champion_info(dataset, settings) or {}
-    facts = {"dataset": dataset, "champion_version": str(info.get("version", "")),
-             "champion_run": str(info.get("run_id", "")),
-             "index_created_at": str(manifest.created_at if manifest else "")}
     (folder / SERVING_FILE).write_text(json.dumps(facts))
-    return facts
 
 
 def log_hybrid(dataset: str, settings: Settings | None = None, force: bool = False) -> str:
@@ -218,16 +226,17 @@ def log_hybrid(dataset: str, settings: Settings | None = None, force: bool = Fal
     tracking.configure(settings)
     name = f"{dataset}-hybrid"
     client = mlflow.MlflowClient()
+    facts = serving_facts(dataset, settings)
+    try:
+        current = client.get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException:
+        current = None
+    if current is not None and not force and all(
+            current.tags.get(k) == v for k, v in facts.items()):
+        return f"{name} v{current.version} serves this champion and index already"
     with tempfile.TemporaryDirectory(prefix="hybrid-") as tmp:
         home = Path(tmp) / "home"
-        facts = stage_home(dataset, settings, home)
-        try:
-            current = client.get_model_version_by_alias(name, "champion")
-        except mlflow.exceptions.MlflowException:
-            current = None
-        if current is not None and not force and all(
-                current.tags.get(k) == v for k, v in facts.items()):
-            return f"{name} v{current.version} serves this champion and index already"
+        stage_home(dataset, settings, home, facts)
         example = pd.DataFrame([{"query": "time travel thriller", "k": 5, "box": "content"}])
         with tracking.start_run("hybrid-serving", run_name=f"{dataset}-hybrid",
                                 params={"dataset": dataset}, settings=settings):
