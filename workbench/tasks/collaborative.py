@@ -34,9 +34,10 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from workbench.settings import Settings, get_settings
+from workbench.tasks import TaskConfig
 
 SELECTION_METRIC = "val_full_ndcg_at_10"
 """What the registry's champion alias and tuning studies are chosen by."""
@@ -45,15 +46,13 @@ FEW_RATINGS = 5
 interactions (cold and long-tail items, where content can help)."""
 
 
-class TrainTask(BaseModel):
+class TrainTask(TaskConfig):
     """Parameters of one training job (notebook 03's ``parameters`` cell)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dataset: str = "movies"
     model: str = "ease"
     """A registered model (`workbench collaborative models`)."""
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {}  # noqa: RUF012 - a pydantic field (TaskConfig), copied per instance
     """Hyperparameters over the tuned values and the model's defaults."""
     tuned: bool = True
     """Start from experiments/tuned/<dataset>.yaml where it names this model."""
@@ -71,10 +70,6 @@ class TrainTask(BaseModel):
     """Register in the MLflow registry; the champion alias moves on validation NDCG@k."""
     mlflow_experiment: str = "collaborative"
 
-    @classmethod
-    def from_namespace(cls, namespace: dict[str, Any]) -> TrainTask:
-        """The task from a notebook's variables (its ``parameters`` cell, after papermill)."""
-        return cls(**{name: namespace[name] for name in cls.model_fields if name in namespace})
 
 
 @dataclass

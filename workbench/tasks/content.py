@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from workbench.settings import Settings, get_settings
+from workbench.tasks import TaskConfig
 
 
-class ContentTask(BaseModel):
+class ContentTask(TaskConfig):
     """Parameters of notebook 02 (its ``parameters`` cell has the same names and defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dataset: str = "movies"
     fusion: bool = True
@@ -47,16 +46,12 @@ class ContentTask(BaseModel):
     queries: str = ""
     """A query-set YAML path; empty: the team set, ``experiments/queries/<dataset>.yaml``."""
     compare_text_only: bool = True
-    ranking: dict[str, Any] = {}
+    ranking: dict[str, Any] = {}  # noqa: RUF012 - a pydantic field (TaskConfig), copied per instance
     """Search ranking overrides (``RankingConfig`` fields); empty: the defaults."""
     seed: int = 42
     save_index: bool = True
     mlflow_experiment: str = "content-index"
 
-    @classmethod
-    def from_namespace(cls, namespace: dict[str, Any]) -> ContentTask:
-        """The task from a notebook's variables (its ``parameters`` cell, after papermill)."""
-        return cls(**{name: namespace[name] for name in cls.model_fields if name in namespace})
 
 
 @dataclass

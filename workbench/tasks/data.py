@@ -12,24 +12,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from workbench.settings import Settings, get_settings
+from workbench.tasks import TaskConfig
 
 
-class OverviewTask(BaseModel):
+class OverviewTask(TaskConfig):
     """Parameters of notebook 01 (its ``parameters`` cell has the same names and defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dataset: str = "movies"
     track: bool = True
     mlflow_experiment: str = "data-overview"
 
-    @classmethod
-    def from_namespace(cls, namespace: dict[str, Any]) -> OverviewTask:
-        """The task from a notebook's variables (its ``parameters`` cell, after papermill)."""
-        return cls(**{name: namespace[name] for name in cls.model_fields if name in namespace})
 
 
 @dataclass

@@ -25,23 +25,22 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from workbench.settings import Settings, get_settings
+from workbench.tasks import TaskConfig
 
 SELECTION_METRIC = "val_ndcg_at_10_filtered"
 
 
-class HybridTask(BaseModel):
+class HybridTask(TaskConfig):
     """Parameters of notebook 04 (its ``parameters`` cell has the same names and defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dataset: str = "movies"
     collaborative: str = "champion"
     """``champion`` or a model folder under models/<dataset>/collaborative."""
     split: Literal["leave_last_out", "random_holdout"] = "leave_last_out"
-    alphas: list[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    alphas: list[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]  # noqa: RUF012 - a pydantic field (TaskConfig), copied per instance
     strategy: Literal["blend", "rrf"] = "blend"
     candidates: int = Field(100, gt=0)
     k: int = Field(10, gt=0)
@@ -51,10 +50,6 @@ class HybridTask(BaseModel):
     seed: int = 42
     mlflow_experiment: str = "hybrid"
 
-    @classmethod
-    def from_namespace(cls, namespace: dict[str, Any]) -> HybridTask:
-        """The task from a notebook's variables (its ``parameters`` cell, after papermill)."""
-        return cls(**{name: namespace[name] for name in cls.model_fields if name in namespace})
 
 
 @dataclass
