@@ -9,15 +9,19 @@ build``), it scores the validation and the test queries with:
 - + BM25 + prior (both weights chosen on validation);
 - + weak-text penalty (all three chosen on validation): the chosen ranking;
 - the shipped defaults (``RankingConfig()``), which should be the chosen ranking;
-- with ``--int8``: the chosen ranking over an int8-encoder index built in memory.
+- with ``--encoder MODEL[:TOKENS]`` (repeatable): the chosen ranking over an index built in
+  memory with that text encoder (``all-MiniLM-L6-v2`` is fp32, ``all-MiniLM-L6-v2+int8`` the
+  default int8 graph) and window (word pieces per text; default the model's 256), with its
+  embedding throughput when it had to embed (a variant's vectors are cached under its own
+  identity, so a second run is quick).
 
 Weights are chosen on the **validation** queries of both catalogs together (mean of recall@10
 + MRR over the two catalogs), one setting for both; test figures are printed, never used.
 ``weak@10`` is the share of top-10 slots taken by items without a real plot text.
 
     .venv/bin/python benchmarks/search_ablation.py            # a markdown table
-    .venv/bin/python benchmarks/search_ablation.py --int8     # + the int8 row (embeds the
-                                                              #   catalogs once, then cached)
+    .venv/bin/python benchmarks/search_ablation.py --encoder all-MiniLM-L6-v2 \
+        --encoder all-MiniLM-L6-v2+int8 --encoder all-MiniLM-L6-v2+int8:128
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import time
 import numpy as np
 
 from workbench.content import ContentConfig, build_content_index, load_content_engine
-from workbench.content.embeddings import DEFAULT_MODEL, INT8
 from workbench.content.ranking import RankingConfig, weak_text_mask
 from workbench.evaluation import default_queries_path, load_queries, query_set_metrics
 from workbench.settings import get_settings
@@ -70,7 +73,8 @@ def choose(engines, queries, grid) -> tuple[RankingConfig, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--int8", action="store_true", help="add the int8-encoder row")
+    parser.add_argument("--encoder", action="append", default=[], metavar="MODEL[:TOKENS]",
+                        help="add a row for this text encoder and window (repeatable)")
     args = parser.parse_args()
     settings = get_settings()
     started = time.perf_counter()
@@ -88,14 +92,20 @@ def main() -> None:
     table = {name: {d: {s: evaluate(engines[d], queries[d][s], ranking)
                         for s in ("validation", "test")} for d in DATASETS}
              for name, ranking in rows.items()}
-    if args.int8:
+    speeds = {}
+    for variant in args.encoder:
+        model, _, tokens = variant.partition(":")
+        name = f"encoder {model}" + (f", {tokens} tokens" if tokens else "") + ", chosen ranking"
+        table[name] = {}
         for d in DATASETS:
-            config = ContentConfig(dataset=d, model=DEFAULT_MODEL + INT8)
-            engines[d], _ = build_content_index(config, settings, save=False, progress=False)
-        table["int8 encoder, chosen ranking"] = {
-            d: {s: evaluate(engines[d], queries[d][s], chosen) for s in ("validation", "test")}
-            for d in DATASETS}
-        rows["int8 encoder, chosen ranking"] = chosen
+            config = ContentConfig(dataset=d, model=model,
+                                   max_tokens=int(tokens) if tokens else None)
+            engine, report = build_content_index(config, settings, save=False, progress=False)
+            if report.embedding.embedded:
+                speeds[f"{variant} {d}"] = report.embedding.embedded / report.embedding.seconds
+            table[name][d] = {s: evaluate(engine, queries[d][s], chosen)
+                              for s in ("validation", "test")}
+        rows[name] = chosen
 
     print("queries: " + ", ".join(f"{d} {len(queries[d]['validation'])} validation / "
                                    f"{len(queries[d]['test'])} test" for d in DATASETS))
@@ -127,6 +137,9 @@ def main() -> None:
     print("hit@10 (any accepted title in the top 10), test: " + "; ".join(
         f"{name}: " + " / ".join(f"{table[name][d]['test']['hit_at_10']:.3f}"
                                  for d in DATASETS) for name in rows))
+    if speeds:
+        print("embedding throughput (texts/s, this run): " + "; ".join(
+            f"{name} {value:.1f}" for name, value in speeds.items()))
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 

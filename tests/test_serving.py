@@ -79,9 +79,19 @@ def test_a_bad_request_is_an_invalid_parameter_error(model, request_, message) -
     assert "\n" not in caught.value.message
 
 
-def test_logging_again_keeps_the_alias_until_the_champion_changes(served) -> None:
+def test_logging_again_keeps_the_alias_until_the_champion_changes(served, capfd,
+                                                                   tmp_path) -> None:
+    """An unchanged champion and index keep the alias; a forced log registers a new version,
+    and with ``quiet_log`` what MLflow prints goes to that file, not the terminal."""
     assert "already" in log_hybrid("toy", served)
-    assert "v2 registered as champion" in log_hybrid("toy", served, force=True)
+    capfd.readouterr()
+    log = tmp_path / "serving.log"
+    assert "v2 registered as champion" in log_hybrid("toy", served, force=True, quiet_log=log)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    assert "Created version '2' of model 'toy-hybrid'" in log.read_text()
+    print("the terminal is back")
+    assert capfd.readouterr().out == "the terminal is back\n"
 
 
 def _post(port: int, records: list[dict]) -> tuple[int, dict]:

@@ -24,7 +24,7 @@ from workbench.experiments import (
     run_sweep,
     sweep_runs,
 )
-from workbench.experiments.sweeps import TAG_ERROR, TAG_PARENT
+from workbench.experiments.sweeps import TAG_ERROR, TAG_PARENT, StatusLines
 from workbench.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,11 +230,25 @@ def _kernels() -> list[psutil.Process]:
 
 @pytest.mark.reliability
 @pytest.mark.integration
-def test_sweep_records_failure_runs_the_rest_and_resumes(workbench_env, tmp_path) -> None:
+def test_sweep_records_failure_runs_the_rest_and_resumes(workbench_env, tmp_path,
+                                                          monkeypatch) -> None:
     data.prepare("toy", workbench_env)
     path = _write(tmp_path, TOY_SWEEP, "toy_sweep.yaml")
+    last_status = {}
+    done = StatusLines.done
+
+    def spy(self, name):  # what each variant's kernel last reported, before it is removed
+        file = self.files.get(name)
+        last_status[name] = file.read_text() if file is not None and file.exists() else None
+        done(self, name)
+
+    monkeypatch.setattr(StatusLines, "done", spy)
     result = runner.invoke(app, ["experiments", "run", str(path), "-j", "2"])
     assert result.exit_code == 1, result.output
+    # the training task's status lines reach the runner through WORKBENCH_PROGRESS_FILE
+    assert last_status == {"overview": None, "popularity": "saving and logging the model",
+                           "broken": None}
+    assert not list((workbench_env.experiments_dir / "runs").rglob("*.progress"))
     assert "1 variant(s) failed" in result.output
     assert not _kernels()  # every kernel was shut down
     spec = load_sweep(path)
@@ -518,3 +532,35 @@ def test_ctrl_c_stops_a_parallel_sweep_cleanly(workbench_env, tmp_path, moment) 
     runs = client.search_runs([experiment.experiment_id])
     assert runs and not [r for r in runs if r.info.status == "RUNNING"]
     assert any(r.info.status == "KILLED" for r in runs)
+
+
+def test_status_lines_show_running_variants_beside_the_bar(tmp_path) -> None:
+    """What running variants last reported, joined and cut to the width, refreshed by a
+    thread; a finished variant's line and file go away."""
+    import time
+
+    class Bar:
+        disable = False
+        shown: list[str] = []
+
+        def set_postfix_str(self, text, refresh=True):
+            self.shown.append(text)
+
+    bar = Bar()
+    status = StatusLines(bar, interval=0.05, width=40)
+    (tmp_path / "a.progress").write_text("stale line from an earlier run")
+    status.add("stage/a", tmp_path / "a.progress")
+    status.add("b", tmp_path / "b.progress")
+    assert status.text() == ""  # the stale file was removed; b has written nothing yet
+    (tmp_path / "a.progress").write_text("selection fit: epoch 3/20\n")
+    (tmp_path / "b.progress").write_text("refit on 1,000 rows")
+    assert status.text() == "a: selection fit: epoch 3/20; b: refi..."
+    deadline = time.monotonic() + 5
+    while not bar.shown and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert bar.shown[-1] == status.text()
+    status.done("stage/a")
+    assert not (tmp_path / "a.progress").exists()
+    assert status.text() == "b: refit on 1,000 rows"
+    status.close()
+    assert not (tmp_path / "b.progress").exists() and not status._thread.is_alive()

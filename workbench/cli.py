@@ -335,9 +335,12 @@ def register_hybrid(
 ) -> None:
     """Log the dataset's hybrid recommender as an MLflow model and register it as
     <dataset>-hybrid@champion (what `make serve` serves; `make pipeline` does this)."""
-    from workbench.serving import log_hybrid
+    from workbench.serving import SERVING_LOG, log_hybrid
+    from workbench.settings import get_settings
 
-    typer.echo(log_hybrid(dataset, force=force))
+    log = get_settings().experiments_dir / "runs" / SERVING_LOG
+    typer.echo(log_hybrid(dataset, force=force, quiet_log=log))
+    typer.echo(f"(MLflow's own output: {log})")
 
 
 @app.command("report")
@@ -666,6 +669,7 @@ def pipeline(
     variants are skipped), make sure the champion is in models/, print a summary and what to
     open next (workbench.tasks.pipeline)."""
     from workbench.experiments.sweeps import KERNEL_LOG
+    from workbench.serving import SERVING_LOG
     from workbench.settings import get_settings
     from workbench.tasks.pipeline import example_request, run_pipeline
 
@@ -674,8 +678,9 @@ def pipeline(
                           on_sweep=_print_sweep_report)
     shown = "anime" if "anime" in result.datasets else result.datasets[0]  # the demo query
     typer.echo(f"\npipeline finished in {result.seconds:.1f}s")
-    typer.echo("the notebook kernels' own output: "
-               f"{settings.experiments_dir / 'runs' / KERNEL_LOG}")
+    runs = settings.experiments_dir / "runs"
+    typer.echo(f"start-up and library output: {runs / KERNEL_LOG} (notebook kernels), "
+               f"{runs / SERVING_LOG} (registering the hybrids)")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
                "  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"

@@ -23,8 +23,12 @@ line, which MLflow's server answers with HTTP 400 (its ``message`` echoes the re
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +144,7 @@ class HybridModel(mlflow.pyfunc.PythonModel):
                             encoder_cache=home / "encoder", mlflow_uri="sqlite:///:memory:")
         self.dataset = facts["dataset"]
         self.recommender = Recommender.load(self.dataset, settings, collaborative="champion")
+        self.recommender.warm_up()  # the first request is as fast as the next ones
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from mlflow.exceptions import MlflowException
@@ -198,13 +203,16 @@ def stage_home(dataset: str, settings: Settings, folder: Path,
              (settings.models_dir / dataset / "content",
               folder / "models" / dataset / "content"),
              (champion_dir(dataset, settings),
-              folder / "models" / dataset / "collaborative" / "champion"),
-             (settings.encoder_cache, folder / "encoder")]
+              folder / "models" / dataset / "collaborative" / "champion")]
     for source, target in pairs:
         if not source.is_dir():
             raise ServingError(f"{source} is missing; run `make pipeline`")
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "*.corrupt",
                                                                     "embeddings*"))
+    graph = _encoder_graph(dataset, settings)
+    if graph is not None:  # the int8 graph the index was built with, not older revisions
+        (folder / "encoder").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(graph, folder / "encoder" / graph.name)
     patches = settings.data_dir / "patches" / f"{dataset}.json"
     if patches.is_file():
         (folder / "data" / "patches").mkdir(parents=True, exist_ok=True)
@@ -216,10 +224,68 @@ def stage_home(dataset: str, settings: Settings, folder: Path,
     (folder / SERVING_FILE).write_text(json.dumps(facts))
 
 
-def log_hybrid(dataset: str, settings: Settings | None = None, force: bool = False) -> str:
+def _encoder_graph(dataset: str, settings: Settings) -> Path | None:
+    """The int8 graph file the dataset's index is queried with (built here when missing),
+    or None for an fp32 index (its model comes from the installed package)."""
+    from workbench.content.embeddings import INT8, TextEncoder
+    from workbench.content.index import VectorIndex
+
+    manifest = VectorIndex.read_manifest(settings.models_dir / dataset / "content" / "index.npz")
+    if manifest is None:
+        raise ServingError(f"{dataset} has no readable content index; run `make pipeline`")
+    if not manifest.embedding_model.endswith(INT8):
+        return None
+    encoder = TextEncoder(manifest.embedding_model, onnx_dir=settings.encoder_cache)
+    if not encoder.onnx_path.is_file():
+        encoder.encode(["build the graph"])
+    return encoder.onnx_path
+
+
+SERVING_LOG = "serving.log"
+"""Where the pipeline and ``workbench register-hybrid`` send what logging the hybrid prints
+(``experiments/runs/serving.log``): MLflow's INFO lines ("Validating input example",
+"Successfully registered model") and TensorFlow's start-up lines when the input example
+loads a Keras champion."""
+
+
+@contextmanager
+def output_to(log: Path) -> Iterator[None]:
+    """Send this process's standard output and error to ``log`` (appended) for the block:
+    Python's ``sys.stdout``/``sys.stderr`` and the file descriptors below them, so lines
+    printed by C++ libraries go there too."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(log, "a", encoding="utf-8", buffering=1) as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                with redirect_stdout(sink), redirect_stderr(sink):
+                    yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def log_hybrid(dataset: str, settings: Settings | None = None, force: bool = False,
+               quiet_log: Path | None = None) -> str:
     """Log the dataset's hybrid recommender as an MLflow model and register it as
     ``<dataset>-hybrid`` with the ``champion`` alias, unless the alias already holds the same
-    champion and index (``force`` logs anyway). Returns what happened, in words."""
+    champion and index (``force`` logs anyway). Returns what happened, in words. With
+    ``quiet_log``, what MLflow and TensorFlow print while logging goes to that file
+    (:func:`output_to`), not the terminal."""
+    with output_to(quiet_log) if quiet_log is not None else nullcontext():
+        return _log_hybrid(dataset, settings, force)
+
+
+def _log_hybrid(dataset: str, settings: Settings | None, force: bool) -> str:
     from workbench import tracking
 
     settings = settings or get_settings()

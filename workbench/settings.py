@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     dashboard_datasets: list[str] = ["movies", "anime"]
     """Datasets the dashboard offers, the first shown first (JSON in
     ``WORKBENCH_DASHBOARD_DATASETS``)."""
+    progress_file: Path | None = None
+    """Where a training job writes a one-line status as it goes ("selection fit: epoch 3/20,
+    val NDCG@10 0.051"; ``WORKBENCH_PROGRESS_FILE``). The sweep runner sets it for each
+    variant's kernel and shows the line beside its progress bar; unset, nothing is written."""
     run_tags: dict[str, str] = {}
     """Tags added to every MLflow run this process opens (JSON in ``WORKBENCH_RUN_TAGS``).
     The sweep runner sets it for each variant's kernel: the parent run id, the sweep, the

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -209,6 +209,25 @@ def start_run(
         if params:
             mlflow.log_params(_flat(params))
         yield run
+
+
+def progress_reporter(settings: Settings | None = None) -> Callable[[str], None]:
+    """``report(line)``: writes ``line`` (replacing the last one, atomically) to the settings'
+    ``progress_file``, where a sweep runner reads it while the job runs; a no-op when no
+    progress file is set (a notebook run by hand, the CLI)."""
+    from workbench.storage import write_text
+
+    path = (settings or get_settings()).progress_file
+    if path is None:
+        return lambda line: None
+
+    def report(line: str) -> None:
+        try:
+            write_text(path, line.strip().replace("\n", " ")[:200])
+        except OSError:  # the status line is a courtesy: never fail a training for it
+            pass
+
+    return report
 
 
 def log_metrics(metrics: Mapping[str, float | int | bool], step: int | None = None) -> None:

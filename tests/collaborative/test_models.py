@@ -257,13 +257,18 @@ def test_validation_carve_early_stopping_and_refit(toy) -> None:
     assert set(map(tuple, val_rows[["user_id", "item_id"]].to_numpy())) == set(
         map(tuple, latest[["user_id", "item_id"]].to_numpy()))
     catalog = items["item_id"].to_numpy()
+    lines: list[str] = []
     selected = train(_config("gmf", epochs=12, patience=2), fit_rows, catalog,
-                     validation=val_rows)
+                     validation=val_rows, progress=lines.append)
     curve = selected.history["val_ndcg_at_10"]
     assert selected.best_epochs == int(np.argmax(curve)) + 1
     assert len(curve) <= 12
-    final = refit(selected, train_rows, catalog)
+    # one status line per epoch, for the sweep's progress bar
+    assert lines == [f"epoch {n}/12, val NDCG@10 {v:.4f}" for n, v in enumerate(curve, 1)]
+    lines.clear()
+    final = refit(selected, train_rows, catalog, progress=lines.append)
     assert len(final.history["loss"]) == selected.best_epochs  # exactly the chosen epochs
+    assert lines[-1].startswith(f"epoch {selected.best_epochs}/{selected.best_epochs}, loss ")
     user = int(val_rows["user_id"].iloc[0])
     val_item = int(val_rows["item_id"].iloc[0])
     index = selected.ids.lookup_items([val_item])[0]
@@ -349,3 +354,12 @@ def test_ease_reproduces_the_issue_figure_on_real_movies(real_data) -> None:
                   catalog)
     assert full_ranking(model, split.test)["full_ndcg_at_10"] == pytest.approx(0.0520,
                                                                                  abs=5e-4)
+
+
+@pytest.mark.parametrize("kind", ["ials", "bpr"])
+def test_iterative_library_models_report_each_iteration(toy, kind) -> None:
+    items, inter = toy
+    lines: list[str] = []
+    params = {"iterations": 3} if kind == "ials" else {"iterations": 3, "factors": 8}
+    train(_config(kind, **params), inter, items["item_id"].to_numpy(), progress=lines.append)
+    assert lines == ["iteration 1/3", "iteration 2/3", "iteration 3/3"]

@@ -223,9 +223,13 @@ def test_single_query_search_restores_faiss_threads(toy_settings, encoder):
 
 def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_encoder,
                                                           tmp_path) -> None:
-    """The int8 ONNX encoder (the default): built once and reused, vectors within cosine 0.99
-    of fp32 on the toy texts, its own cache keys and index manifest name, a damaged graph
-    named."""
+    """The int8 ONNX encoder (the default): built once and reused, fused (one attention node
+    per layer), vectors within cosine 0.99 of fp32 on the toy texts, its own cache keys and
+    index manifest name, a damaged graph named."""
+    from collections import Counter
+
+    import onnx
+
     from workbench.content.embeddings import (
         DEFAULT_MODEL,
         FP32_MODEL,
@@ -240,7 +244,9 @@ def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_enc
     texts = item_texts(data.load_items("toy", toy_settings)).tolist()
     int8 = TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx")
     vectors = int8.encode(texts)
-    assert (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8.onnx").is_file()
+    graph = tmp_path / "onnx" / "all-MiniLM-L6-v2-int8-fused.onnx"
+    ops = Counter(node.op_type for node in onnx.load(str(graph)).graph.node)
+    assert ops["QAttention"] + ops["Attention"] == 6 and ops["SkipLayerNormalization"] == 12
     cosine = (vectors * fp32.encode(texts)).sum(axis=1)
     assert cosine.mean() >= 0.99 and cosine.min() >= 0.97
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -248,19 +254,19 @@ def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_enc
     np.testing.assert_allclose(again.encode(texts), vectors, atol=1e-6)  # reused graph
     # activation scales are per batch: another batch gives a vector a hair away, no more
     assert (again.encode(texts[:3]) * vectors[:3]).sum(axis=1).min() > 0.98
-    assert text_key(int8.model_name, "x") != text_key(fp32.model_name, "x")
+    assert text_key(int8.identity, "x") != text_key(fp32.identity, "x")
     engine, _ = build_content_index(_config(model=FP32_MODEL, fusion=False), toy_settings,
                                     encoder=fp32, progress=False)
     assert engine.manifest.embedding_model == FP32_MODEL
     engine, _ = build_content_index(_config(model="all-MiniLM-L6-v2+int8", fusion=False),
                                     toy_settings, encoder=int8, progress=False)
     assert engine.manifest.embedding_model == "all-MiniLM-L6-v2+int8"
-    assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8.npz").is_file()
+    assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8-fused.npz").is_file()
     assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2.npz").is_file()
     assert engine.search("a physicist travels back in time", 3)["item_id"].tolist()
     with pytest.raises(ContentError, match="encoder is 'all-MiniLM-L6-v2' but the build"):
         build_content_index(_config(fusion=False), toy_settings, encoder=fp32, progress=False)
-    (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8.onnx").write_bytes(b"not a graph")
+    (tmp_path / "onnx" / "all-MiniLM-L6-v2-int8-fused.onnx").write_bytes(b"not a graph")
     with pytest.raises(EmbeddingError, match=r"int8 encoder .* is corrupt.*delete it"):
         TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx").encode(["x"])
 
@@ -308,3 +314,50 @@ def test_a_killed_embedding_resumes_from_the_last_saved_chunk(tmp_path) -> None:
     again = Fake()
     vectors, stats = embed_texts(texts, again, EmbeddingCache(path), chunk=10)
     assert again.seen == 30 and stats.embedded == 30 and vectors.shape == (50, 4)
+
+
+def test_a_shorter_window_is_an_encoder_of_its_own(toy_settings, encoder) -> None:
+    """``max_tokens`` cuts each text at that many word pieces, is part of the encoder's
+    identity (its own cache file and keys, the manifest), makes the saved index stale, and
+    a loaded engine queries with the window it was built with."""
+    from pydantic import ValidationError
+
+    from workbench.content.embeddings import EmbeddingError
+    from workbench.content.index import IndexManifest
+
+    head = "A retired detective returns to the city where his partner vanished years ago. "
+    texts = [head + "He finds her living under a new name.",
+             head + "Aliens land in the harbour and nobody notices."]
+    short = TextEncoder(max_tokens=16)
+    assert short.identity == "all-MiniLM-L6-v2+int8-fused-16tok" != encoder.identity
+    window = short.encode(texts)
+    assert float(window[0] @ window[1]) > 0.9999  # the tails are past the window
+    full = encoder.encode(texts)
+    assert float(full[0] @ full[1]) < 0.99
+    with pytest.raises(EmbeddingError, match="max_tokens must be at least 8"):
+        TextEncoder(max_tokens=2)
+    with pytest.raises(ValidationError, match="max_tokens"):
+        _config(max_tokens=2)
+
+    config = _config(fusion=False, max_tokens=16)
+    engine, _ = build_content_index(config, toy_settings, progress=False)
+    cache = toy_settings.models_dir / "cache"
+    assert (cache / "embeddings-all-MiniLM-L6-v2+int8-fused-16tok.npz").is_file()
+    assert engine.manifest.encoder == "all-MiniLM-L6-v2+int8-fused-16tok"
+    assert index_is_current(config, toy_settings)
+    assert not index_is_current(_config(fusion=False), toy_settings)
+    loaded = load_content_engine("toy", toy_settings)
+    assert loaded.encoder.max_tokens == 16
+    with pytest.raises(ContentError, match="built with 'all-MiniLM-L6-v2\\+int8-fused-16tok'"):
+        load_content_engine("toy", toy_settings, encoder)
+    with pytest.raises(ContentError, match="the encoder is 'all-MiniLM-L6-v2\\+int8-fused'"):
+        build_content_index(config, toy_settings, encoder, progress=False, save=False)
+
+    # an index saved before identities were recorded: loads, but the pipeline rebuilds it
+    path = content_dir("toy", toy_settings) / "index.npz"
+    index = VectorIndex.load(path)
+    old = {**vars(index.manifest), "encoder": ""}
+    index.manifest = IndexManifest(**old)
+    index.save(path)
+    assert not index_is_current(config, toy_settings)
+    assert load_content_engine("toy", toy_settings).encoder.max_tokens == 16

@@ -62,7 +62,7 @@ def test_a_damaged_index_is_stale_named_and_rebuilt(toy, how) -> None:
 
 @pytest.mark.parametrize("how", list(DAMAGE))
 def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(toy, how) -> None:
-    cache = toy.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8.npz"
+    cache = toy.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8-fused.npz"
     _damage(cache, how)
     engine, report = build_content_index(CONFIG, toy, progress=False)
     assert report.embedding.embedded == report.items  # every text embedded again

@@ -213,6 +213,14 @@ class FitContext:
     validation_metric: Any = None
     """``f(model) -> float``: ranking quality on the validation users (higher is better), for
     models that stop early on it."""
+    progress: Any = None
+    """``f(line)``: a model that trains in epochs or iterations reports each one (a short
+    status such as ``"epoch 3/20, val NDCG@10 0.0512"``); None: nobody listens."""
+
+    def report(self, line: str) -> None:
+        """Pass ``line`` to :attr:`progress`, if anyone listens."""
+        if self.progress is not None:
+            self.progress(line)
 
 
 class CollaborativeModel:

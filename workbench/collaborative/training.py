@@ -48,6 +48,7 @@ def train(config: CollabConfig, train_df: pd.DataFrame, catalog_item_ids: np.nda
           validation: pd.DataFrame | None = None, settings=None, verbose: int = 0,
           fixed_epochs: int | None = None,
           validation_metric: Callable[[CollaborativeModel], float] | None = None,
+          progress: Callable[[str], None] | None = None,
           ) -> CollaborativeModel:
     """Fit the model of ``config`` on ``train_df`` (user_id, item_id, rating, timestamp) over
     the catalog ``catalog_item_ids``.
@@ -55,6 +56,8 @@ def train(config: CollabConfig, train_df: pd.DataFrame, catalog_item_ids: np.nda
     ``validation``: rows an iterative model stops early on (by default on their NDCG@10);
     ``fixed_epochs``: train exactly that many epochs instead (a refit). The model's users are
     those of ``train_df`` and ``validation``; its ``seen`` items are those of ``train_df``.
+    ``progress``: called with a one-line status after each epoch or iteration of models that
+    train in them (:attr:`FitContext.progress`).
     """
     if train_df.empty:
         raise CollaborativeError("no training interactions")
@@ -73,7 +76,7 @@ def train(config: CollabConfig, train_df: pd.DataFrame, catalog_item_ids: np.nda
     if val_rows is not None and validation_metric is None:
         validation_metric = _ndcg_on(validation)
     context = FitContext(config.dataset, config.seed, settings, verbose, fixed_epochs,
-                         validation_metric)
+                         validation_metric, progress)
     model.fit(fit_rows, val_rows, context)
     return model
 
@@ -90,9 +93,10 @@ def _ndcg_on(validation: pd.DataFrame, k: int = 10) -> Callable[[CollaborativeMo
 
 
 def refit(selected: CollaborativeModel, train_df: pd.DataFrame, catalog_item_ids: np.ndarray,
-          settings=None, verbose: int = 0) -> CollaborativeModel:
+          settings=None, verbose: int = 0,
+          progress: Callable[[str], None] | None = None) -> CollaborativeModel:
     """The configuration of ``selected`` trained on the whole training split ``train_df``
     (iterative models: for ``selected.best_epochs`` epochs, with no early stopping)."""
     epochs = selected.best_epochs if selected.iterative else None
     return train(selected.config, train_df, catalog_item_ids, settings=settings,
-                 verbose=verbose, fixed_epochs=epochs)
+                 verbose=verbose, fixed_epochs=epochs, progress=progress)

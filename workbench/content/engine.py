@@ -37,7 +37,9 @@ from workbench.content.embeddings import (
     EmbeddingCache,
     EmbeddingStats,
     TextEncoder,
+    cache_path,
     embed_texts,
+    encoder_identity,
     item_texts,
     onnx_dir,
 )
@@ -78,6 +80,10 @@ class ContentConfig(BaseModel):
     prf_depth: int = Field(0, ge=0)
     """Text matches whose codes estimate a free-text query's tabular part (0: none; see the
     module docstring for why none is the default)."""
+    max_tokens: int | None = Field(None, ge=8)
+    """Word pieces of each item text the encoder reads (None: the model's own
+    ``max_seq_length``, 256 for all-MiniLM-L6-v2). Part of the encoder's identity: a window
+    of its own has its own embedding cache."""
     batch_size: int = 64
     ae_epochs: int = 60
     top_languages: int = 10
@@ -134,12 +140,12 @@ def build_content_index(
     out = content_dir(config.dataset, settings)
     items, added = catalog_with_additions(config.dataset, settings)
     encoder = encoder or TextEncoder(config.model, config.batch_size,
-                                     onnx_dir=onnx_dir(settings))
-    if encoder.model_name != config.model:
-        raise ContentError(f"the encoder is {encoder.model_name!r} but the build config names "
-                           f"{config.model!r}; pass a matching encoder or model")
-    cache = EmbeddingCache(settings.models_dir / "cache" /
-                           f"embeddings-{Path(config.model).name}.npz")
+                                     onnx_dir=onnx_dir(settings), max_tokens=config.max_tokens)
+    wanted = encoder_identity(config.model, config.max_tokens)
+    if encoder.identity != wanted:
+        raise ContentError(f"the encoder is {encoder.identity!r} but the build config names "
+                           f"{wanted!r}; pass a matching encoder or model")
+    cache = EmbeddingCache(cache_path(settings.models_dir / "cache", encoder.identity))
     text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)
     seconds = {"embed": stats.seconds}
     history: dict[str, list[float]] = {}
@@ -166,7 +172,8 @@ def build_content_index(
         seconds["autoencoder"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     manifest = IndexManifest(
-        dataset=config.dataset, embedding_model=config.model, text_dim=text_vectors.shape[1],
+        dataset=config.dataset, embedding_model=config.model, encoder=encoder.identity,
+        text_dim=text_vectors.shape[1],
         tabular_dim=config.latent_dim if config.fusion else 0, fusion=config.fusion,
         tabular_weight=config.tabular_weight if config.fusion else 0.0,
         index_type=config.index_type, artifacts=artifacts, build_config=config.model_dump(),
@@ -254,6 +261,8 @@ def index_is_current(config: ContentConfig, settings: Settings | None = None) ->
     manifest = VectorIndex.read_manifest(path)
     if manifest is None or manifest.build_config != config.model_dump():
         return False
+    if manifest.encoder != encoder_identity(config.model, config.max_tokens):
+        return False  # e.g. built by an earlier int8 graph revision
     items, _ = catalog_with_additions(config.dataset, settings)
     if manifest.catalog_fingerprint != catalog_fingerprint(items["item_id"].to_numpy()):
         return False
@@ -448,11 +457,17 @@ def load_content_engine(
     patches = PatchStore.for_dataset(dataset, settings, tolerate_damage=True)
     items = patches.apply(with_added_rows(items, index.added))
     encoder = encoder or TextEncoder(index.manifest.embedding_model,
-                                     onnx_dir=onnx_dir(settings))
-    if encoder.model_name != index.manifest.embedding_model:
+                                     onnx_dir=onnx_dir(settings),
+                                     max_tokens=index.manifest.build_config.get("max_tokens"))
+    # an index from before encoder identities (``encoder`` empty) is checked by model name:
+    # its vectors are within the int8 graph revisions' difference (cosine 0.99); the
+    # pipeline rebuilds it (index_is_current)
+    built_by = index.manifest.encoder or index.manifest.embedding_model
+    used = encoder.identity if index.manifest.encoder else encoder.model_name
+    if used != built_by:
         raise ContentError(
-            f"content index {path} was built with {index.manifest.embedding_model!r}, the "
-            f"encoder is {encoder.model_name!r}; rebuild the index"
+            f"content index {path} was built with {built_by!r}, the encoder is {used!r}; "
+            f"rebuild the index"
         )
     if prf_depth is None:
         prf_depth = int(index.manifest.build_config.get("prf_depth", 0))

@@ -59,6 +59,9 @@ class IndexManifest:
     """sha256 of companion files (tabular preprocessor and encoder)."""
     build_config: dict = field(default_factory=dict)
     """The full build configuration (to tell whether a rebuild is needed)."""
+    encoder: str = ""
+    """The text encoder's identity (``TextEncoder.identity``: model, int8 graph revision,
+    window); empty in indexes saved before it was recorded."""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     format_version: int = FORMAT_VERSION
 

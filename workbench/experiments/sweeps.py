@@ -62,6 +62,7 @@ import itertools
 import json
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -407,6 +408,67 @@ def _check_task(where: str, notebook: Path, parameters: dict[str, Any],
 # -- running -------------------------------------------------------------------------------
 
 
+class StatusLines:
+    """The status lines of running variants (their ``WORKBENCH_PROGRESS_FILE``, written by
+    the training task: "selection fit: epoch 3/20, val NDCG@10 0.0512") shown beside a
+    progress bar, refreshed every ``interval`` seconds by a daemon thread."""
+
+    def __init__(self, bar, interval: float = 1.0, width: int = 60) -> None:
+        self.bar, self.interval, self.width = bar, interval, width
+        self.files: dict[str, Path] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        if not getattr(bar, "disable", True):
+            self._thread = threading.Thread(target=self._loop, name="sweep-status",
+                                            daemon=True)
+            self._thread.start()
+
+    def add(self, name: str, path: Path) -> None:
+        """Watch ``path`` for variant ``name`` (a stale file from an earlier run is removed)."""
+        path.unlink(missing_ok=True)
+        with self._lock:
+            self.files[name] = path
+
+    def done(self, name: str) -> None:
+        """Stop showing ``name`` and remove its file."""
+        with self._lock:
+            path = self.files.pop(name, None)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def text(self) -> str:
+        """The current line: ``variant: status; ...`` for the variants that wrote one."""
+        with self._lock:
+            files = list(self.files.items())
+        parts = []
+        for name, path in files:
+            try:
+                status = path.read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if status:
+                parts.append(f"{name.rsplit('/', 1)[-1]}: {status}")
+        text = "; ".join(parts)
+        return text if len(text) <= self.width else text[:self.width - 3] + "..."
+
+    def _loop(self) -> None:
+        shown = ""
+        while not self._stop.wait(self.interval):
+            text = self.text()
+            if text != shown:
+                self.bar.set_postfix_str(text, refresh=True)
+                shown = text
+
+    def close(self) -> None:
+        """Stop the thread and remove the remaining files."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for name in list(self.files):
+            self.done(name)
+
+
 KERNEL_LOG = "kernels.log"
 """The variants' kernels write their start-up noise here (``experiments/runs/kernels.log``),
 not to the terminal."""
@@ -705,6 +767,7 @@ class _Runner:
                                    tags={TAG_SWEEP: spec.name, TAG_SWEEP_PARENT: "true",
                                          TAG_RUNNER: _runner_id()})
         self.parent_id = parent.info.run_id
+        self.status: StatusLines | None = None
         report.parent_run_id = self.parent_id
         self.ran = 0
 
@@ -714,7 +777,11 @@ class _Runner:
         tags = {TAG_PARENT: self.parent_id, TAG_SWEEP: self.spec.name, TAG_VARIANT: name,
                 TAG_HASH: variant.params_hash, TAG_UID: uid, **(extra_tags or {})}
         output = str(self.out_dir / f"{name.replace('/', '.')}.ipynb")
-        return (str(variant.notebook), output, parameters, tags, self.env), uid
+        progress = self.out_dir / f"{name.replace('/', '.')}.progress"
+        if self.status is not None:
+            self.status.add(name, progress)
+        env = {**self.env, "WORKBENCH_PROGRESS_FILE": str(progress)}
+        return (str(variant.notebook), output, parameters, tags, env), uid
 
     def _pool(self):
         return ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
@@ -744,6 +811,14 @@ class _Runner:
                               json.dumps([v.name for v in variants])[:6000])
         bar = tqdm(total=len(variants), desc=f"sweep {self.spec.name}", unit="variant",
                    disable=not self.progress)
+        self.status = StatusLines(bar)
+        try:
+            self._run_variants(variants, bar)
+        finally:
+            self.status.close()
+            bar.close()
+
+    def _run_variants(self, variants: list[Variant], bar) -> None:
         jobs = {v.name: self._job(v.name, v, v.parameters) for v in variants}
         by_name = {v.name: v for v in variants}
         if self.jobs == 1:
@@ -751,20 +826,19 @@ class _Runner:
                 args, uid = jobs[v.name]
                 self._record(v, v.name, _run_one(*args), uid, args[1])
                 bar.update()
-        else:
-            pool = self._pool()
-            try:
-                futures = {_submit(pool, *jobs[v.name][0]): v.name for v in variants}
-                for future in as_completed(futures):
-                    name = futures[future]
-                    args, uid = jobs[name]
-                    self._record(by_name[name], name, _result(future), uid, args[1])
-                    bar.update()
-            except KeyboardInterrupt:
-                _stop_pool(pool)
-                raise
-            pool.shutdown()
-        bar.close()
+            return
+        pool = self._pool()
+        try:
+            futures = {_submit(pool, *jobs[v.name][0]): v.name for v in variants}
+            for future in as_completed(futures):
+                name = futures[future]
+                args, uid = jobs[name]
+                self._record(by_name[name], name, _result(future), uid, args[1])
+                bar.update()
+        except KeyboardInterrupt:
+            _stop_pool(pool)
+            raise
+        pool.shutdown()
 
     def run_study(self, variant: Variant, force: bool) -> None:
         """Run the missing trials of ``variant``'s study, ``jobs`` at a time (ask/tell)."""
@@ -785,6 +859,7 @@ class _Runner:
         distributions = {key: dist.to_optuna() for key, dist in search.space.items()}
         bar = tqdm(total=left, desc=f"study {variant.name}", unit="trial",
                    disable=not self.progress)
+        self.status = StatusLines(bar)
         pending: dict = {}
         asked = 0
         pool = self._pool() if self.jobs > 1 else None
@@ -822,6 +897,7 @@ class _Runner:
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+            self.status.close()
             bar.close()
         self.ran += asked
         self._study_outcome(variant, study, "FINISHED")
@@ -873,6 +949,8 @@ class _Runner:
                 output: str) -> Outcome:
         """Attach the executed notebook to the run (creating a run when the notebook failed
         before opening one) and record the failure."""
+        if self.status is not None:
+            self.status.done(name)
         client, status, (_, seconds, error) = self.client, result[0], result
         runs = client.search_runs([self.experiment_id],
                                   filter_string=f"tags.`{TAG_UID}` = '{uid}'")

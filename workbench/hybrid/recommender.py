@@ -286,8 +286,10 @@ class Recommender:
 
     def warm_up(self) -> None:
         """Do once what the first request would: load the query encoder's graph, the BM25
-        index and the quality prior, score one query and one feed with the model (the
-        dashboard calls this in the background so the first answer is fast)."""
+        index and the quality prior, score one query and one feed with the model, and build
+        the new-user fold-in (its user-item matrix: 8 ms on anime) with one new-user pick
+        (the dashboard calls this in the background so the first answer is fast; the served
+        model at load)."""
         self.content.rank("warm up", 1)
         model = self.collaborative
         if model is not None and len(model.ids.users):
@@ -295,6 +297,8 @@ class Recommender:
             self.ai_pick(query="warm up", user_id=user, k=3)
             self.personalized_feed(user_id=user, k=3)
             self.user_history(user)
+            if len(model.ids.items):
+                self.ai_pick(query="warm up", liked=[int(model.ids.items[0])], k=3)
 
     def user_history(self, user_id: int, n: int = 8) -> pd.DataFrame:
         """What a known user liked: their ``n`` best-rated items among those the model was

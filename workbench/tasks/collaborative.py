@@ -179,10 +179,14 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
               "selected_by": SELECTION_METRIC, "validation_rows": len(val_rows)}
     suffix = "-trial" if task.trial else ""
     run_name = f"{task.dataset}-{task.model}-{task.objective}-s{task.seed}{suffix}"
+    report = tracking.progress_reporter(settings)
     with tracking.start_run(task.mlflow_experiment, run_name=run_name, params=params,
                             settings=settings) as run:
         started = time.perf_counter()
-        selected = train(config, fit_rows, catalog, validation=val_rows, settings=settings)
+        report(f"selection fit on {len(fit_rows):,} rows")
+        selected = train(config, fit_rows, catalog, validation=val_rows, settings=settings,
+                         progress=lambda line: report(f"selection fit: {line}"))
+        report("validation metrics")
         select_seconds = time.perf_counter() - started
         metrics: dict[str, float] = {"select_seconds": select_seconds}
         if selected.best_epochs is not None:
@@ -214,7 +218,10 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
             tracking.log_metrics(metrics)
             return result
         started = time.perf_counter()
-        model = refit(selected, parts.train, catalog, settings)
+        report(f"refit on {len(parts.train):,} rows")
+        model = refit(selected, parts.train, catalog, settings,
+                      progress=lambda line: report(f"refit: {line}"))
+        report("test metrics")
         metrics["refit_seconds"] = time.perf_counter() - started
         metrics["train_seconds"] = select_seconds + metrics["refit_seconds"]
         popularity = parts.train.groupby("item_id").size()
@@ -232,6 +239,7 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
         result.model, result.test_per_user = model, per_user
         log(f"{task.dataset} {task.model}: refit in {metrics['refit_seconds']:.1f}s; test "
             f"NDCG@{k} {metrics[f'test_full_ndcg_at_{k}']:.4f}")
+        report("saving and logging the model")
         folder = _save(model, config, task, settings)
         try:
             artifact = tracking.log_model_folder(folder)

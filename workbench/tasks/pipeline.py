@@ -146,7 +146,7 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
     from workbench.experiments import run_sweep
-    from workbench.serving import ServingError, log_hybrid
+    from workbench.serving import SERVING_LOG, ServingError, log_hybrid
     from workbench.tasks.collaborative import sync_champion
 
     settings = settings or get_settings()
@@ -174,7 +174,8 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
             on_sweep(report)
         log(f"== {name}: {sync_champion(name, settings)}")
         try:
-            log(f"== {name}: {log_hybrid(name, settings)}")
+            quiet = settings.experiments_dir / "runs" / SERVING_LOG
+            log(f"== {name}: {log_hybrid(name, settings, quiet_log=quiet)}")
         except ServingError as exc:  # no champion yet: nothing to serve
             log(f"== {name}: hybrid not registered ({exc})")
         result.sweeps.append((sweep, report))

@@ -98,6 +98,7 @@ class Blend(CollaborativeModel):
         for name, weight in self.config.params["members"].items():
             if weight > 0:
                 member = self._member(name)
+                context.report(f"member {name}")
                 member.fit(train, validation, context)
                 self.members[name] = member
 

@@ -41,6 +41,8 @@ class BPR(FactorModel):
                 factors=p.factors, learning_rate=p.learning_rate,
                 regularization=p.regularization, iterations=p.iterations,
                 random_state=context.seed, num_threads=1)
-            model.fit(train.matrix("binary"), show_progress=False)
+            model.fit(train.matrix("binary"), show_progress=False,
+                      callback=lambda it, *_: context.report(f"iteration {it + 1}/"
+                                                             f"{p.iterations}"))
         self.user_factors = np.asarray(model.user_factors, np.float32)
         self.item_factors = np.asarray(model.item_factors, np.float32)

@@ -43,6 +43,8 @@ class IALS(FactorModel):
             model = AlternatingLeastSquares(
                 factors=p.factors, regularization=p.regularization, alpha=p.alpha,
                 iterations=p.iterations, random_state=context.seed)
-            model.fit(train.matrix(p.weighting), show_progress=False)
+            model.fit(train.matrix(p.weighting), show_progress=False,
+                      callback=lambda it, *_: context.report(f"iteration {it + 1}/"
+                                                             f"{p.iterations}"))
         self.user_factors = np.asarray(model.user_factors, np.float32)
         self.item_factors = np.asarray(model.item_factors, np.float32)

@@ -262,7 +262,11 @@ class _NCF(CollaborativeModel):
                     batch_size=65536, verbose=0))
                 history.setdefault("val_loss", []).append(-value)
             else:
+                context.report(f"epoch {epoch}/{fixed or p.epochs}, "
+                               f"loss {history['loss'][-1]:.4f}")
                 continue
+            name = "val NDCG@10" if by_ndcg else "val loss"
+            context.report(f"epoch {epoch}/{fixed or p.epochs}, {name} {abs(value):.4f}")
             if value > best + 1e-6:
                 best, best_weights, best_epoch, waited = (
                     value, self.keras_model.get_weights(), epoch, 0)
