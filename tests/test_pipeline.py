@@ -29,7 +29,7 @@ def test_pipeline_runs_everything_then_skips_finished_work(workbench_env) -> Non
     report = first.output[start:first.output.index("\npipeline finished")]
     assert max(len(line) for line in report.splitlines()) <= 100  # the table fits a terminal
     assert "kernels.log" in first.output  # where the kernels' own output went
-    assert "serving.log" in first.output  # and MLflow's, while registering the hybrid
+    assert "libraries.log" in first.output  # and TensorFlow's and MLflow's
     assert "toy-hybrid v1 registered as champion" in first.output
     for noise in ("Validating input example", "Successfully registered model"):
         assert noise not in first.output, noise

@@ -541,7 +541,8 @@ def test_status_lines_show_running_variants_beside_the_bar(tmp_path) -> None:
 
     class Bar:
         disable = False
-        shown: list[str] = []
+        def __init__(self) -> None:
+            self.shown: list[str] = []
 
         def set_postfix_str(self, text, refresh=True):
             self.shown.append(text)

@@ -335,10 +335,10 @@ def register_hybrid(
 ) -> None:
     """Log the dataset's hybrid recommender as an MLflow model and register it as
     <dataset>-hybrid@champion (what `make serve` serves; `make pipeline` does this)."""
-    from workbench.serving import SERVING_LOG, log_hybrid
-    from workbench.settings import get_settings
+    from workbench.console import library_log
+    from workbench.serving import log_hybrid
 
-    log = get_settings().experiments_dir / "runs" / SERVING_LOG
+    log = library_log()
     typer.echo(log_hybrid(dataset, force=force, quiet_log=log))
     typer.echo(f"(MLflow's own output: {log})")
 
@@ -668,8 +668,8 @@ def pipeline(
     model zoo, which registers the validation champion, then the hybrid's alpha; finished
     variants are skipped), make sure the champion is in models/, print a summary and what to
     open next (workbench.tasks.pipeline)."""
+    from workbench.console import LIBRARY_LOG
     from workbench.experiments.sweeps import KERNEL_LOG
-    from workbench.serving import SERVING_LOG
     from workbench.settings import get_settings
     from workbench.tasks.pipeline import example_request, run_pipeline
 
@@ -680,7 +680,7 @@ def pipeline(
     typer.echo(f"\npipeline finished in {result.seconds:.1f}s")
     runs = settings.experiments_dir / "runs"
     typer.echo(f"start-up and library output: {runs / KERNEL_LOG} (notebook kernels), "
-               f"{runs / SERVING_LOG} (registering the hybrids)")
+               f"{runs / LIBRARY_LOG} (TensorFlow, MLflow)")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
                "  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"

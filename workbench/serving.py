@@ -23,12 +23,9 @@ line, which MLflow's server answers with HTTP 400 (its ``message`` echoes the re
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -241,46 +238,15 @@ def _encoder_graph(dataset: str, settings: Settings) -> Path | None:
     return encoder.onnx_path
 
 
-SERVING_LOG = "serving.log"
-"""Where the pipeline and ``workbench register-hybrid`` send what logging the hybrid prints
-(``experiments/runs/serving.log``): MLflow's INFO lines ("Validating input example",
-"Successfully registered model") and TensorFlow's start-up lines when the input example
-loads a Keras champion."""
-
-
-@contextmanager
-def output_to(log: Path) -> Iterator[None]:
-    """Send this process's standard output and error to ``log`` (appended) for the block:
-    Python's ``sys.stdout``/``sys.stderr`` and the file descriptors below them, so lines
-    printed by C++ libraries go there too."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    try:
-        with open(log, "a", encoding="utf-8", buffering=1) as sink:
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            try:
-                with redirect_stdout(sink), redirect_stderr(sink):
-                    yield
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-    finally:
-        os.close(saved[0])
-        os.close(saved[1])
-
-
 def log_hybrid(dataset: str, settings: Settings | None = None, force: bool = False,
                quiet_log: Path | None = None) -> str:
     """Log the dataset's hybrid recommender as an MLflow model and register it as
     ``<dataset>-hybrid`` with the ``champion`` alias, unless the alias already holds the same
     champion and index (``force`` logs anyway). Returns what happened, in words. With
     ``quiet_log``, what MLflow and TensorFlow print while logging goes to that file
-    (:func:`output_to`), not the terminal."""
+    (:func:`workbench.console.output_to`), not the terminal."""
+    from workbench.console import output_to
+
     with output_to(quiet_log) if quiet_log is not None else nullcontext():
         return _log_hybrid(dataset, settings, force)
 

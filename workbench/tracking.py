@@ -222,10 +222,9 @@ def progress_reporter(settings: Settings | None = None) -> Callable[[str], None]
         return lambda line: None
 
     def report(line: str) -> None:
-        try:
+        # the status line is a courtesy: never fail a training for it
+        with contextlib.suppress(OSError):
             write_text(path, line.strip().replace("\n", " ")[:200])
-        except OSError:  # the status line is a courtesy: never fail a training for it
-            pass
 
     return report
 

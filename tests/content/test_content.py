@@ -261,8 +261,9 @@ def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_enc
     engine, _ = build_content_index(_config(model="all-MiniLM-L6-v2+int8", fusion=False),
                                     toy_settings, encoder=int8, progress=False)
     assert engine.manifest.embedding_model == "all-MiniLM-L6-v2+int8"
-    assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8-fused.npz").is_file()
-    assert (toy_settings.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2.npz").is_file()
+    cache = toy_settings.models_dir / "cache"
+    assert (cache / "embeddings-all-MiniLM-L6-v2+int8-fused.npz").is_file()
+    assert (cache / "embeddings-all-MiniLM-L6-v2.npz").is_file()
     assert engine.search("a physicist travels back in time", 3)["item_id"].tolist()
     with pytest.raises(ContentError, match="encoder is 'all-MiniLM-L6-v2' but the build"):
         build_content_index(_config(fusion=False), toy_settings, encoder=fp32, progress=False)

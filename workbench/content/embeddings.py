@@ -406,7 +406,8 @@ def _fused(fp32: Path, config) -> Path:
 
 def encoder_identity(model: str, max_tokens: int | None = None) -> str:
     """:attr:`TextEncoder.identity` of an encoder of ``model`` with window ``max_tokens``:
-    ``all-MiniLM-L6-v2``, ``all-MiniLM-L6-v2+int8-fused``, ``all-MiniLM-L6-v2+int8-fused-128tok``."""
+    ``all-MiniLM-L6-v2``, ``all-MiniLM-L6-v2+int8-fused``,
+    ``all-MiniLM-L6-v2+int8-fused-128tok``."""
     identity = model + (f"-{INT8_GRAPH}" if model.endswith(INT8) else "")
     return identity + (f"-{max_tokens}tok" if max_tokens is not None else "")
 

@@ -13,7 +13,6 @@ types (anything else is refused).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import WorkbenchError
+from workbench.console import import_keras
 from workbench.storage import atomic_path
 
 SKOPS_ALLOWED_TYPES = frozenset({"numpy.dtype"})
@@ -118,8 +118,7 @@ def train_autoencoder(
     batch_size: int = 256, seed: int = 42, validation_split: float = 0.1,
 ) -> AutoencoderResult:
     """Train a dense autoencoder (MSE, Adam, early stopping on validation loss)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    keras = import_keras()
 
     if latent_dim <= 0:
         raise TabularError(f"latent_dim must be positive, got {latent_dim}")
@@ -158,7 +157,7 @@ def save_encoder(encoder, path: Path) -> None:
 
 def load_encoder(path: Path):
     """Load an encoder saved by :func:`save_encoder` (Keras safe mode)."""
-    import keras
+    keras = import_keras()
 
     if not path.is_file():
         raise TabularError(f"tabular encoder {path} is missing; rebuild the content index")

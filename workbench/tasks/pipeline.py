@@ -143,10 +143,11 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
                  on_sweep: Callable[[Any], Any] | None = None) -> PipelineResult:
     """Run the main job on ``datasets`` (default: every built-in real dataset); see the
     module docstring."""
+    from workbench.console import library_log
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
     from workbench.experiments import run_sweep
-    from workbench.serving import SERVING_LOG, ServingError, log_hybrid
+    from workbench.serving import ServingError, log_hybrid
     from workbench.tasks.collaborative import sync_champion
 
     settings = settings or get_settings()
@@ -174,7 +175,7 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
             on_sweep(report)
         log(f"== {name}: {sync_champion(name, settings)}")
         try:
-            quiet = settings.experiments_dir / "runs" / SERVING_LOG
+            quiet = library_log(settings)
             log(f"== {name}: {log_hybrid(name, settings, quiet_log=quiet)}")
         except ServingError as exc:  # no champion yet: nothing to serve
             log(f"== {name}: hybrid not registered ({exc})")

@@ -43,12 +43,13 @@ from workbench.collaborative.base import (
     ModelParams,
 )
 from workbench.collaborative.registry import register
+from workbench.console import import_keras
 
 _SCORE_CHUNK = 262144
 
 
 def _embedding(n: int, dim: int, l2: float, name: str):
-    import keras
+    keras = import_keras()
 
     return keras.layers.Embedding(
         n, dim, name=name, embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01),
@@ -57,7 +58,7 @@ def _embedding(n: int, dim: int, l2: float, name: str):
 
 
 def _output(x, objective: str, global_mean: float, name: str = "score"):
-    import keras
+    keras = import_keras()
 
     if objective == "implicit":
         return keras.layers.Dense(1, activation="sigmoid", name=name)(x)
@@ -71,7 +72,7 @@ def build_model(
     global_mean: float = 0.0,
 ):
     """An uncompiled ``keras.Model`` of ``kind`` (mf, gmf, mlp or neumf)."""
-    import keras
+    keras = import_keras()
 
     user = keras.Input(shape=(), dtype="int32", name="user")
     item = keras.Input(shape=(), dtype="int32", name="item")
@@ -118,7 +119,7 @@ def init_neumf_from(neumf, gmf, mlp, alpha: float = 0.5) -> None:
     Embeddings and MLP layers are copied; the output layer is ``[alpha * h_gmf,
     (1 - alpha) * h_mlp]`` with the bias averaged.
     """
-    import keras
+    keras = import_keras()
 
     for name in ("gmf_user", "gmf_item"):
         neumf.get_layer(name).set_weights(gmf.get_layer(name).get_weights())
@@ -190,7 +191,7 @@ class _NCF(CollaborativeModel):
                            getattr(p, "dropout", 0.0), p.l2, global_mean)
 
     def _compile(self, model) -> None:
-        import keras
+        keras = import_keras()
 
         loss = "binary_crossentropy" if self.config.objective == "implicit" else "mse"
         # 64 steps per tf.function call: the same updates (losses identical, measured), about
@@ -204,7 +205,7 @@ class _NCF(CollaborativeModel):
 
     def fit(self, train: Interactions, validation: Interactions | None,
             context: FitContext) -> None:
-        import keras
+        keras = import_keras()
 
         keras.utils.set_random_seed(context.seed)
         global_mean = float(train.rating.mean()) if len(train) else 0.0
@@ -304,7 +305,7 @@ class _NCF(CollaborativeModel):
         self.keras_model.save(folder / "model.keras")
 
     def _load_weights(self, folder) -> None:
-        import keras
+        keras = import_keras()
 
         self.keras_model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
 
