@@ -446,8 +446,9 @@ def recommend(
 ) -> None:
     """Content match and AI pick side by side (and the "For you" feed with --feed)."""
     from workbench.hybrid import Recommender
+    from workbench.hybrid.users import parse_liked
 
-    liked_ids = _id_list(liked) if liked is not None else None
+    liked_ids = parse_liked(liked, "--liked") if liked is not None else None
     options = {"strategy": strategy, "max_per_franchise": max_per_franchise,
                "exclude_seed_franchise": exclude_seed_franchise or None,
                "mmr_lambda": mmr_lambda}
@@ -466,13 +467,6 @@ def recommend(
     if feed:
         _print_recommendations("For you", rec.personalized_feed(user, k, liked=liked_ids,
                                                                 **options))
-
-
-def _id_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise WorkbenchError(f"--liked must be comma-separated item ids, got {text!r}") from None
 
 
 @app.command("franchises")

@@ -73,14 +73,9 @@ def _whole(value: Any, name: str) -> int | None:
 
 
 def _liked(text: Any) -> list[int] | None:
-    if text is None:
-        return None
-    if isinstance(text, list | tuple | np.ndarray):
-        return [int(v) for v in text]
-    try:
-        return [int(part) for part in str(text).replace(" ", "").split(",") if part]
-    except ValueError:
-        raise ServingError(f"liked must be comma-separated item ids, got {text!r}") from None
+    from workbench.hybrid.users import parse_liked
+
+    return None if text is None else parse_liked(text)
 
 
 def answer(recommender, record: dict, position: int = 0) -> pd.DataFrame:
@@ -178,8 +173,10 @@ def serving_facts(dataset: str, settings: Settings) -> dict[str, str]:
     """The identity of what serving ``dataset`` would pack (champion version and run, index
     build time), read from the files in place: an unchanged alias is told without copying."""
     from workbench.content.index import VectorIndex
+    from workbench.data.registry import get_dataset
     from workbench.tasks.collaborative import champion_dir, champion_info
 
+    get_dataset(dataset, settings)  # an unknown name is an error that lists the known ones
     champion = champion_dir(dataset, settings)
     if not champion.is_dir():
         raise ServingError(f"no collaborative champion in {champion}; run `make pipeline`")

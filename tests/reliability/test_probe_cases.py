@@ -74,6 +74,7 @@ CASES: list[tuple[str, list[str], str | None]] = [
     ("table-unknown-sweep", ["experiments", "table", "nope"], "nope"),
     ("train-unknown-model", ["collaborative", "train", "toy", "--model", "nope"], "nope"),
     ("franchises-unknown-dataset", ["franchises", "nope"], "unknown dataset"),
+    ("register-hybrid-unknown-dataset", ["register-hybrid", "-d", "nope"], "unknown dataset"),
 ]
 
 

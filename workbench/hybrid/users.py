@@ -22,6 +22,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from workbench import WorkbenchError
+
+
+def parse_liked(text: object, field: str = "liked") -> list[int]:
+    """Item ids from ``"1, 2,3"`` (or a list of numbers): what a new user liked, as the CLI's
+    ``--liked`` and a served request's ``liked`` give it. A part that is not a whole number is
+    an error naming ``field``."""
+    parts = (list(text) if isinstance(text, list | tuple | np.ndarray)
+             else str(text).replace(" ", "").split(","))
+    try:
+        return [int(part) for part in parts if part != ""]
+    except (TypeError, ValueError):
+        raise WorkbenchError(f"{field} must be comma-separated item ids, got {text!r}") from None
+
 
 @dataclass(frozen=True)
 class NewUser:
