@@ -62,6 +62,36 @@ def test_the_served_model_answers_like_the_recommender(served, model) -> None:
         assert got[key]["score"].round(6).tolist() == result.frame["score"].round(6).tolist()
 
 
+def test_the_dashboard_shows_what_the_served_model_answers(served, model) -> None:
+    """The dashboard's own widgets (its default loader: this home's champion) and the
+    served model, given the same request, show the same items in the same order in the
+    content match, the AI pick and the "For you" feed."""
+    import re
+
+    from workbench.dashboard import Dashboard
+
+    board = Dashboard(datasets=["toy"], settings=served)
+    assert board.ready.wait(120), "the warm-up never finished"
+    board.user.value = "1"
+    board.alpha.value = 0.5
+    board.k.value = 5
+    board.max_per_franchise.value = 2
+    board.query.value = "time machine paradox"  # Enter in "describe a plot" mode
+    assert "answered in" in board.status.value, board.status.value
+    request = {"query": "time machine paradox", "user_id": 1, "k": 5, "alpha": 0.5,
+               "max_per_franchise": 2}
+    out = pd.concat([model.predict(pd.DataFrame([request])),
+                     model.predict(pd.DataFrame([{**request, "box": "feed"}]))])
+
+    def cards(html: str) -> list[int]:
+        return [int(i) for i in re.findall(r'data-item="(\d+)"', html)]
+
+    for box, html in (("content", board.content_box.value), ("ai_pick", board.ai_box.value),
+                      ("feed", board.feed_box.value)):
+        served_ids = out.loc[out["box"] == box].sort_values("rank")["item_id"].tolist()
+        assert served_ids and cards(html) == served_ids, box
+
+
 @pytest.mark.parametrize(("request_", "message"), [
     ({"query": "   "}, "empty"),
     ({"query": "x", "user_id": 987654, "box": "ai_pick"}, "unknown user 987654"),

@@ -143,6 +143,12 @@ class TextEncoder:
                 if self._model is None:
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    # a local model folder loads in a second: no "Loading weights" bar, no
+                    # notes about config keys the model does not use
+                    hf_logging.disable_progress_bar()
+                    hf_logging.set_verbosity_error()
 
                     model = SentenceTransformer(resolve_model_path(self.model_name),
                                                 device="cpu")
