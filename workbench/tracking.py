@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -132,6 +133,9 @@ def configure(settings: Settings | None = None) -> str:
                     f"{path}.damaged) and rerun `make pipeline` to record the runs again; the "
                     f"models in models/ keep working without it")
             relocate_artifacts(settings)
+    # "Creating initial MLflow database tables..." / "Updating database tables": routine
+    # set-up of a new store, not something a person needs on the terminal
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
     return uri
 

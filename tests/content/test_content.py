@@ -294,7 +294,7 @@ def test_a_killed_embedding_resumes_from_the_last_saved_chunk(tmp_path) -> None:
     from workbench.content.embeddings import EmbeddingCache, embed_texts
 
     class Fake:
-        model_name = "fake"
+        model_name = identity = "fake"
         dim = 4
 
         def __init__(self, fail_on: int | None = None) -> None:
