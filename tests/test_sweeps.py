@@ -190,8 +190,9 @@ def test_shipped_default_sweeps_are_valid(name) -> None:
     if name != "toy_default":
         from workbench.collaborative import model_names
 
-        # every candidate for champion and one NCF model; the rest of NCF is in zoo.yaml
-        assert models == set(model_names()) - {"mf", "gmf", "mlp"}
+        # every candidate for champion; the NCF family (never the champion, and tuned NeuMF
+        # alone took 12 minutes of the movies sweep) is in zoo.yaml
+        assert models == set(model_names()) - {"mf", "gmf", "mlp", "neumf"}
 
 
 def test_shipped_tuning_and_zoo_sweeps_are_valid() -> None:
