@@ -776,8 +776,9 @@ class _Runner:
         uid = uuid.uuid4().hex
         tags = {TAG_PARENT: self.parent_id, TAG_SWEEP: self.spec.name, TAG_VARIANT: name,
                 TAG_HASH: variant.params_hash, TAG_UID: uid, **(extra_tags or {})}
-        output = str(self.out_dir / f"{name.replace('/', '.')}.ipynb")
-        progress = self.out_dir / f"{name.replace('/', '.')}.progress"
+        stem = name.replace("/", ".")
+        output = str(self.out_dir / f"{stem}.ipynb")
+        progress = self.out_dir / f"{stem}.progress"
         if self.status is not None:
             self.status.add(name, progress)
         env = {**self.env, "WORKBENCH_PROGRESS_FILE": str(progress)}

@@ -28,10 +28,7 @@ Keras is imported only when a model of this module trains or loads.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Literal
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 from pydantic import Field
