@@ -566,3 +566,24 @@ def test_status_lines_show_running_variants_beside_the_bar(tmp_path) -> None:
     assert status.text() == "b: refit on 1,000 rows"
     status.close()
     assert not (tmp_path / "b.progress").exists() and not status._thread.is_alive()
+
+
+def test_a_progress_file_that_cannot_be_written_never_fails_a_training(tmp_path) -> None:
+    """The status line is a courtesy: no progress file set writes nothing; one that cannot
+    be written (here a folder) is skipped; a normal one holds the last line only."""
+    from workbench import tracking
+
+    home = tmp_path / "home"
+    tracking.progress_reporter(Settings(home=home, data_mirror=home / "none"))("epoch 1/2")
+    assert not list(tmp_path.rglob("*.progress"))
+    blocked = tmp_path / "blocked.progress"
+    blocked.mkdir()
+    report = tracking.progress_reporter(Settings(home=home, data_mirror=home / "none",
+                                                 progress_file=blocked))
+    report("epoch 1/2")  # no error
+    good = tmp_path / "good.progress"
+    report = tracking.progress_reporter(Settings(home=home, data_mirror=home / "none",
+                                                 progress_file=good))
+    report("epoch 1/2")
+    report("epoch 2/2\nwith a second line")
+    assert good.read_text() == "epoch 2/2 with a second line"
