@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from workbench.content import ContentConfig, TextEncoder, build_content_index
-from workbench.content.embeddings import DEFAULT_MODEL, INT8, item_texts, onnx_dir
+from workbench.content.embeddings import DEFAULT_MODEL, FP32_MODEL, item_texts, onnx_dir
 from workbench.content.ranking import RankingConfig
 from workbench.data import load_items
 from workbench.evaluation import default_queries_path, load_queries, query_set_metrics
@@ -62,8 +62,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = get_settings()
-    fp32 = TextEncoder(DEFAULT_MODEL)
-    int8 = TextEncoder(DEFAULT_MODEL + INT8, onnx_dir=onnx_dir(settings))
+    fp32 = TextEncoder(FP32_MODEL)
+    int8 = TextEncoder(DEFAULT_MODEL, onnx_dir=onnx_dir(settings))
     texts = item_texts(load_items(args.dataset, settings)).tolist()
     rng = np.random.default_rng(0)
     sample = [texts[i] for i in rng.choice(len(texts), min(args.sample, len(texts)),

@@ -272,6 +272,38 @@ def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_enc
         TextEncoder("all-MiniLM-L6-v2+int8", onnx_dir=tmp_path / "onnx").encode(["x"])
 
 
+def test_token_batches_pack_similar_lengths_within_the_budget() -> None:
+    """Every text once, shortest first, at most ``max_texts`` per batch and at most ``budget``
+    word pieces once padded (a text longer than the budget alone)."""
+    from workbench.content.embeddings import token_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 257, size=500)
+    lengths[:3] = [300, 7, 256]
+    batches = token_batches(lengths, budget=1024, max_texts=16)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(500))
+    assert np.all(np.diff(lengths[flat]) >= 0)
+    for batch in batches:
+        assert len(batch) <= 16
+        assert len(batch) * lengths[batch].max() <= 1024 or len(batch) == 1
+    assert [b.tolist() for b in token_batches(np.array([300, 7]), budget=100)] == [[1], [0]]
+    assert token_batches(np.array([], dtype=int)) == []
+
+
+def test_int8_padding_does_not_move_a_short_text(tmp_path) -> None:
+    """A short text batched with a long one (padded to its length) keeps its vector: the
+    mask keeps padding out of attention and of the mean."""
+    short = "A lighthouse keeper befriends a stray dog during a winter storm."
+    long = " ".join(["A sprawling saga of rival families, wars and betrayals."] * 40)
+    encoder = TextEncoder(onnx_dir=tmp_path / "onnx", batch_tokens=1024)
+    alone = encoder.encode([short])[0]
+    together = encoder.encode([long, short])
+    assert len(encoder._fast_tokenizer().encode(long).ids) == 256  # the short one pads to 256
+    assert float(alone @ together[1]) > 0.98
+    assert float(together[0] @ together[1]) < 0.9  # two different texts, not one mixed vector
+
+
 def test_int8_queries_need_no_pytorch(tmp_path) -> None:
     """Once the int8 graph exists, encoding loads neither PyTorch nor sentence-transformers
     (a cold CLI answer does not pay for importing them), with the model's own tokenisation."""
