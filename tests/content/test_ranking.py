@@ -36,6 +36,16 @@ def test_bm25_ranks_the_item_with_the_rare_query_word_first() -> None:
     assert not index.scores("zyxwv").any()  # unknown words: all zero
 
 
+def test_building_bm25_prints_no_debug_lines(caplog) -> None:
+    """bm25s sets its own logger to DEBUG; a pipeline whose root logger has a handler then
+    printed "DEBUG:bm25s:Building index from IDs objects". The lexical index quiets it."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    LexicalIndex.build(["a cat on a mat", "a dog in the fog"])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("bm25s")] == []
+
+
 def test_clipped_leading_fragment_is_left_out_of_the_lexical_text() -> None:
     text = lexical_texts(_items(["ches are individuals with special powers."]))[0]
     assert "ches" not in text.split() and "are individuals with special powers." in text

@@ -73,8 +73,17 @@ def _stemmer():
     return Stemmer.Stemmer(TOKENS["stemmer"])
 
 
-def _fingerprint(texts: list[str]) -> str:
+def _bm25s():
+    """The ``bm25s`` module, its logger at WARNING: it sets itself to DEBUG on import, which
+    prints "DEBUG:bm25s:Building index ..." wherever the root logger has a handler."""
     import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _fingerprint(texts: list[str]) -> str:
+    bm25s = _bm25s()
 
     digest = hashlib.sha256(json.dumps([_VERSION, bm25s.__version__, version("PyStemmer"),
                                         BM25_PARAMS, TOKENS]).encode())
@@ -99,8 +108,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: list[str], fingerprint: str | None = None) -> LexicalIndex:
         """Tokenise (stop words out, stemmed) and index ``texts``."""
-        import bm25s
-
+        bm25s = _bm25s()
         stem = _stemmer()
         tokens = bm25s.tokenize(texts, stopwords=TOKENS["stopwords"], stemmer=stem,
                                 show_progress=False)
@@ -110,8 +118,7 @@ class LexicalIndex:
 
     def tokens(self, query: str) -> list[str]:
         """The query's terms as indexed (lowercased, stop words out, stemmed)."""
-        import bm25s
-
+        bm25s = _bm25s()
         with self._stem_lock:
             return bm25s.tokenize(query, stopwords=TOKENS["stopwords"], stemmer=self._stem,
                                   return_ids=False, show_progress=False)[0]
@@ -135,8 +142,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, path: Path, fingerprint: str) -> LexicalIndex | None:
         """The saved index when it exists, is readable and matches ``fingerprint``."""
-        import bm25s
-
+        bm25s = _bm25s()
         try:
             with np.load(path, allow_pickle=False) as npz:
                 meta = json.loads(npz["meta"].tobytes().decode())
