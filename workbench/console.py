@@ -8,6 +8,7 @@ write theirs to ``kernels.log`` beside it), which ``workbench pipeline`` names a
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -48,11 +49,40 @@ def output_to(log: Path) -> Iterator[None]:
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
+                _repoint_handlers(sink, AppendingStream(log))
                 os.dup2(saved[0], 1)
                 os.dup2(saved[1], 2)
     finally:
         os.close(saved[0])
         os.close(saved[1])
+
+
+class AppendingStream:
+    """A text stream that appends each write to ``path`` (opening it for that write): where
+    logging handlers created inside :func:`output_to` write once its block has ended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, text: str) -> int:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            return fh.write(text)
+
+    def flush(self) -> None:
+        """Nothing to flush: every write is closed."""
+
+
+def _repoint_handlers(old: object, new: object) -> None:
+    """Logging handlers that captured ``old`` as their stream (TensorFlow creates its handler
+    on ``sys.stderr`` at import) write to ``new`` instead, so a later warning does not fail
+    with "I/O operation on closed file"."""
+    loggers = [logging.getLogger(), *(logger for logger in
+                                      logging.Logger.manager.loggerDict.values()
+                                      if isinstance(logger, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+                handler.setStream(new)
 
 
 def import_keras() -> ModuleType:
