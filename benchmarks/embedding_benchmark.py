@@ -49,12 +49,15 @@ pieces per batch, padding included (the default, ``BATCH_TOKENS``); ``8x`` 8 tex
 
 
 def encoder_for(batching: str, folder: Path) -> TextEncoder:
-    """The default encoder with ``batching`` (``<n>x`` texts or ``<n>t`` word pieces)."""
-    size = int(batching[:-1])
-    if batching.endswith("x"):
-        return TextEncoder(DEFAULT_MODEL, batch_size=size, onnx_dir=folder,
-                           batch_tokens=size * 100_000)
-    return TextEncoder(DEFAULT_MODEL, onnx_dir=folder, batch_tokens=size)
+    """The default encoder with ``batching``: ``<n>x`` (n texts per batch, whatever their
+    length) or ``<n>t`` (n word pieces per batch, padding included)."""
+    size, unit = batching[:-1], batching[-1:]
+    if unit not in ("x", "t") or not size.isdigit() or int(size) < 1:
+        raise SystemExit(f"batching {batching!r}: write <n>x (texts) or <n>t (word pieces)")
+    if unit == "x":  # a word-piece budget no batch reaches: only the text count limits
+        return TextEncoder(DEFAULT_MODEL, batch_size=int(size), onnx_dir=folder,
+                           batch_tokens=int(size) * 100_000)
+    return TextEncoder(DEFAULT_MODEL, onnx_dir=folder, batch_tokens=int(size))
 
 
 def catalogs(datasets: list[str], folder: Path) -> dict:
@@ -81,7 +84,8 @@ def compare(sample_size: int, batchings: list[str], folder: Path) -> dict:
     """Texts/s (median of three interleaved rounds) and mean cosine to fp32 per batching."""
     texts = item_texts(load_items("anime", get_settings())).tolist()
     rng = np.random.default_rng(0)
-    sample = [texts[i] for i in rng.choice(len(texts), sample_size, replace=False)]
+    picked = rng.choice(len(texts), min(sample_size, len(texts)), replace=False)
+    sample = [texts[i] for i in picked]
     reference = TextEncoder(FP32_MODEL).encode(sample)
     encoders = {b: encoder_for(b, folder) for b in batchings}
     speeds: dict[str, list[float]] = {b: [] for b in batchings}

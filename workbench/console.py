@@ -49,9 +49,9 @@ def output_to(log: Path) -> Iterator[None]:
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
-                _repoint_handlers(sink, AppendingStream(log))
                 os.dup2(saved[0], 1)
                 os.dup2(saved[1], 2)
+                _repoint_handlers(sink, AppendingStream(log))  # while ``sink`` is open
     finally:
         os.close(saved[0])
         os.close(saved[1])
@@ -75,10 +75,10 @@ class AppendingStream:
 def _repoint_handlers(old: object, new: object) -> None:
     """Logging handlers that captured ``old`` as their stream (TensorFlow creates its handler
     on ``sys.stderr`` at import) write to ``new`` instead, so a later warning does not fail
-    with "I/O operation on closed file"."""
-    loggers = [logging.getLogger(), *(logger for logger in
-                                      logging.Logger.manager.loggerDict.values()
-                                      if isinstance(logger, logging.Logger))]
+    with "I/O operation on closed file". Handlers attached to no logger (absl's, until
+    ``absl.logging.use_absl_handler()``) are not reached."""
+    known = list(logging.Logger.manager.loggerDict.values())  # a snapshot: threads add
+    loggers = [logging.getLogger(), *(x for x in known if isinstance(x, logging.Logger))]
     for logger in loggers:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and handler.stream is old:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -275,7 +277,7 @@ def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_enc
 def test_token_batches_pack_similar_lengths_within_the_budget() -> None:
     """Every text once, shortest first, at most ``max_texts`` per batch and at most ``budget``
     word pieces once padded (a text longer than the budget alone)."""
-    from workbench.content.embeddings import token_batches
+    from workbench.content.embeddings import EmbeddingError, token_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 257, size=500)
@@ -287,16 +289,23 @@ def test_token_batches_pack_similar_lengths_within_the_budget() -> None:
     for batch in batches:
         assert len(batch) <= 16
         assert len(batch) * lengths[batch].max() <= 1024 or len(batch) == 1
+    for batch, following in itertools.pairwise(batches):  # each batch is full
+        grown = (len(batch) + 1) * lengths[following[0]]
+        assert len(batch) == 16 or grown > 1024
     assert [b.tolist() for b in token_batches(np.array([300, 7]), budget=100)] == [[1], [0]]
+    exact = token_batches(np.array([10, 256, 30, 256, 12, 256, 256, 256]), budget=1024)
+    assert [b.tolist() for b in exact] == [[0, 4, 2, 1], [3, 5, 6, 7]]
     assert token_batches(np.array([], dtype=int)) == []
+    with pytest.raises(EmbeddingError, match="batch_size and batch_tokens must be positive"):
+        TextEncoder(batch_tokens=0)
 
 
-def test_int8_padding_does_not_move_a_short_text(tmp_path) -> None:
+def test_int8_padding_does_not_move_a_short_text() -> None:
     """A short text batched with a long one (padded to its length) keeps its vector: the
     mask keeps padding out of attention and of the mean."""
     short = "A lighthouse keeper befriends a stray dog during a winter storm."
     long = " ".join(["A sprawling saga of rival families, wars and betrayals."] * 40)
-    encoder = TextEncoder(onnx_dir=tmp_path / "onnx", batch_tokens=1024)
+    encoder = TextEncoder(batch_tokens=1024)  # the session's shared graph
     alone = encoder.encode([short])[0]
     together = encoder.encode([long, short])
     assert len(encoder._fast_tokenizer().encode(long).ids) == 256  # the short one pads to 256

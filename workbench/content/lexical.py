@@ -28,6 +28,7 @@ import threading
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ def _stemmer():
     return Stemmer.Stemmer(TOKENS["stemmer"])
 
 
-def _bm25s():
+def _bm25s() -> ModuleType:
     """The ``bm25s`` module, its logger at WARNING: it sets itself to DEBUG on import, which
     prints "DEBUG:bm25s:Building index ..." wherever the root logger has a handler."""
     import bm25s
