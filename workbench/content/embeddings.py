@@ -21,7 +21,8 @@ the CPU has it). The graph is built on first use (about 30 s, needs PyTorch) and
 ``Settings.encoder_cache`` (``models/cache/onnx/``; written atomically, under a file lock).
 Once it exists, encoding needs neither PyTorch nor sentence-transformers: the model folder's
 ``tokenizer.json`` runs on the ``tokenizers`` library, with the model's own
-``max_seq_length`` (256 word pieces, or ``max_tokens``) and mean pooling. The int8 path
+``max_seq_length`` (256 word pieces, or ``max_tokens``) and mean pooling; a catalog goes
+through in batches of similar token length (:func:`token_batches`). The int8 path
 therefore serves plain mean-pooling models only (checked at export). The identity is part of
 every cache key, of the cache file's name and of the index manifest; so fp32 and int8 vectors
 (or two graph revisions, or two windows) never mix, and an index is always queried with the
