@@ -566,6 +566,12 @@ def test_status_lines_show_running_variants_beside_the_bar(tmp_path) -> None:
     assert status.text() == "b: refit on 1,000 rows"
     status.close()
     assert not (tmp_path / "b.progress").exists() and not status._thread.is_alive()
+    # too wide: the grid keys' names go first, so the epoch count stays readable
+    wide = StatusLines(bar, width=60)
+    wide.add("zoo/keras.seed=1,dataset=movies,model=neumf", tmp_path / "c.progress")
+    (tmp_path / "c.progress").write_text("refit: epoch 6/12, val NDCG@10 0.0512")
+    assert wide.text() == "1,movies,neumf: refit: epoch 6/12, val NDCG@10 0.0512"
+    wide.close()
 
 
 def test_a_progress_file_that_cannot_be_written_never_fails_a_training(tmp_path) -> None:

@@ -408,6 +408,16 @@ def _check_task(where: str, notebook: Path, parameters: dict[str, Any],
 # -- running -------------------------------------------------------------------------------
 
 
+def _grid_values(variant: str) -> str:
+    """A variant's name by its grid values alone, for a narrow status line:
+    ``keras.seed=1,dataset=movies,model=neumf`` -> ``1,movies,neumf``; a name without a
+    grid stays as it is."""
+    _, dot, grid = variant.partition(".")
+    if not dot or "=" not in grid:
+        return variant
+    return ",".join(part.partition("=")[2] or part for part in grid.split(","))
+
+
 class StatusLines:
     """The status lines of running variants (their ``WORKBENCH_PROGRESS_FILE``, written by
     the training task: "selection fit: epoch 3/20, val NDCG@10 0.0512") shown beside a
@@ -448,8 +458,10 @@ class StatusLines:
             except OSError:
                 continue
             if status:
-                parts.append(f"{name.rsplit('/', 1)[-1]}: {status}")
-        text = "; ".join(parts)
+                parts.append((name.rsplit("/", 1)[-1], status))
+        text = "; ".join(f"{name}: {status}" for name, status in parts)
+        if len(text) > self.width:  # the status matters more than the grid keys' names
+            text = "; ".join(f"{_grid_values(name)}: {status}" for name, status in parts)
         return text if len(text) <= self.width else text[:self.width - 3] + "..."
 
     def _loop(self) -> None:
