@@ -129,6 +129,26 @@ def test_significance_table_pairs_users_and_marks_the_best(home) -> None:
     assert table.loc["a", "test_full_ndcg_at_10"] == f"{base.mean():.4f} ± 0.0000"
 
 
+def test_a_rerun_variant_replaces_its_earlier_run_in_the_table(home) -> None:
+    """A sweep variant run again with tuned values is one seed, not two: the table keeps
+    each variant's latest run (runs outside sweeps all count)."""
+    from workbench.experiments import results_table
+    from workbench.experiments.sweeps import TAG_SWEEP, TAG_VARIANT
+
+    for seed, value in ((1, 0.1), (2, 0.2), (1, 0.3)):  # seed 1 rerun with tuned values
+        tags = {TAG_SWEEP: "zoo", TAG_VARIANT: f"keras.seed={seed},model=neumf"}
+        with tracking.start_run("test-rerun", params={"dataset": "toy", "model": "neumf",
+                                                      "seed": seed}, tags=tags, settings=home):
+            tracking.log_metrics({"test_full_ndcg_at_10": value})
+    with tracking.start_run("test-rerun", params={"dataset": "toy", "model": "neumf"},
+                            settings=home):  # by hand, outside a sweep
+        tracking.log_metrics({"test_full_ndcg_at_10": 0.4})
+    table = results_table("test-rerun", ("dataset", "model"), settings=home,
+                          significance=None)
+    assert table.loc[0, "n"] == 3
+    assert table.loc[0, "test_full_ndcg_at_10"].startswith("0.3000")  # (0.2 + 0.3 + 0.4) / 3
+
+
 def test_mixed_objectives_are_refused_in_one_table(home) -> None:
     from workbench import WorkbenchError
     from workbench.experiments import results_table

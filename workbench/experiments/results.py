@@ -29,14 +29,32 @@ def finished_runs(experiment: str, settings=None, sweep: str | None = None):
     return runs
 
 
+def latest_per_variant(runs):
+    """Each sweep variant's latest finished run: a variant rerun with other parameters (a
+    tuned value) replaces its earlier run instead of joining it as another seed. Runs not
+    made by a sweep all stay."""
+    import pandas as pd
+
+    from workbench.experiments.sweeps import TAG_SWEEP, TAG_VARIANT
+
+    variant = f"tags.{TAG_VARIANT}"
+    if runs.empty or variant not in runs.columns:
+        return runs
+    tagged = runs[variant].notna()
+    keys = [c for c in (f"tags.{TAG_SWEEP}", variant) if c in runs.columns]
+    latest = runs[tagged].sort_values("start_time").drop_duplicates(keys, keep="last")
+    return pd.concat([latest, runs[~tagged]])
+
+
 def results_table(
     experiment: str, group_by: tuple[str, ...] = ("dataset", "model", "objective"),
     metrics: tuple[str, ...] = DEFAULT_METRICS, settings=None,
     significance: str | None = "test_full_ndcg_at_10", sweep: str | None = None,
 ):
     """Mean ± sample standard deviation of ``metrics`` over the finished runs of
-    ``experiment``, grouped by the run parameters ``group_by`` (one row per group; ``n``
-    counts the runs, e.g. the seeds). Metrics a group never logged (RMSE of an implicit
+    ``experiment`` (each sweep variant's latest: :func:`latest_per_variant`), grouped by
+    the run parameters ``group_by`` (one row per group; ``n`` counts the runs, e.g. the
+    seeds). Metrics a group never logged (RMSE of an implicit
     model) are left empty.
 
     With ``significance`` (a ``test_full_*`` metric whose runs logged ``test_per_user.csv``),
@@ -47,7 +65,7 @@ def results_table(
     """
     import numpy as np
 
-    runs = finished_runs(experiment, settings, sweep)
+    runs = latest_per_variant(finished_runs(experiment, settings, sweep))
     keys = [f"params.{g}" for g in group_by]
     missing = [k for k in keys if k not in runs.columns]
     if missing:
