@@ -162,8 +162,8 @@ def test_an_unexpected_error_is_one_line_with_the_logged_traceback(workbench_env
 def test_bad_option_values_are_one_line(workbench_env) -> None:
     result = runner.invoke(app, ["content", "build", "toy", "--latent-dim", "0"])
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: invalid option latent-dim = 0: Input should be "
-                                     "greater than 0")
+    assert result.output.strip() == ("error: invalid option latent-dim: Input should be "
+                                     "greater than 0 (got 0)")
     for args in (["data", "prepare", "toy", "--seed", "-1"],
                  ["items", "heal", "--dataset", "toy", "--limit", "-1"]):
         result = runner.invoke(app, args)

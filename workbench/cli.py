@@ -49,15 +49,6 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _validation_message(exc) -> str:
-    """A pydantic ValidationError as one line: each bad field, its value and the rule."""
-    parts = []
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error.get("loc", ())) or "value"
-        parts.append(f"{field.replace('_', '-')} = {error.get('input')!r}: {error.get('msg')}")
-    return "invalid option " + "; ".join(parts)
-
-
 def _log_traceback(exc: BaseException) -> str:
     """Append ``exc``'s traceback to the error log; its path (or a note that it failed)."""
     import datetime
@@ -83,6 +74,8 @@ def _clean_errors(func: F) -> F:
     message plus the log holding its traceback (``experiments/runs/errors.log``)."""
     from pydantic import ValidationError
 
+    from workbench.errors import describe_errors
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
@@ -96,7 +89,7 @@ def _clean_errors(func: F) -> F:
             _fail(str(exc))
             raise typer.Exit(getattr(exc, "exit_code", 1)) from None
         except ValidationError as exc:
-            raise _fail(_validation_message(exc)) from None
+            raise _fail(f"invalid option {describe_errors(exc, dashes=True)}") from None
         except Exception as exc:  # a bug or an unforeseen input: one line, traceback logged
             where = _log_traceback(exc)
             first = (str(exc).strip().splitlines() or [""])[0]

@@ -21,6 +21,7 @@ Defaults:
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -114,6 +115,8 @@ class Settings(BaseSettings):
             self.optuna_uri = f"sqlite:///{self.experiments_dir / 'optuna.db'}"
         return self
 
+    # -- the layout: every path the workbench builds under the folders above ----------------
+
     def raw_dir(self, dataset: str) -> Path:
         """Folder of the verified raw files of ``dataset``."""
         return self.data_dir / "raw" / dataset
@@ -121,6 +124,72 @@ class Settings(BaseSettings):
     def processed_dir(self, dataset: str) -> Path:
         """Folder of the prepared, validated tables of ``dataset``."""
         return self.data_dir / "processed" / dataset
+
+    def patches_file(self, dataset: str) -> Path:
+        """Self-healing's patches of ``dataset``'s item details: ``data/patches/<dataset>.json``."""
+        return self.data_dir / "patches" / f"{dataset}.json"
+
+    def spec_file(self, dataset: str) -> Path:
+        """The spec of a user's own dataset: ``<datasets_dir>/<dataset>.yaml``."""
+        return self.datasets_dir / f"{dataset}.yaml"
+
+    def content_dir(self, dataset: str) -> Path:
+        """The content engine's artifacts of ``dataset`` (index, autoencoder, BM25 cache)."""
+        return self.models_dir / dataset / "content"
+
+    def index_file(self, dataset: str) -> Path:
+        """The FAISS index of ``dataset`` with its manifest: ``content/index.npz``."""
+        return self.content_dir(dataset) / "index.npz"
+
+    def model_dir(self, dataset: str, name: str) -> Path:
+        """A saved collaborative model of ``dataset``: ``models/<dataset>/collaborative/<name>``
+        (``<model>-<objective>``, or ``champion`` for the registry's champion)."""
+        return self.models_dir / dataset / "collaborative" / name
+
+    def champion_dir(self, dataset: str) -> Path:
+        """The local copy of ``dataset``'s champion, loaded without MLflow."""
+        return self.model_dir(dataset, "champion")
+
+    @property
+    def cache_dir(self) -> Path:
+        """Caches that may be deleted at any time (embeddings, provider answers)."""
+        return self.models_dir / "cache"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Executed notebooks of sweeps, the kernels' and libraries' logs, the CLI's error log."""
+        return self.experiments_dir / "runs"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where MLflow stores the artifacts of a SQLite-tracked home (``mlartifacts/``)."""
+        return self.experiments_dir / "mlartifacts"
+
+    def sweep_file(self, name: str) -> Path:
+        """A sweep definition: ``<experiments_dir>/<name>.yaml``."""
+        return self.experiments_dir / f"{name}.yaml"
+
+    def tuned_file(self, dataset: str) -> Path:
+        """Tuned hyperparameters of ``dataset``'s models: ``experiments/tuned/<dataset>.yaml``."""
+        return self.experiments_dir / "tuned" / f"{dataset}.yaml"
+
+    def queries_file(self, dataset: str) -> Path:
+        """A user's own query set of ``dataset``: ``experiments/queries/<dataset>.yaml``."""
+        return self.experiments_dir / "queries" / f"{dataset}.yaml"
+
+    # -- passing the settings on -------------------------------------------------------------
+
+    def to_env(self) -> dict[str, str]:
+        """Every field as the ``WORKBENCH_*`` environment variables that rebuild these settings
+        in another process (a sweep's notebook kernels, a CLI subprocess): ``Settings()`` there
+        equals this object. Unset optional fields (no mirror, no progress file) are left out."""
+        env = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            env[f"WORKBENCH_{name.upper()}"] = (json.dumps(value) if isinstance(value, list | dict)
+                                               else str(value))
+        return env
 
 
 @lru_cache(maxsize=1)

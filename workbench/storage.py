@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from filelock import FileLock
 
 
 def _current_umask() -> int:
@@ -87,20 +88,14 @@ def write_parquet(target: str | os.PathLike[str], frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False, engine="pyarrow")
 
 
-@contextlib.contextmanager
-def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created if needed) for the block: other
-    processes taking the same lock wait."""
-    import fcntl
-
+def file_lock(path: str | os.PathLike[str], timeout: float = -1) -> FileLock:
+    """An exclusive lock on the file ``path`` (its folder created if needed), from
+    ``filelock``: ``with file_lock(path):`` holds it for the block; other processes taking
+    the same lock wait, for ever by default, or at most ``timeout`` seconds (0: not at all),
+    after which :class:`filelock.Timeout` is raised."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return FileLock(path, timeout=timeout)
 
 
 def replace_folder(source: str | os.PathLike[str], target: str | os.PathLike[str],

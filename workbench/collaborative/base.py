@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from scipy import sparse
 
 from workbench import WorkbenchError
+from workbench.errors import describe_errors
 from workbench.storage import replace_folder
 
 FORMAT = 2
@@ -103,19 +104,6 @@ def make_config(**values: Any) -> CollabConfig:
             from None
     except WorkbenchError:
         raise
-
-
-def describe_errors(exc: ValidationError, prefix: str = "") -> str:
-    """One line per pydantic error: where, what, and the value given."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        message = str(err["msg"]).removeprefix("Value error, ")
-        value = err.get("input")
-        shown = "" if isinstance(value, dict) or err["type"] == "value_error" else \
-            f" (got {value!r})"
-        parts.append(f"{prefix}{where}: {message}{shown}" if where else f"{message}{shown}")
-    return "; ".join(parts)
 
 
 @dataclass

@@ -19,7 +19,6 @@ vectors, ids, codes, manifest; ``index.json`` is a readable copy of the manifest
 
 from __future__ import annotations
 
-import fcntl
 import threading
 import time
 from collections import OrderedDict
@@ -48,7 +47,9 @@ from workbench.content.lexical import LexicalIndex, lexical_index
 from workbench.content.ranking import RankingConfig, fused_scores, quality_prior, weak_text_mask
 from workbench.data import load_items
 from workbench.data.fetch import sha256_file
+from workbench.errors import check_k
 from workbench.settings import Settings, get_settings
+from workbench.storage import file_lock
 
 
 class ContentError(WorkbenchError):
@@ -423,23 +424,18 @@ class ContentEngine:
                ) -> pd.DataFrame:
         """Top-``k`` items for a free-text query: rank, item_id, title, year, genres, score
         (the fused score; ``ranking`` overrides the engine's ranking for this call)."""
-        _check_k(k)
+        check_k(k, ContentError)
         return self._results(*self.rank(text, k, ranking))
 
     def similar(self, item_id: int, k: int = 10) -> pd.DataFrame:
         """Top-``k`` items most like ``item_id`` (itself excluded)."""
-        _check_k(k)
+        check_k(k, ContentError)
         if item_id not in self.index:
             raise ContentError(f"unknown item_id {item_id!r} in dataset "
                                f"{self.manifest.dataset!r}")
         ids, scores = self.index.search(self.index.vector(item_id), k + 1)
         keep = ids[0] != int(item_id)
         return self._results(ids[0][keep][:k], scores[0][keep][:k])
-
-
-def _check_k(k: int) -> None:
-    if not isinstance(k, int | np.integer) or k <= 0:
-        raise ContentError(f"k must be a positive integer, got {k!r}")
 
 
 def load_content_engine(
@@ -504,30 +500,26 @@ def save_index(engine: ContentEngine, path: Path, rebuilt: bool = False) -> None
     overwritten by the engine's older index: a clear error says to reload.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            on_disk = VectorIndex.read_manifest(path)
-            if (not rebuilt and on_disk is not None
-                    and on_disk.created_at != engine.manifest.created_at):
-                raise IndexChangedError(
-                    f"the {engine.manifest.dataset} index was rebuilt since this engine loaded "
-                    f"it; reload it (restart the dashboard) and add the item again")
-            theirs = [r for r in VectorIndex.read_added(path)
-                      if int(r["item_id"]) not in engine.index]
-            if theirs and rebuilt:
-                frame = with_added_rows(engine.items.reset_index(drop=True), theirs)
-                new = frame[frame["item_id"].isin([int(r["item_id"]) for r in theirs])]
-                vectors, codes = item_vectors(engine, new, path.parent)
-                engine.add_items(vectors, new["item_id"].to_numpy(), codes, frame, theirs)
-            elif theirs:
-                disk = VectorIndex.load(path)
-                ids = np.array([int(r["item_id"]) for r in theirs])
-                rows = disk.rows_of(ids)
-                codes = disk.codes[rows] if disk.codes is not None else None
-                engine.add_items(disk.vectors[rows], ids, codes,
-                                 with_added_rows(engine.items.reset_index(drop=True), theirs),
-                                 theirs)
-            engine.index.save(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(path.with_name(path.name + ".lock")):
+        on_disk = VectorIndex.read_manifest(path)
+        if (not rebuilt and on_disk is not None
+                and on_disk.created_at != engine.manifest.created_at):
+            raise IndexChangedError(
+                f"the {engine.manifest.dataset} index was rebuilt since this engine loaded "
+                f"it; reload it (restart the dashboard) and add the item again")
+        theirs = [r for r in VectorIndex.read_added(path)
+                  if int(r["item_id"]) not in engine.index]
+        if theirs and rebuilt:
+            frame = with_added_rows(engine.items.reset_index(drop=True), theirs)
+            new = frame[frame["item_id"].isin([int(r["item_id"]) for r in theirs])]
+            vectors, codes = item_vectors(engine, new, path.parent)
+            engine.add_items(vectors, new["item_id"].to_numpy(), codes, frame, theirs)
+        elif theirs:
+            disk = VectorIndex.load(path)
+            ids = np.array([int(r["item_id"]) for r in theirs])
+            rows = disk.rows_of(ids)
+            codes = disk.codes[rows] if disk.codes is not None else None
+            engine.add_items(disk.vectors[rows], ids, codes,
+                             with_added_rows(engine.items.reset_index(drop=True), theirs),
+                             theirs)
+        engine.index.save(path)

@@ -47,6 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench import WorkbenchError
+from workbench.errors import describe_errors
 
 LIST_FIELDS = ("genres", "keywords", "alt_titles", "companies")
 
@@ -188,18 +189,9 @@ class Layout(BaseModel):
         return scale
 
 
-def _errors(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        key = ".".join(str(p) for p in error.get("loc", ()) if not str(p).startswith(
-            ("str", "ListColumn", "function"))) or "(file)"
-        message = error.get("msg", "")
-        if error.get("type") == "extra_forbidden":
-            message = "unknown key (see the keys in `workbench data add --help`)"
-        elif error.get("type") == "missing":
-            message = "required key missing"
-        parts.append(f"{key}: {message}")
-    return "; ".join(dict.fromkeys(parts))
+SPEC_MESSAGES = {"extra_forbidden": "unknown key (see the keys in `workbench data add --help`)",
+                 "missing": "required key missing"}
+"""pydantic's messages a spec file's author reads differently."""
 
 
 def load_spec(path: Path) -> DatasetSpec:
@@ -218,7 +210,8 @@ def load_spec(path: Path) -> DatasetSpec:
     try:
         layout = Layout(**raw)
     except ValidationError as exc:
-        raise SpecError(f"dataset spec {path}: {_errors(exc)}") from None
+        raise SpecError(f"dataset spec {path}: "
+                        f"{describe_errors(exc, messages=SPEC_MESSAGES)}") from None
     for part in (layout.items, layout.interactions):
         if not part.file.is_absolute():
             part.file = (path.parent / part.file).resolve()

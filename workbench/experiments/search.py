@@ -153,22 +153,24 @@ def decode_params(search: SearchSpec, params: dict[str, Any]) -> dict[str, Any]:
 def study_lock(name: str, folder):
     """Hold the study's lock file (``<folder>/.studies/<hash>.lock``) or fail at once: two
     processes running one study would mark each other's trials failed."""
-    import fcntl
     import hashlib
     from pathlib import Path
 
+    from filelock import Timeout
+
+    from workbench.storage import file_lock
+
     path = Path(folder) / ".studies" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WorkbenchError(f"study {name!r} is being run by another process; wait for "
-                                 f"it to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = file_lock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise WorkbenchError(f"study {name!r} is being run by another process; wait for "
+                             f"it to finish") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def study_name(experiment: str, variant: str, params_hash: str) -> str:

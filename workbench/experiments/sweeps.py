@@ -76,6 +76,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench import WorkbenchError
+from workbench.errors import describe_errors
 from workbench.experiments import search as tuning
 from workbench.experiments.notebooks import NOTEBOOKS_DIR, declared_parameters, execute_notebook
 from workbench.experiments.search import TAG_STUDY, TAG_TRIAL, SearchSpec
@@ -219,16 +220,6 @@ def _resolve_notebook(name: str, base: Path) -> Path:
     raise SweepError(f"notebook {name!r} not found (looked in {NOTEBOOKS_DIR} and {base})")
 
 
-def _format_validation(path: Path, exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"{where}: {err['msg']}{shown}")
-    return f"{path}: invalid sweep file: " + "; ".join(lines)
-
-
 def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
     """Read and validate a sweep file (structure only; :func:`expand` checks notebooks)."""
     path = Path(path)
@@ -245,7 +236,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
     try:
         return SweepSpec(**raw)
     except ValidationError as exc:
-        raise SweepError(_format_validation(path, exc)) from None
+        raise SweepError(f"{path}: invalid sweep file: {describe_errors(exc)}") from None
 
 
 def _check_value(where: str, name: str, value: Any, default: Any) -> None:
@@ -518,17 +509,6 @@ def _finished_hashes(client, experiment_id: str) -> dict[str, str]:
     return {r.data.tags[TAG_HASH]: r.info.run_id for r in runs if TAG_HASH in r.data.tags}
 
 
-def _settings_env(settings: Settings) -> dict[str, str]:
-    """The settings a variant's kernel needs, as environment variables."""
-    return {"WORKBENCH_HOME": str(settings.home), "WORKBENCH_DATA_DIR": str(settings.data_dir),
-            "WORKBENCH_MODELS_DIR": str(settings.models_dir),
-            "WORKBENCH_EXPERIMENTS_DIR": str(settings.experiments_dir),
-            "WORKBENCH_DATASETS_DIR": str(settings.datasets_dir),
-            "WORKBENCH_MLFLOW_URI": settings.mlflow_uri, "WORKBENCH_SEED": str(settings.seed),
-            **({"WORKBENCH_DATA_MIRROR": str(settings.data_mirror)}
-               if settings.data_mirror else {})}
-
-
 DEFAULT_SWEEP = """\
 # The default sweep of the dataset {name}, written by `workbench pipeline` because there was
 # none (edit it freely: it is yours, and the pipeline runs it as it is from now on).
@@ -771,7 +751,7 @@ class _Runner:
         self.experiment_id, self.jobs, self.progress, self.report = (
             experiment_id, jobs, progress, report)
         self.out_dir = settings.experiments_dir / "runs" / spec.name
-        self.env = _settings_env(settings)
+        self.env = settings.to_env()
         report.orphans_killed = mark_orphaned_runs(client, experiment_id)
         # one parent per invocation, named by when it ran, so reruns are told apart in the UI
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")

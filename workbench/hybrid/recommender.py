@@ -43,10 +43,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench import WorkbenchError
 from workbench.content.engine import ContentEngine, ContentError, load_content_engine
+from workbench.errors import check_k, describe_errors, is_int
 from workbench.hybrid import rerank
 from workbench.hybrid.franchise import franchise_table
 from workbench.hybrid.users import FoldIn, NewUser
@@ -227,11 +228,8 @@ class Recommender:
         values = {k: v for k, v in overrides.items() if v is not None}
         try:
             return HybridConfig(**{**self.config.model_dump(), **values})
-        except ValueError as exc:
-            first = exc.errors()[0] if hasattr(exc, "errors") else {}
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise RecommenderError(f"invalid option {where} = {first.get('input')!r}: "
-                                   f"{first.get('msg', exc)}") from None
+        except ValidationError as exc:
+            raise RecommenderError(f"invalid option {describe_errors(exc)}") from None
 
     def _check_item(self, item_id: int) -> int:
         try:
@@ -260,7 +258,7 @@ class Recommender:
                                        "[item ids] for a new one")
             return None
         model = self._require_model()
-        known = model.ids.lookup_users([user_id]) if _is_int(user_id) else np.array([-1])
+        known = model.ids.lookup_users([user_id]) if is_int(user_id) else np.array([-1])
         if known[0] < 0:
             raise RecommenderError(
                 f"unknown user {user_id!r} in dataset {self.dataset!r} (not in the "
@@ -409,7 +407,7 @@ class Recommender:
         the final score of every candidate, and how many candidates the franchise filter hid
         above the last kept one."""
         opts = self._options(options)
-        _check_k(k)
+        check_k(k, RecommenderError)
         if mode == "content":
             final = cands.similarity.copy()
             order = np.arange(len(final))
@@ -439,7 +437,7 @@ class Recommender:
         """The "left box": items by plot similarity to ``query`` or to ``item_id`` (itself
         excluded), with the franchise filter (and MMR) of ``options``; no user involved."""
         opts = self._options(options)
-        _check_k(k)
+        check_k(k, RecommenderError)
         depth = {"candidates": max(opts.candidates, 5 * k), "exclude_seen": False}
         cands = self.candidates(query, item_id, with_preference=False,
                                 **{**options, **depth})
@@ -456,7 +454,7 @@ class Recommender:
         """The "right box": content candidates re-ranked for a user (see the module
         docstring). ``liked`` describes a new user (cold start)."""
         opts = self._options({**options, "alpha": alpha})
-        _check_k(k)
+        check_k(k, RecommenderError)
         cands = self.candidates(query, item_id, user_id, liked, **opts.model_dump())
         top, final, hidden = self.rank_positions(cands, k, "hybrid", **opts.model_dump())
         pref = _fill_unknown(cands.preference, cands.has_preference)
@@ -479,7 +477,7 @@ class Recommender:
         preference (a new user's: the mean of the normalised fold-in preference and content
         profile similarity), with the franchise filter."""
         opts = self._options(options)
-        _check_k(k)
+        check_k(k, RecommenderError)
         user = self._user(user_id, liked, required=True)
         trend = self.trending(opts.trending)
         seen = set(self._seen_ids(user).tolist()) if opts.exclude_seen else set()
@@ -556,17 +554,6 @@ def _fill_unknown(pref: np.ndarray, known: np.ndarray) -> np.ndarray:
     floor = float(np.nanmin(pref[known])) if known.any() else 0.0
     pref[~known | np.isnan(pref)] = floor
     return pref
-
-
-def _is_int(value: object) -> bool:
-    """An integer id that fits the int64 ids of the catalogs (bigger ones are unknown)."""
-    return (isinstance(value, int | np.integer) and not isinstance(value, bool)
-            and -(2**63) <= int(value) < 2**63)
-
-
-def _check_k(k: int) -> None:
-    if not _is_int(k) or k <= 0:
-        raise RecommenderError(f"k must be a positive integer, got {k!r}")
 
 
 def _load_champion(dataset: str, settings: Settings):

@@ -424,7 +424,7 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
     from pydantic import ValidationError
 
     from workbench.collaborative import CollaborativeError
-    from workbench.collaborative.base import describe_errors
+    from workbench.errors import describe_errors
 
     try:
         task = TrainTask(**parameters)

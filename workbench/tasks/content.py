@@ -161,10 +161,10 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
     from pydantic import ValidationError
 
     from workbench import WorkbenchError
-    from workbench.collaborative.base import describe_errors
     from workbench.content import ContentConfig
     from workbench.content.ranking import RankingConfig
     from workbench.data import get_dataset
+    from workbench.errors import describe_errors
 
     try:
         task = ContentTask(**parameters)

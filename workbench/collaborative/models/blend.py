@@ -34,9 +34,9 @@ from workbench.collaborative.base import (
     CollaborativeModel,
     FitContext,
     ModelParams,
-    describe_errors,
 )
 from workbench.collaborative.registry import model_class, register
+from workbench.errors import describe_errors
 
 
 def _scaled(scores: np.ndarray) -> np.ndarray:

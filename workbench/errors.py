@@ -1,0 +1,62 @@
+"""Bad input as one line: the one pydantic ``ValidationError`` formatter and the one ``k``
+check that every part of the workbench uses (the CLI, sweep and dataset spec files, model and
+hybrid configs, searches).
+
+A message names where (the field, dotted for nested ones), what is wrong and the value given:
+``params.l2: Input should be greater than 0 (got -1)``. Callers add what only they know (the
+file, "invalid option"), never their own formatting of pydantic's errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from workbench import WorkbenchError
+
+_INTERNAL_LOC = ("str", "ListColumn", "function")
+"""Parts pydantic adds to a location for a union member or a validator (not a key the user
+wrote: ``columns.genres.str`` is the key ``columns.genres``)."""
+
+
+def describe_errors(exc: ValidationError, prefix: str = "", dashes: bool = False,
+                    messages: Mapping[str, str] | None = None) -> str:
+    """``exc`` as one line: ``where: message (got value)`` per error, ``; ``-separated,
+    repeats dropped.
+
+    Args:
+        exc: pydantic's error.
+        prefix: put before every location (``params.`` for a model's hyperparameters).
+        dashes: write ``latent_dim`` as ``latent-dim`` (command-line options).
+        messages: a message per pydantic error type that replaces pydantic's
+            (``{"extra_forbidden": "unknown key (see ...)"}``).
+    """
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith(_INTERNAL_LOC)]
+        where = ".".join(loc)
+        if dashes:
+            where = where.replace("_", "-")
+        kind = err.get("type", "")
+        message = (messages or {}).get(kind) or str(err.get("msg", "")).removeprefix(
+            "Value error, ")
+        value = err.get("input")
+        shown = "" if (isinstance(value, dict) or kind in ("value_error", "missing")
+                       or kind in (messages or {})) else f" (got {value!r})"
+        parts.append(f"{prefix}{where}: {message}{shown}" if where else f"{message}{shown}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def is_int(value: Any) -> bool:
+    """An integer (not a bool) that fits the int64 ids of the catalogs."""
+    return (isinstance(value, int | np.integer) and not isinstance(value, bool)
+            and -(2**63) <= int(value) < 2**63)
+
+
+def check_k(k: Any, error: type[WorkbenchError] = WorkbenchError) -> None:
+    """Refuse a result count that is not a positive integer, with ``error``."""
+    if not is_int(k) or k <= 0:
+        raise error(f"k must be a positive integer, got {k!r}")
