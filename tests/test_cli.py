@@ -173,7 +173,7 @@ def test_bad_option_values_are_one_line(workbench_env) -> None:
 
 def test_huge_user_ids_and_undecodable_queries_are_clear_errors() -> None:
     from workbench.content.engine import ContentEngine, ContentError
-    from workbench.hybrid.recommender import _is_int
+    from workbench.errors import is_int as _is_int
 
     assert _is_int(2**63 - 1) and not _is_int(2**63) and not _is_int(10**30)
     engine = ContentEngine.__new__(ContentEngine)  # the check comes before any model use

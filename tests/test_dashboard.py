@@ -176,11 +176,11 @@ def test_placeholder_and_provider_posters(dash) -> None:
 
 def test_unknown_title_offers_to_fetch_it(toy, monkeypatch) -> None:
     from tests.enrich.fake_servers import FakeServer, tmdb_routes
-    from workbench.content import VectorIndex, content_dir
+    from workbench.content import VectorIndex
     from workbench.dashboard import load_for_dashboard
     from workbench.enrich import TMDBProvider
 
-    path = content_dir("toy", toy) / "index.npz"
+    path = toy.index_file("toy")
     before = VectorIndex.load(path)
     with FakeServer(tmdb_routes) as server:
         settings = Settings(home=toy.home, data_mirror=toy.data_mirror,

@@ -16,6 +16,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from workbench import WorkbenchError
+from workbench.hybrid.config import HybridConfig
+
+_HYBRID = HybridConfig.model_fields
+"""The hybrid's request defaults, named in the options' help."""
 
 app = typer.Typer(
     help="Hybrid Recommender Workbench: data, models and experiments for hybrid recommenders.",
@@ -57,7 +61,7 @@ def _log_traceback(exc: BaseException) -> str:
     try:
         from workbench.settings import get_settings
 
-        path = get_settings().experiments_dir / "runs" / ERROR_LOG
+        path = get_settings().runs_dir / ERROR_LOG
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8", errors="backslashreplace") as log:
             log.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} "
@@ -137,7 +141,7 @@ def data_add(
     spec = load_user_spec(spec_file)
     for part in ("items", "interactions"):
         header(spec, part)
-    target = get_settings().datasets_dir / f"{spec.name}.yaml"
+    target = get_settings().spec_file(spec.name)
     stored = yaml.safe_load(Path(spec.origin).read_text(encoding="utf-8"))
     for part in ("items", "interactions"):  # absolute, so the copy finds the files
         stored[part]["file"] = str(getattr(spec.layout, part).file)
@@ -423,10 +427,12 @@ def recommend(
         help="Comma-separated liked item ids: a new user (cold start).")] = None,
     k: Annotated[int, typer.Option("-k", help="Results per list.")] = 10,
     alpha: Annotated[float | None, typer.Option(
-        help="Weight of similarity vs preference (default: the configured 0.3).")] = None,
+        help=f"Weight of similarity vs preference (default {_HYBRID['alpha'].default}).")]
+    = None,
     strategy: Annotated[str | None, typer.Option(help="blend or rrf.")] = None,
     max_per_franchise: Annotated[int | None, typer.Option(
-        help="At most this many per franchise; 0 = no filter (default 1).")] = None,
+        help=f"At most this many per franchise; 0 = no filter (default "
+             f"{_HYBRID['max_per_franchise'].default}).")] = None,
     exclude_seed_franchise: Annotated[bool, typer.Option(
         help="Leave out the seed item's franchise.")] = False,
     mmr_lambda: Annotated[float | None, typer.Option(
@@ -568,7 +574,7 @@ def experiments_compare(
         return
     table, figure = compare_sweep(spec, metrics=metric)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    out = get_settings().experiments_dir / "runs" / spec.name
+    out = get_settings().runs_dir / spec.name
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "compare.csv", table.to_csv(index=False))
     figure.savefig(out / "compare.png", dpi=120)
@@ -663,9 +669,12 @@ def pipeline(
     settings = get_settings()
     result = run_pipeline(datasets, jobs, settings, log=typer.echo,
                           on_sweep=_print_sweep_report)
-    shown = "anime" if "anime" in result.datasets else result.datasets[0]  # the demo query
+    from workbench.data import get_dataset
+
+    demos = [n for n in result.datasets if get_dataset(n, settings).demo_query]
+    shown = (demos or result.datasets)[0]  # a dataset with a demo query, where there is one
     typer.echo(f"\npipeline finished in {result.seconds:.1f}s")
-    runs = settings.experiments_dir / "runs"
+    runs = settings.runs_dir
     typer.echo(f"start-up and library output: {runs / KERNEL_LOG} (notebook kernels), "
                f"{runs / LIBRARY_LOG} (TensorFlow, MLflow)")
     typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"

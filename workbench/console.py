@@ -27,7 +27,7 @@ _import_lock = threading.Lock()
 
 def library_log(settings: Settings | None = None) -> Path:
     """``<experiments_dir>/runs/libraries.log`` of ``settings``."""
-    return (settings or get_settings()).experiments_dir / "runs" / LIBRARY_LOG
+    return (settings or get_settings()).runs_dir / LIBRARY_LOG
 
 
 @contextmanager

@@ -45,7 +45,7 @@ import pandas as pd
 
 from workbench import WorkbenchError
 from workbench.data import display_title, safe_image_url
-from workbench.hybrid import Recommendations, Recommender, RecommenderError
+from workbench.hybrid import HybridConfig, Recommendations, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
 
 PLOT, TITLE = "describe a plot", "more like a title"
@@ -217,10 +217,14 @@ class Dashboard:
         self.history = w.HTML()
         self.model_note = w.HTML()
         self.liked = w.GridBox(layout=w.Layout(grid_template_columns="repeat(3, 260px)"))
-        self.alpha = w.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05, description="alpha",
-                                   continuous_update=False, readout_format=".2f")
-        self.franchise_filter = w.Checkbox(value=True, description="Franchise filter")
-        self.max_per_franchise = w.IntSlider(value=1, min=1, max=5,
+        defaults = HybridConfig()
+        self.alpha = w.FloatSlider(value=defaults.alpha, min=0.0, max=1.0, step=0.05,
+                                   description="alpha", continuous_update=False,
+                                   readout_format=".2f")
+        self.franchise_filter = w.Checkbox(value=defaults.max_per_franchise > 0,
+                                           description="Franchise filter")
+        self.max_per_franchise = w.IntSlider(value=max(defaults.max_per_franchise, 1), min=1,
+                                             max=5,
                                              description="max per franchise",
                                              style={"description_width": "initial"},
                                              continuous_update=False)

@@ -10,12 +10,13 @@ file, "invalid option"), never their own formatting of pydantic's errors.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
-from pydantic import ValidationError
+from numbers import Integral
+from typing import TYPE_CHECKING, Any
 
 from workbench import WorkbenchError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 _INTERNAL_LOC = ("str", "ListColumn", "function")
 """Parts pydantic adds to a location for a union member or a validator (not a key the user
@@ -51,8 +52,8 @@ def describe_errors(exc: ValidationError, prefix: str = "", dashes: bool = False
 
 
 def is_int(value: Any) -> bool:
-    """An integer (not a bool) that fits the int64 ids of the catalogs."""
-    return (isinstance(value, int | np.integer) and not isinstance(value, bool)
+    """An integer (Python's or NumPy's, not a bool) that fits the int64 ids of the catalogs."""
+    return (isinstance(value, Integral) and not isinstance(value, bool)
             and -(2**63) <= int(value) < 2**63)
 
 

@@ -26,9 +26,6 @@ import yaml
 
 from workbench import WorkbenchError
 
-SHIPPED_QUERIES = Path(__file__).resolve().parents[1] / "experiments" / "queries"
-"""The team query sets shipped with the checkout (``experiments/queries/``)."""
-
 QUERY_SPLITS = ("validation", "test")
 
 
@@ -48,8 +45,7 @@ def default_queries_path(dataset: str, settings=None) -> Path:
     from workbench.settings import get_settings
 
     settings = settings or get_settings()
-    own = settings.experiments_dir / "queries" / f"{dataset}.yaml"
-    return own if own.is_file() else SHIPPED_QUERIES / f"{dataset}.yaml"
+    return settings.in_effect(settings.queries_file(dataset))
 
 
 def load_queries(path: Path, items: pd.DataFrame | None = None, split: str | None = None
@@ -321,7 +317,7 @@ def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100
     """The NCF paper's protocol: each test item ranked among ``negatives`` sampled items the
     user never interacted with; HR@k and NDCG@k. Comparable with published numbers, but
     sampled metrics can mislead: trust :func:`full_ranking`."""
-    from workbench.collaborative.models.ncf import sample_negatives
+    from workbench.data.sampling import sample_negatives
 
     users, items, known = _test_pairs(model, test)
     skipped = int((~known).sum())

@@ -132,8 +132,7 @@ class HybridModel(mlflow.pyfunc.PythonModel):
 
         home = Path(context.artifacts["home"])
         facts = json.loads((home / SERVING_FILE).read_text())
-        settings = Settings(home=home, data_mirror=home / "no-mirror",
-                            encoder_cache=home / "encoder", mlflow_uri="sqlite:///:memory:")
+        settings = served_settings(home)
         self.dataset = facts["dataset"]
         self.recommender = Recommender.load(self.dataset, settings, collaborative="champion")
         self.recommender.warm_up()  # the first request is as fast as the next ones
@@ -172,15 +171,15 @@ def signature():
 def serving_facts(dataset: str, settings: Settings) -> dict[str, str]:
     """The identity of what serving ``dataset`` would pack (champion version and run, index
     build time), read from the files in place: an unchanged alias is told without copying."""
+    from workbench.collaborative.champion import champion_info
     from workbench.content.index import VectorIndex
     from workbench.data.registry import get_dataset
-    from workbench.tasks.collaborative import champion_dir, champion_info
 
     get_dataset(dataset, settings)  # an unknown name is an error that lists the known ones
-    champion = champion_dir(dataset, settings)
+    champion = settings.champion_dir(dataset)
     if not champion.is_dir():
         raise ServingError(f"no collaborative champion in {champion}; run `make pipeline`")
-    manifest = VectorIndex.read_manifest(settings.models_dir / dataset / "content" / "index.npz")
+    manifest = VectorIndex.read_manifest(settings.index_file(dataset))
     info = champion_info(dataset, settings) or {}
     return {"dataset": dataset, "champion_version": str(info.get("version", "")),
             "champion_run": str(info.get("run_id", "")),
@@ -189,33 +188,35 @@ def serving_facts(dataset: str, settings: Settings) -> dict[str, str]:
 
 def stage_home(dataset: str, settings: Settings, folder: Path,
                facts: dict[str, str]) -> None:
-    """Copy what serving ``dataset`` needs into ``folder`` (laid out like a home), with
-    ``facts`` (:func:`serving_facts`) as its serving file."""
-    from workbench.tasks.collaborative import champion_dir
-
-    pairs = [(settings.processed_dir(dataset), folder / "data" / "processed" / dataset),
-             (settings.models_dir / dataset / "content",
-              folder / "models" / dataset / "content"),
-             (champion_dir(dataset, settings),
-              folder / "models" / dataset / "collaborative" / "champion")]
+    """Copy what serving ``dataset`` needs into ``folder`` (laid out like a home: the
+    settings of :func:`served_settings`), with ``facts`` (:func:`serving_facts`) as its
+    serving file."""
+    staged = served_settings(folder)
+    pairs = [(settings.processed_dir(dataset), staged.processed_dir(dataset)),
+             (settings.content_dir(dataset), staged.content_dir(dataset)),
+             (settings.champion_dir(dataset), staged.champion_dir(dataset))]
     for source, target in pairs:
         if not source.is_dir():
             raise ServingError(f"{source} is missing; run `make pipeline`")
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "*.corrupt",
                                                                     "embeddings*"))
     graph = _encoder_graph(dataset, settings)
+    copies = [(settings.patches_file(dataset), staged.patches_file(dataset)),
+              (settings.spec_file(dataset), staged.spec_file(dataset))]
     if graph is not None:  # the int8 graph the index was built with, not older revisions
-        (folder / "encoder").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(graph, folder / "encoder" / graph.name)
-    patches = settings.data_dir / "patches" / f"{dataset}.json"
-    if patches.is_file():
-        (folder / "data" / "patches").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(patches, folder / "data" / "patches" / patches.name)
-    spec = settings.datasets_dir / f"{dataset}.yaml"
-    if spec.is_file():
-        (folder / "datasets").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(spec, folder / "datasets" / spec.name)
+        copies.append((graph, staged.encoder_cache / graph.name))
+    for source, target in copies:
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     (folder / SERVING_FILE).write_text(json.dumps(facts))
+
+
+def served_settings(home: Path) -> Settings:
+    """The settings of a served model's home (what :func:`stage_home` wrote): no data
+    mirror, the int8 graph in ``encoder/``, an in-memory tracking store (nothing to log)."""
+    return Settings(home=home, data_mirror=home / "no-mirror", encoder_cache=home / "encoder",
+                    mlflow_uri="sqlite:///:memory:")
 
 
 def _encoder_graph(dataset: str, settings: Settings) -> Path | None:
@@ -224,7 +225,7 @@ def _encoder_graph(dataset: str, settings: Settings) -> Path | None:
     from workbench.content.embeddings import INT8, TextEncoder
     from workbench.content.index import VectorIndex
 
-    manifest = VectorIndex.read_manifest(settings.models_dir / dataset / "content" / "index.npz")
+    manifest = VectorIndex.read_manifest(settings.index_file(dataset))
     if manifest is None:
         raise ServingError(f"{dataset} has no readable content index; run `make pipeline`")
     if not manifest.embedding_model.endswith(INT8):

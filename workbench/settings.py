@@ -28,12 +28,15 @@ from pathlib import Path
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+"""The folder holding this package: in a checkout, the notebooks (``notebooks/``) and the
+shipped sweep files, tuned values and query sets (``experiments/``)."""
+
 
 def _default_home() -> Path:
     """The checkout holding this package when it is installed editable, else the cwd."""
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "workbench").is_dir():
-        return checkout
+    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "workbench").is_dir():
+        return CHECKOUT
     return Path.cwd()
 
 
@@ -156,6 +159,11 @@ class Settings(BaseSettings):
         return self.models_dir / "cache"
 
     @property
+    def http_cache_dir(self) -> Path:
+        """The metadata providers' answers (:class:`workbench.enrich.http.CachedHttp`)."""
+        return self.cache_dir / "http"
+
+    @property
     def runs_dir(self) -> Path:
         """Executed notebooks of sweeps, the kernels' and libraries' logs, the CLI's error log."""
         return self.experiments_dir / "runs"
@@ -176,6 +184,15 @@ class Settings(BaseSettings):
     def queries_file(self, dataset: str) -> Path:
         """A user's own query set of ``dataset``: ``experiments/queries/<dataset>.yaml``."""
         return self.experiments_dir / "queries" / f"{dataset}.yaml"
+
+    def in_effect(self, path: Path) -> Path:
+        """A file under ``experiments_dir`` when the user has one there, else the copy the
+        checkout ships at the same place under its ``experiments/`` (tuned values, query
+        sets): ``settings.in_effect(settings.tuned_file("movies"))``. A path elsewhere is
+        returned as it is."""
+        if path.is_file() or not path.is_relative_to(self.experiments_dir):
+            return path
+        return CHECKOUT / "experiments" / path.relative_to(self.experiments_dir)
 
     # -- passing the settings on -------------------------------------------------------------
 

@@ -161,7 +161,7 @@ def set_experiment(name: str, settings: Settings | None = None) -> str:
     else:
         location = None
         if settings.mlflow_uri.startswith("sqlite:"):
-            location = (settings.experiments_dir / "mlartifacts" / name).as_uri()
+            location = (settings.artifacts_dir / name).as_uri()
         try:
             experiment_id = mlflow.create_experiment(name, artifact_location=location,
                                                      tags={EXPERIMENT_KIND: MODEL_TRAINING})

@@ -16,7 +16,7 @@ from workbench.collaborative import (
     model_names,
     train,
 )
-from workbench.collaborative.base import _MODELS
+from workbench.collaborative.registry import _MODELS
 from workbench.data.toy import make_toy
 
 PAGE = REPO / "docs" / "add-a-model.md"

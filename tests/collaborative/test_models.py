@@ -299,16 +299,17 @@ def test_protocols_on_toy(toy) -> None:
     assert rating["rmse"] < rating["rmse_global_mean"]
 
 
-def test_is_trained_matches_the_exact_config(toy, tmp_path) -> None:
+def test_is_trained_matches_the_exact_config(toy, settings) -> None:
     from workbench.collaborative import is_trained, model_dir
 
     items, inter = toy
     config = _config("popularity")
-    assert not is_trained(config, tmp_path)
-    train(config, inter, items["item_id"].to_numpy()).save(model_dir(config, tmp_path))
-    assert is_trained(config, tmp_path)
-    assert not is_trained(config.model_copy(update={"seed": 7}), tmp_path)
-    assert model_dir(config, tmp_path) == tmp_path / "toy" / "collaborative" / "popularity-implicit"
+    assert not is_trained(config, settings)
+    train(config, inter, items["item_id"].to_numpy()).save(model_dir(config, settings))
+    assert is_trained(config, settings)
+    assert not is_trained(config.model_copy(update={"seed": 7}), settings)
+    assert model_dir(config, settings) == \
+        settings.models_dir / "toy" / "collaborative" / "popularity-implicit"
 
 
 @pytest.mark.parametrize("kind", ["neumf", "bpr", "ials"])

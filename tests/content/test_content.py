@@ -17,7 +17,6 @@ from workbench.content import (
     TextEncoder,
     VectorIndex,
     build_content_index,
-    content_dir,
     fuse,
     index_is_current,
     load_content_engine,
@@ -90,7 +89,7 @@ def test_saved_index_loads_and_answers_the_same(toy_settings, encoder):
 @pytest.mark.reliability
 def test_interrupted_save_leaves_the_previous_index_loadable(toy_settings, encoder, monkeypatch):
     engine, _ = build_content_index(_config(), toy_settings, encoder, progress=False)
-    path = content_dir("toy", toy_settings) / "index.npz"
+    path = toy_settings.index_file("toy")
     before = path.read_bytes()
 
     def crash(fh, **arrays):
@@ -117,7 +116,7 @@ def test_manifest_mismatch_with_catalog_or_model_is_a_clear_error(toy_settings, 
     assert "does not match the 'toy' catalog" in message
     assert "holds 50 items, the catalog 49" in message
     assert "workbench content build toy" in message
-    path = content_dir("toy", toy_settings) / "index.npz"
+    path = toy_settings.index_file("toy")
     with pytest.raises(ContentIndexError,
                        match=r"built with embedding model 'all-MiniLM-L6-v2\+int8'"):
         VectorIndex.load(path, embedding_model="other-model")
@@ -126,7 +125,7 @@ def test_manifest_mismatch_with_catalog_or_model_is_a_clear_error(toy_settings, 
 def test_missing_and_corrupt_index(toy_settings, encoder):
     with pytest.raises(ContentIndexError, match="is missing; build it"):
         load_content_engine("toy", toy_settings, encoder)
-    path = content_dir("toy", toy_settings) / "index.npz"
+    path = toy_settings.index_file("toy")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"garbage")
     with pytest.raises(ContentIndexError, match="is corrupt"):
@@ -396,7 +395,7 @@ def test_a_shorter_window_is_an_encoder_of_its_own(toy_settings, encoder) -> Non
         build_content_index(config, toy_settings, encoder, progress=False, save=False)
 
     # an index saved before identities were recorded: loads, but the pipeline rebuilds it
-    path = content_dir("toy", toy_settings) / "index.npz"
+    path = toy_settings.index_file("toy")
     index = VectorIndex.load(path)
     old = {**vars(index.manifest), "encoder": ""}
     index.manifest = IndexManifest(**old)

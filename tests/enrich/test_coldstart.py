@@ -19,7 +19,6 @@ from workbench.content import (
     ContentConfig,
     VectorIndex,
     build_content_index,
-    content_dir,
     load_content_engine,
 )
 from workbench.content.engine import IndexChangedError
@@ -87,7 +86,7 @@ def test_two_adds_at_once_keep_both(toy, tmdb) -> None:
 
 @pytest.mark.reliability
 def test_a_killed_save_leaves_the_previous_index_loadable(toy) -> None:
-    path = content_dir("toy", toy) / "index.npz"
+    path = toy.index_file("toy")
     before = VectorIndex.load(path)
     script = textwrap.dedent(f"""
         import numpy as np

@@ -49,7 +49,6 @@ def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = ("mf",)) ->
     from workbench.collaborative import make_config, model_dir, train
     from workbench.content import ContentConfig, build_content_index
     from workbench.storage import replace_folder, write_json
-    from workbench.tasks.collaborative import champion_dir
 
     data.prepare("toy", settings)
     build_content_index(ContentConfig(dataset="toy", ae_epochs=5), settings, progress=False)
@@ -59,10 +58,10 @@ def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = ("mf",)) ->
         params = TOY_KERAS if kind in ("mf", "gmf", "mlp", "neumf") else {}
         config = make_config(dataset="toy", model=kind, params=params)
         train(config, split.train, catalog, settings=settings).save(
-            model_dir(config, settings.models_dir))
+            model_dir(config, settings))
         if kind == kinds[0]:
-            target = champion_dir("toy", settings)
-            replace_folder(model_dir(config, settings.models_dir), target, copy=True)
+            target = settings.champion_dir("toy")
+            replace_folder(model_dir(config, settings), target, copy=True)
             write_json(target / "champion.json", {"model": kind, "version": "1"})
 
 

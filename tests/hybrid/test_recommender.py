@@ -193,9 +193,8 @@ def test_load_the_mlflow_champion(toy, tmp_path) -> None:
                         mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     local = Recommender.load("toy", settings)  # the default: the local champion copy
     assert local.model_label == "champion: mf v1"
-    from workbench.tasks.collaborative import champion_dir
 
-    folder = champion_dir("toy", settings)
+    folder = settings.champion_dir("toy")
     folder.rename(tmp_path / "champion")  # without it, the registry is asked
     try:
         _load_from_registry(settings)
@@ -206,8 +205,7 @@ def test_load_the_mlflow_champion(toy, tmp_path) -> None:
 def _load_from_registry(settings) -> None:
     with pytest.raises(RecommenderError, match="no champion model 'toy-collaborative'"):
         Recommender.load("toy", settings, collaborative="champion")
-    folder = model_dir(make_config(dataset="toy", model="mf", params=TOY_KERAS),
-                       settings.models_dir)
+    folder = model_dir(make_config(dataset="toy", model="mf", params=TOY_KERAS), settings)
     with tracking.start_run("test-hybrid", settings=settings) as run:
         source = tracking.log_model_folder(folder)
     moved, version = tracking.register_if_better("toy-collaborative", source, run.info.run_id,

@@ -84,9 +84,8 @@ def test_a_damaged_split_is_named_and_prepare_repairs_it(toy, how) -> None:
 @pytest.mark.parametrize("name", ["model.npz", "ids.npz", "config.json"])
 def test_a_damaged_champion_copy_is_named(toy, name) -> None:
     from workbench.collaborative import CollaborativeError, CollaborativeModel
-    from workbench.tasks.collaborative import champion_dir
 
-    folder = champion_dir("toy", toy)
+    folder = toy.champion_dir("toy")
     target = next(folder.glob(name), None) or next(folder.glob("*.npz"))
     saved = target.read_bytes()
     try:
@@ -104,10 +103,9 @@ def _register(settings: Settings) -> None:
     import mlflow
 
     from workbench import tracking
-    from workbench.tasks.collaborative import champion_dir
 
     with tracking.start_run("collaborative", settings=settings) as run:
-        mlflow.log_artifacts(str(champion_dir("toy", settings)), "model")
+        mlflow.log_artifacts(str(settings.champion_dir("toy")), "model")
     client = mlflow.MlflowClient(settings.mlflow_uri)
     client.create_registered_model("toy-collaborative")
     version = client.create_model_version(
@@ -141,10 +139,10 @@ def test_the_pipeline_replaces_a_damaged_champion_copy(registered, kind, name) -
     """`make pipeline` ends each dataset with `sync_champion`: a copy that does not load is
     not "already in" models/; the registry's version is copied again and loads."""
     from workbench.collaborative import CollaborativeModel
-    from workbench.tasks.collaborative import champion_dir, sync_champion
+    from workbench.collaborative.champion import sync_champion
 
     settings = registered(kind)
-    folder = champion_dir("toy", settings)
+    folder = settings.champion_dir("toy")
     assert "already in" in sync_champion("toy", settings)
     _damage(folder / name, "garbled" if name != "config.json" else "truncated")
     assert "copied" in sync_champion("toy", settings)

@@ -36,16 +36,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from scipy import sparse
 
 from workbench import WorkbenchError
+from workbench.collaborative.errors import CollaborativeError
+from workbench.collaborative.registry import model_class
 from workbench.errors import describe_errors
+from workbench.settings import Settings, get_settings
 from workbench.storage import replace_folder
 
 FORMAT = 2
 """Version of the saved model folder layout (1: before the model zoo)."""
 _SCORE_CHUNK = 65536
-
-
-class CollaborativeError(WorkbenchError):
-    """Bad input to, or a missing/corrupt artifact of, the collaborative engine."""
 
 
 class ModelParams(BaseModel):
@@ -225,6 +224,9 @@ class CollaborativeModel:
     iterative: ClassVar[bool] = False
     """Trains in epochs and stops early on the validation split (a refit then trains the
     best epoch count on the whole training split)."""
+    score_label: ClassVar[str] = ""
+    """What the hybrid calls this model's score in its reasons; empty: "predicted
+    preference" ("predicted rating" for the explicit objective)."""
 
     @classmethod
     def complete_params(cls, params: dict[str, Any]) -> dict[str, Any]:
@@ -406,16 +408,16 @@ class CollaborativeModel:
         return model
 
 
-def model_dir(config: CollabConfig, models_dir: Path) -> Path:
-    """Where a model of ``config`` is saved: ``<models_dir>/<dataset>/collaborative/
-    <model>-<objective>``."""
-    return Path(models_dir) / config.dataset / "collaborative" / \
-        f"{config.model}-{config.objective}"
+def model_dir(config: CollabConfig, settings: Settings | None = None) -> Path:
+    """Where a model of ``config`` is saved: ``models/<dataset>/collaborative/
+    <model>-<objective>`` (:meth:`Settings.model_dir`)."""
+    return (settings or get_settings()).model_dir(config.dataset,
+                                                  f"{config.model}-{config.objective}")
 
 
-def is_trained(config: CollabConfig, models_dir: Path) -> bool:
+def is_trained(config: CollabConfig, settings: Settings | None = None) -> bool:
     """True when a model with exactly ``config`` is saved in :func:`model_dir`."""
-    path = model_dir(config, models_dir) / "config.json"
+    path = model_dir(config, settings) / "config.json"
     try:
         meta = json.loads(path.read_text())
         return meta.get("format") == FORMAT and meta["config"] == config.model_dump(mode="json")
@@ -444,35 +446,3 @@ class FactorModel(CollaborativeModel):
     def _restore(self, weights) -> None:
         self.user_factors = weights["user_factors"]
         self.item_factors = weights["item_factors"]
-
-
-# -- the registry's table (lookups by name; see workbench.collaborative.registry) ------------
-
-_MODELS: dict[str, type[CollaborativeModel]] = {}
-"""Registered models by name (the built-ins are registered by importing
-:mod:`workbench.collaborative`, whose ``__init__`` imports :mod:`.models`)."""
-
-
-def register(cls: type[CollaborativeModel]) -> type[CollaborativeModel]:
-    """Class decorator: make ``cls`` available by ``cls.name``."""
-    if not cls.name:
-        raise CollaborativeError(f"{cls.__qualname__} has no name")
-    if cls.name in _MODELS and _MODELS[cls.name] is not cls:
-        raise CollaborativeError(f"a model named {cls.name!r} is already registered "
-                                 f"({_MODELS[cls.name].__module__})")
-    _MODELS[cls.name] = cls
-    return cls
-
-
-def model_names() -> tuple[str, ...]:
-    """The registered model names, in registration order."""
-    return tuple(_MODELS)
-
-
-def model_class(name: str) -> type[CollaborativeModel]:
-    """The model registered as ``name``; an error listing the registered ones otherwise."""
-    try:
-        return _MODELS[name]
-    except (KeyError, TypeError):
-        raise CollaborativeError(f"unknown model {name!r}; registered models: "
-                                 f"{', '.join(_MODELS)}") from None

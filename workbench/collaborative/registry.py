@@ -3,8 +3,9 @@
 
 The built-in models live in :mod:`workbench.collaborative.models`, one module each, and are
 registered when :mod:`workbench.collaborative` is imported (which any of its modules does
-first). The table itself lives in :mod:`workbench.collaborative.base`, so the base never
-imports its models (no import cycle). A model of your own is one module::
+first). The registry imports no model (nor the base class: a name is all it keeps), so the
+base class validates configs against it without an import cycle. A model of your own is one
+module::
 
     from workbench.collaborative import CollaborativeModel, ModelParams, register
 
@@ -23,9 +24,40 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from workbench.collaborative.base import _MODELS, model_class, model_names, register
+from workbench.collaborative.errors import CollaborativeError
 
 __all__ = ["describe_models", "model_class", "model_names", "register"]
+
+_MODELS: dict[str, type] = {}
+"""Registered model classes (:class:`~workbench.collaborative.base.CollaborativeModel`
+subclasses) by name, in registration order."""
+
+
+def register(cls: type) -> type:
+    """Class decorator: make the model class ``cls`` available by ``cls.name``."""
+    if not getattr(cls, "name", ""):
+        raise CollaborativeError(f"{cls.__qualname__} has no name")
+    if cls.name in _MODELS and _MODELS[cls.name] is not cls:
+        raise CollaborativeError(f"a model named {cls.name!r} is already registered "
+                                 f"({_MODELS[cls.name].__module__})")
+    _MODELS[cls.name] = cls
+    return cls
+
+
+def model_names() -> tuple[str, ...]:
+    """The registered model names, in registration order."""
+    return tuple(_MODELS)
+
+
+def model_class(name: str) -> type:
+    """The model class registered as ``name``; an error listing the registered ones
+    otherwise."""
+    try:
+        return _MODELS[name]
+    except (KeyError, TypeError):
+        raise CollaborativeError(f"unknown model {name!r}; registered models: "
+                                 f"{', '.join(_MODELS)}") from None
+
 
 def describe_models() -> list[dict[str, Any]]:
     """Each model's name, objectives, summary and parameters (name, type, default, doc)."""

@@ -96,11 +96,6 @@ class ContentConfig(BaseModel):
                                f"{self.index_type!r}")
 
 
-def content_dir(dataset: str, settings: Settings) -> Path:
-    """Folder of a dataset's content artifacts."""
-    return settings.models_dir / dataset / "content"
-
-
 def _normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
@@ -138,7 +133,7 @@ def build_content_index(
     """
     settings = settings or get_settings()
     started = time.perf_counter()
-    out = content_dir(config.dataset, settings)
+    out = settings.content_dir(config.dataset)
     items, added = catalog_with_additions(config.dataset, settings)
     encoder = encoder or TextEncoder(config.model, config.batch_size,
                                      onnx_dir=onnx_dir(settings), max_tokens=config.max_tokens)
@@ -146,7 +141,7 @@ def build_content_index(
     if encoder.identity != wanted:
         raise ContentError(f"the encoder is {encoder.identity!r} but the build config names "
                            f"{wanted!r}; pass a matching encoder or model")
-    cache = EmbeddingCache(cache_path(settings.models_dir / "cache", encoder.identity))
+    cache = EmbeddingCache(cache_path(settings.cache_dir, encoder.identity))
     text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)
     seconds = {"embed": stats.seconds}
     history: dict[str, list[float]] = {}
@@ -191,7 +186,7 @@ def build_content_index(
         t0 = time.perf_counter()
         # under the index's file lock; items added by cold start during the build are
         # embedded into this index before it replaces the old one
-        save_index(engine, out / "index.npz", rebuilt=True)
+        save_index(engine, settings.index_file(config.dataset), rebuilt=True)
         seconds["save"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         engine.lexical  # noqa: B018 - builds and caches the BM25 index with the build
@@ -244,7 +239,7 @@ def catalog_with_additions(dataset: str, settings: Settings) -> tuple[pd.DataFra
     from workbench.data.patches import PatchStore
 
     items = load_items(dataset, settings)
-    added = VectorIndex.read_added(content_dir(dataset, settings) / "index.npz")
+    added = VectorIndex.read_added(settings.index_file(dataset))
     known = set(items["item_id"].tolist())
     added = [r for r in added if int(r["item_id"]) not in known]
     patches = PatchStore.for_dataset(dataset, settings, tolerate_damage=True)
@@ -258,7 +253,7 @@ def index_is_current(config: ContentConfig, settings: Settings | None = None) ->
     from workbench.content.index import catalog_fingerprint
 
     settings = settings or get_settings()
-    path = content_dir(config.dataset, settings) / "index.npz"
+    path = settings.index_file(config.dataset)
     manifest = VectorIndex.read_manifest(path)
     if manifest is None or manifest.build_config != config.model_dump():
         return False
@@ -446,7 +441,7 @@ def load_content_engine(
     free-text search ranks by ``ranking`` (default: :class:`RankingConfig`'s defaults)."""
     settings = settings or get_settings()
     items = load_items(dataset, settings)
-    path = content_dir(dataset, settings) / "index.npz"
+    path = settings.index_file(dataset)
     index = VectorIndex.load(path, expected_item_ids=items["item_id"].to_numpy())
     from workbench.data.patches import PatchStore
 

@@ -91,7 +91,7 @@ class PatchStore:
     def for_dataset(cls, dataset: str, settings: Settings | None = None, *,
                     tolerate_damage: bool = False) -> PatchStore:
         settings = settings or get_settings()
-        return cls(settings.data_dir / "patches" / f"{dataset}.json",
+        return cls(settings.patches_file(dataset),
                    tolerate_damage=tolerate_damage)
 
     def patched(self, item_id: int) -> dict[str, dict]:

@@ -119,6 +119,7 @@ ANIME = DatasetSpec(
     ),
     rating_scale=(1.0, 10.0),
     has_timestamps=False,
+    demo_query="time travel thriller",
 )
 
 TOY = DatasetSpec(
@@ -170,7 +171,7 @@ def get_dataset(name: str, settings=None) -> DatasetSpec:
     from workbench.settings import get_settings
 
     settings = settings or get_settings()
-    path = settings.datasets_dir / f"{name}.yaml" if isinstance(name, str) and name else None
+    path = settings.spec_file(name) if isinstance(name, str) and name else None
     if path is not None and path.is_file():
         return load_user_spec(path)
     known = ", ".join(sorted(all_datasets(settings)))

@@ -98,6 +98,9 @@ class DatasetSpec:
     :class:`workbench.data.spec.Layout`); None for the built-in datasets."""
     origin: str = ""
     """The spec file a dataset came from (named in its errors); empty for the built-ins."""
+    demo_query: str = ""
+    """A free-text query that shows what the dataset's search does (`make pipeline` ends by
+    suggesting it); empty: the suggestion is a "more like this" of the first rated item."""
 
 
 class ListColumn(BaseModel):

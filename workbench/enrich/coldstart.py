@@ -39,7 +39,6 @@ import numpy as np
 from workbench import WorkbenchError
 from workbench.content.engine import (
     ContentEngine,
-    content_dir,
     item_vectors,
     save_index,
     with_added_rows,
@@ -103,10 +102,10 @@ def add_item(engine: ContentEngine, title: str, year: int | None = None,
         row = metadata_row(meta, [c for c in engine.items.columns])
         frame = with_added_rows(engine.items.reset_index(drop=True), [row])
         new = frame[frame["item_id"] == meta.provider_id]
-        folder = content_dir(dataset, settings)
+        folder = settings.content_dir(dataset)
         vector, code = item_vectors(engine, new, folder)
         engine.add_items(vector, np.array([meta.provider_id]), code, frame, [row])
-    path = folder / "index.npz"
+    path = settings.index_file(dataset)
     if background:
         saved = _SAVER.submit(_locked_save, engine, path, lock)
     else:

@@ -158,8 +158,8 @@ class TMDBProvider:
     def __init__(self, settings: Settings | None = None, api_key: str | None = None) -> None:
         settings = settings or get_settings()
         self.api_key = api_key if api_key is not None else os.environ.get("TMDB_API_KEY", "")
-        self.http = CachedHttp(self.name, settings.tmdb_url, settings.models_dir / "cache" /
-                               "http", timeout_s=settings.provider_timeout_s,
+        self.http = CachedHttp(self.name, settings.tmdb_url, settings.http_cache_dir,
+                               timeout_s=settings.provider_timeout_s,
                                retries=settings.provider_retries,
                                min_interval_s=settings.provider_min_interval_s)
 
@@ -214,8 +214,8 @@ class JikanProvider:
 
     def __init__(self, settings: Settings | None = None) -> None:
         settings = settings or get_settings()
-        self.http = CachedHttp(self.name, settings.jikan_url, settings.models_dir / "cache" /
-                               "http", timeout_s=settings.provider_timeout_s,
+        self.http = CachedHttp(self.name, settings.jikan_url, settings.http_cache_dir,
+                               timeout_s=settings.provider_timeout_s,
                                retries=settings.provider_retries,
                                min_interval_s=max(settings.provider_min_interval_s, 0.35))
 

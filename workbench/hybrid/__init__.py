@@ -11,16 +11,7 @@ beside the pure content match; the personalised feed; franchise filtering; new u
     rec.franchises.query("franchise == 'naruto'")      # the franchise grouping, inspectable
 """
 
-from workbench.hybrid.franchise import franchise_table, title_stem
-from workbench.hybrid.recommender import (
-    DEFAULT_MODEL,
-    Candidates,
-    HybridConfig,
-    Recommendations,
-    Recommender,
-    RecommenderError,
-)
-from workbench.hybrid.users import FoldIn, NewUser
+from workbench.hybrid.config import HybridConfig
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -34,3 +25,21 @@ __all__ = [
     "franchise_table",
     "title_stem",
 ]
+
+
+def __getattr__(name: str):
+    """The rest loads on first use (the recommender brings the content engine, FAISS and
+    the models: about 1.5 s), so ``workbench.hybrid.config`` stays cheap for the CLI."""
+    if name in ("franchise_table", "title_stem"):
+        from workbench.hybrid import franchise
+
+        return getattr(franchise, name)
+    if name in ("FoldIn", "NewUser"):
+        from workbench.hybrid import users
+
+        return getattr(users, name)
+    if name in __all__:
+        from workbench.hybrid import recommender
+
+        return getattr(recommender, name)
+    raise AttributeError(f"module 'workbench.hybrid' has no attribute {name!r}")

@@ -35,7 +35,6 @@ Every result row carries its components (``similarity``, ``preference``, ``score
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +42,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from workbench import WorkbenchError
 from workbench.content.engine import ContentEngine, ContentError, load_content_engine
 from workbench.errors import check_k, describe_errors, is_int
 from workbench.hybrid import rerank
+from workbench.hybrid.config import HybridConfig
 from workbench.hybrid.franchise import franchise_table
 from workbench.hybrid.users import FoldIn, NewUser
 from workbench.settings import Settings, get_settings
@@ -64,34 +64,6 @@ RESULT_COLUMNS = ["rank", "item_id", "title", "year", "genres", "franchise", "si
 
 class RecommenderError(WorkbenchError):
     """Bad input to the hybrid recommender (no query, unknown user or item, bad option)."""
-
-
-class HybridConfig(BaseModel):
-    """Defaults of every hybrid request (each method takes them as keyword overrides)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    alpha: float = Field(0.3, ge=0, le=1)
-    """Weight of content similarity against predicted preference. 0.3: notebook 04's best
-    NDCG@10 on movies, and within one standard error of the best on anime (see docs/hybrid.md)."""
-    strategy: Literal["blend", "rrf"] = "blend"
-    candidates: int = Field(100, gt=0)
-    """Content candidates an AI pick re-ranks."""
-    max_per_franchise: int = Field(1, ge=0)
-    """At most this many results per franchise; 0 switches the filter off."""
-    exclude_seed_franchise: bool = False
-    """Drop every item of the seed item's franchise ("more like this, but not sequels")."""
-    mmr_lambda: float = Field(1.0, ge=0, le=1)
-    """Maximal marginal relevance trade-off; 1 = no diversity re-ranking."""
-    exclude_seen: bool = True
-    """Leave out items the user already rated (or listed as liked)."""
-    feed_pool: int = Field(500, gt=0)
-    """Trending items the personalised feed ranks for the user."""
-    trending: Literal["blend", "popularity", "recent", "rating"] = "blend"
-    """What "trending" means for the feed: provider popularity, release year, weighted
-    rating, or the mean of their percentile ranks (blend)."""
-    neighbours: int = Field(50, gt=0)
-    """Training users a new user is folded in from."""
 
 
 @dataclass
@@ -196,7 +168,8 @@ class Recommender:
         a saved model folder, or None for content only (AI pick and the feed then raise a
         clear error).
         """
-        from workbench.collaborative import CollaborativeModel
+        from workbench.collaborative import CollaborativeError, CollaborativeModel
+        from workbench.collaborative.champion import load_champion
 
         settings = settings or get_settings()
         try:
@@ -205,11 +178,14 @@ class Recommender:
             raise RecommenderError(f"{exc} (or run `make pipeline`)") from None
         model, label = None, ""
         if collaborative == "champion":
-            model, label = _load_champion(dataset, settings)
+            try:
+                model, label = load_champion(dataset, settings)
+            except CollaborativeError as exc:
+                raise RecommenderError(str(exc)) from None
         elif collaborative:
             folder = Path(collaborative)
             if not folder.is_dir():
-                folder = settings.models_dir / dataset / "collaborative" / collaborative
+                folder = settings.model_dir(dataset, collaborative)
             model, label = CollaborativeModel.load(folder), collaborative
         if model is not None and model.config.dataset != dataset:
             raise RecommenderError(f"collaborative model {label!r} was trained on "
@@ -525,8 +501,8 @@ class Recommender:
         if new_user:
             return ("preference from the liked items" if model is not None and
                     model.scores_history else "neighbours' preference")
-        if model is not None and model.config.model == "popularity":
-            return "popularity"
+        if model is not None and model.score_label:
+            return model.score_label
         if model is not None and model.config.objective == "explicit":
             return "predicted rating"
         return "predicted preference"
@@ -554,35 +530,3 @@ def _fill_unknown(pref: np.ndarray, known: np.ndarray) -> np.ndarray:
     floor = float(np.nanmin(pref[known])) if known.any() else 0.0
     pref[~known | np.isnan(pref)] = floor
     return pref
-
-
-def _load_champion(dataset: str, settings: Settings):
-    """The champion and its label: the local copy in ``models/<dataset>/collaborative/
-    champion`` when there is one (no MLflow needed), else the registry's ``champion`` of
-    ``<dataset>-collaborative``, downloaded to a temporary folder and loaded into memory."""
-    from workbench.collaborative import CollaborativeModel
-    from workbench.tasks.collaborative import champion_dir, champion_info
-
-    local = champion_dir(dataset, settings)
-    if (local / "config.json").is_file():
-        model = CollaborativeModel.load(local)
-        info = champion_info(dataset, settings) or {}
-        version = f" v{info['version']}" if info.get("version") else ""
-        return model, f"champion: {model.config.model}{version}"
-    import mlflow  # only here: importing it costs about 1.5 s of a cold CLI answer
-
-    from workbench import tracking
-
-    tracking.configure(settings)
-    name = f"{dataset}-collaborative"
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".champion-") as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=tmp)
-        except mlflow.exceptions.MlflowException as exc:
-            raise RecommenderError(
-                f"no champion model {name!r} in the MLflow registry at {settings.mlflow_uri} "
-                f"({str(exc).splitlines()[0]}); run `make pipeline` or notebook 03 with "
-                f"register_model=True") from None
-        model = CollaborativeModel.load(Path(path))
-        return model, f"champion: {model.config.model} (registry)"

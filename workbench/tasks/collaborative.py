@@ -19,12 +19,11 @@ run:
    folder; registered as ``<dataset>-collaborative`` with the ``champion`` alias moved when its
    **validation** NDCG@10 beats the current champion's (implicit, leave-last-out runs only).
    The champion is also copied to ``models/<dataset>/collaborative/champion`` so the hybrid
-   loads it without MLflow.
+   loads it without MLflow (:mod:`workbench.collaborative.champion`).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -39,8 +38,6 @@ from pydantic import Field
 from workbench.settings import Settings, get_settings
 from workbench.tasks import TaskConfig
 
-SELECTION_METRIC = "val_full_ndcg_at_10"
-"""What the registry's champion alias and tuning studies are chosen by."""
 FEW_RATINGS = 5
 """``*_few_*`` metrics: the held-out rows whose item has at most this many training
 interactions (cold and long-tail items, where content can help)."""
@@ -96,12 +93,8 @@ class TrainResult:
 
 def tuned_path(dataset: str, settings: Settings | None = None) -> Path:
     """``<experiments_dir>/tuned/<dataset>.yaml`` when it exists, else the checkout's copy."""
-    from workbench.experiments.notebooks import NOTEBOOKS_DIR
-
     settings = settings or get_settings()
-    own = settings.experiments_dir / "tuned" / f"{dataset}.yaml"
-    return own if own.is_file() else NOTEBOOKS_DIR.parent / "experiments" / "tuned" / \
-        f"{dataset}.yaml"
+    return settings.in_effect(settings.tuned_file(dataset))
 
 
 def tuned_params(dataset: str, model: str, settings: Settings | None = None
@@ -164,6 +157,7 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
 
     from workbench import data, evaluation, plots, tracking
     from workbench.collaborative import refit, train, validation_split
+    from workbench.collaborative.champion import SELECTION_METRIC, promote, validation_id
 
     settings = settings or get_settings()
     config = resolve_config(task, settings)
@@ -280,140 +274,12 @@ def _save(model, config, task: TrainTask, settings: Settings) -> Path:
     from workbench.collaborative import model_dir
 
     if task.save_model:
-        folder = model_dir(config, settings.models_dir)
+        folder = model_dir(config, settings)
     else:  # a comparison variant: keep the saved model, log this one from a scratch folder
         folder = Path(tempfile.mkdtemp(prefix="collaborative-")) / \
             f"{config.model}-{config.objective}"
     model.save(folder)
     return folder
-
-
-# -- the champion ------------------------------------------------------------------------------
-
-
-def champion_dir(dataset: str, settings: Settings | None = None) -> Path:
-    """Where the registry's champion is copied for offline loading:
-    ``models/<dataset>/collaborative/champion``."""
-    settings = settings or get_settings()
-    return settings.models_dir / dataset / "collaborative" / "champion"
-
-
-def promote(dataset: str, artifact: str, run_id: str, folder: Path, metrics: dict[str, float],
-            k: int = 10, settings: Settings | None = None, validation_id: str = "") -> bool:
-    """Register the model logged at ``artifact`` as a version of ``<dataset>-collaborative``
-    and move the ``champion`` alias to it when its validation NDCG@k beats the holder's
-    (a holder judged on other validation data, ``validation_id``, is beaten by any value);
-    then copy ``folder`` to :func:`champion_dir`, ``champion.json`` included, in one swap.
-    Under a file lock, so parallel sweep variants promote one at a time. Returns whether the
-    alias moved."""
-    from workbench import tracking
-    from workbench.storage import file_lock, replace_folder
-
-    settings = settings or get_settings()
-    target = champion_dir(dataset, settings)
-    selected_by = SELECTION_METRIC.replace("_at_10", f"_at_{k}")
-    with file_lock(target.with_name(".champion.lock")):
-        moved, version = tracking.register_if_better(
-            f"{dataset}-collaborative", artifact, run_id, selected_by, metrics[selected_by],
-            extra_tags={f"test_full_ndcg_at_{k}": str(metrics.get(f"test_full_ndcg_at_{k}")),
-                        "selected_by": selected_by},
-            comparable={"validation_id": validation_id}, settings=settings)
-        if moved:
-            info = {"registered_model": f"{dataset}-collaborative", "version": version,
-                    "run_id": run_id, "selected_by": selected_by,
-                    selected_by: metrics[selected_by], "validation_id": validation_id,
-                    "model": json.loads((folder / "config.json").read_text())["config"]["model"]}
-            replace_folder(folder, target, copy=True,
-                           prepare=lambda staged: _write_info(staged, info))
-    return moved
-
-
-def _write_info(folder: Path, info: dict[str, Any]) -> None:
-    (folder / "champion.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
-
-
-def validation_id(dataset: str, split: str, manifest: dict[str, Any], rows: int) -> str:
-    """What makes two validation NDCG figures comparable: the dataset, the split, its
-    manifest (seed and counts) and the number of validation rows."""
-    import hashlib
-
-    text = json.dumps({"dataset": dataset, "split": split, "manifest": manifest,
-                       "rows": rows}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def sync_champion(dataset: str, settings: Settings | None = None) -> str:
-    """Make :func:`champion_dir` hold the registry's current champion (downloading it when
-    the folder is missing, damaged, or holds another version), under the promotion lock.
-    Returns what happened, in words."""
-    import mlflow
-
-    from workbench import tracking
-    from workbench.storage import file_lock, replace_folder
-
-    settings = settings or get_settings()
-    tracking.configure(settings)
-    name = f"{dataset}-collaborative"
-    target = champion_dir(dataset, settings)
-    with file_lock(target.with_name(".champion.lock")):
-        try:
-            version = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
-        except mlflow.exceptions.MlflowException:
-            return f"no champion registered for {dataset}"
-        local = champion_info(dataset, settings) or {}
-        if str(local.get("version")) == str(version.version) and _loads(target):
-            return f"champion {name} v{version.version} already in {target}"
-        settings.models_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".champion-") as tmp:
-            path = Path(mlflow.artifacts.download_artifacts(
-                f"models:/{name}/{version.version}", dst_path=tmp))
-            selected_by = version.tags.get("selected_by", SELECTION_METRIC)
-            info = {"registered_model": name, "version": version.version,
-                    "run_id": version.run_id, "selected_by": selected_by,
-                    selected_by: float(version.tags.get(selected_by, "nan")),
-                    "validation_id": version.tags.get("validation_id", ""),
-                    "model": json.loads((path / "config.json").read_text())["config"]["model"]}
-            replace_folder(path, target, copy=True,
-                           prepare=lambda staged: _write_info(staged, info))
-    return f"champion {name} v{version.version} copied to {target}"
-
-
-def _loads(folder: Path) -> bool:
-    """Whether a saved model folder loads (a damaged copy is replaced, not trusted)."""
-    from workbench.collaborative import CollaborativeError, CollaborativeModel
-
-    try:
-        CollaborativeModel.load(folder)
-    except CollaborativeError:
-        return False
-    return True
-
-
-def champion_info(dataset: str, settings: Settings | None = None) -> dict[str, Any] | None:
-    """``champion.json`` of the local champion copy (None when there is none)."""
-    try:
-        return json.loads((champion_dir(dataset, settings) / "champion.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def champion_identity(dataset: str, settings: Settings | None = None) -> str:
-    """Which champion a job would load, as "champion v<version> run <run id>": the registry's
-    alias when the registry has one (the source of truth: a lost or stale local copy does not
-    change it), else the local copy's ``champion.json``."""
-    import mlflow
-
-    from workbench import tracking
-
-    settings = settings or get_settings()
-    tracking.configure(settings)
-    try:
-        version = mlflow.MlflowClient().get_model_version_by_alias(
-            f"{dataset}-collaborative", "champion")
-        return f"champion v{version.version} run {version.run_id}"
-    except mlflow.exceptions.MlflowException:
-        info = champion_info(dataset, settings) or {}
-        return f"champion v{info.get('version')} run {info.get('run_id')}"
 
 
 def check_parameters(parameters: dict[str, Any], settings: Settings | None = None

@@ -156,8 +156,8 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
     from pydantic import ValidationError
 
     from workbench.collaborative import CollaborativeError
+    from workbench.collaborative.champion import champion_identity
     from workbench.errors import describe_errors
-    from workbench.tasks.collaborative import champion_identity
 
     settings = settings or get_settings()
     try:
@@ -167,8 +167,7 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
     if task.collaborative == "champion":
         identity = champion_identity(task.dataset, settings)
     else:
-        path = settings.models_dir / task.dataset / "collaborative" / task.collaborative / \
-            "config.json"
+        path = settings.model_dir(task.dataset, task.collaborative) / "config.json"
         try:
             identity = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         except OSError:

@@ -52,11 +52,10 @@ def find_sweep(name: str, settings: Settings | None = None):
     ``experiments/<name>.yaml``)."""
     from pathlib import Path
 
-    from workbench.experiments import NOTEBOOKS_DIR, load_sweep
+    from workbench.experiments import load_sweep
 
     settings = settings or get_settings()
-    candidates = [Path(name), settings.experiments_dir / f"{name}.yaml",
-                  NOTEBOOKS_DIR.parent / "experiments" / f"{name}.yaml"]
+    candidates = [Path(name), settings.in_effect(settings.sweep_file(name))]
     for path in candidates:
         if path.is_file():
             return load_sweep(path)
@@ -97,6 +96,7 @@ def sweep_summary(sweep, settings: Settings | None = None) -> str:
     """The headline metrics of a sweep's latest runs, and the registry's champion."""
     import mlflow
 
+    from workbench.collaborative.champion import SELECTION_METRIC, registered_champion
     from workbench.experiments import sweep_runs
 
     runs = sweep_runs(sweep, settings)
@@ -111,29 +111,30 @@ def sweep_summary(sweep, settings: Settings | None = None) -> str:
         lines.append(table.rename(columns=_short_metric).to_string(
             index=False, float_format=lambda v: f"{v:.4f}", na_rep="") + "\n")
     dataset = sweep.parameters.get("dataset")
-    try:
-        champion = mlflow.MlflowClient().get_model_version_by_alias(
-            f"{dataset}-collaborative", "champion")
+    champion = registered_champion(dataset, settings)
+    if champion is None:
+        lines.append(f"no champion registered for {dataset}")
+    else:
         run = mlflow.MlflowClient().get_run(champion.run_id)
         model = run.data.params.get("model", "?")
-        metric = champion.tags.get("selected_by", "val_full_ndcg_at_10")
+        metric = champion.tags.get("selected_by", SELECTION_METRIC)
         lines.append(f"champion {dataset}-collaborative: version {champion.version}, {model}, "
                      f"chosen on {_short_metric(metric)} "
                      f"{float(champion.tags.get(metric, 'nan')):.4f}; test NDCG@10 "
                      f"{float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}")
-    except mlflow.exceptions.MlflowException:
-        lines.append(f"no champion registered for {dataset}")
     return "\n".join(lines)
 
 
 def example_request(dataset: str, settings: Settings | None = None) -> str:
-    """A `workbench recommend` line that answers on ``dataset`` (its first item and user)."""
-    from workbench.data import load_interactions
+    """A `workbench recommend` line that answers on ``dataset``: its demo query (see
+    :class:`DatasetSpec`), else "more like" its first rated item, for its first user."""
+    from workbench.data import get_dataset, load_interactions
 
-    if dataset == "anime":
-        return ('.venv/bin/workbench recommend --dataset anime --query "time travel thriller" '
-                '--user 42')
     first = load_interactions(dataset, settings).iloc[0]
+    query = get_dataset(dataset, settings).demo_query
+    if query:
+        return (f'.venv/bin/workbench recommend --dataset {dataset} --query "{query}" '
+                f'--user {int(first.user_id)}')
     return (f".venv/bin/workbench recommend --dataset {dataset} --item {int(first.item_id)} "
             f"--user {int(first.user_id)}")
 
@@ -143,12 +144,12 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
                  on_sweep: Callable[[Any], Any] | None = None) -> PipelineResult:
     """Run the main job on ``datasets`` (default: every built-in real dataset); see the
     module docstring."""
+    from workbench.collaborative.champion import sync_champion
     from workbench.console import library_log
     from workbench.content import ContentConfig, build_content_index, index_is_current
     from workbench.data import DATASETS, fetch, prepare
     from workbench.experiments import run_sweep
     from workbench.serving import ServingError, log_hybrid
-    from workbench.tasks.collaborative import sync_champion
 
     settings = settings or get_settings()
     names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]

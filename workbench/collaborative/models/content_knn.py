@@ -24,12 +24,11 @@ from workbench.collaborative.registry import register
 
 def content_vectors(dataset: str, item_ids: np.ndarray, settings=None) -> np.ndarray:
     """The content index's vector of each of ``item_ids`` (zeros for items it lacks)."""
-    from workbench.content.engine import content_dir
     from workbench.content.index import VectorIndex
     from workbench.settings import get_settings
 
     settings = settings or get_settings()
-    path = content_dir(dataset, settings) / "index.npz"
+    path = settings.index_file(dataset)
     try:
         index = VectorIndex.load(path)
     except Exception as exc:  # any load failure means: build the index first

@@ -41,6 +41,7 @@ from workbench.collaborative.base import (
 )
 from workbench.collaborative.registry import register
 from workbench.console import import_keras
+from workbench.data.sampling import sample_negatives
 
 _SCORE_CHUNK = 262144
 
@@ -130,28 +131,6 @@ def init_neumf_from(neumf, gmf, mlp, alpha: float = 0.5) -> None:
         [keras.ops.convert_to_numpy(keras.ops.concatenate([alpha * g_w, (1 - alpha) * m_w], 0)),
          alpha * g_b + (1 - alpha) * m_b]
     )
-
-
-def sample_negatives(users: np.ndarray, n_items: int, seen: np.ndarray, per_positive: int,
-                     rng: np.random.Generator, weights: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """``per_positive`` random unseen items for each entry of ``users`` (user indices);
-    ``seen`` holds the sorted ``user * n_items + item`` keys to avoid. Items are drawn
-    uniformly, or with probabilities ``weights`` (summing to 1)."""
-    u = np.repeat(np.asarray(users, np.int64), per_positive)
-
-    def draw(size: int) -> np.ndarray:
-        if weights is None:
-            return rng.integers(0, n_items, size=size)
-        return rng.choice(n_items, size=size, p=weights)
-
-    items = draw(len(u))
-    for _ in range(20):
-        clash = np.isin(u * n_items + items, seen)
-        if not clash.any():
-            break
-        items[clash] = draw(int(clash.sum()))
-    return u, items
 
 
 class _TrainingParams(ModelParams):

@@ -18,6 +18,7 @@ class Popularity(CollaborativeModel):
     name = "popularity"
     objectives = ("implicit", "explicit")
     summary = "training interaction count (explicit: damped item mean rating)"
+    score_label = "popularity"
 
     class Params(ModelParams):
         damping: float = Field(5.0, ge=0)
