@@ -27,7 +27,13 @@ for _var in [v for v in os.environ if v.startswith("WORKBENCH_")]:
 # encoder graph, built once per test session instead of once per home.
 os.environ["WORKBENCH_ENCODER_CACHE"] = str(_CACHE / "onnx")
 
-from tests.helpers import REPO, require_mirror, shared_mirror  # noqa: E402, F401
+from tests.helpers import (  # noqa: E402, F401
+    REPO,
+    build_toy_artifacts,
+    fill_toy_home,
+    require_mirror,
+    shared_mirror,
+)
 from workbench.settings import Settings, get_settings  # noqa: E402
 
 
@@ -65,6 +71,36 @@ def real_data(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         fetch(name, settings)
         prepare(name, settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def toy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A toy home with every pipeline artifact (:func:`tests.helpers.build_toy_artifacts`),
+    built once per test run: with pytest-xdist, once for all workers (the first builds it
+    under a file lock in their shared temp folder, the others wait and reuse it)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path = root / "toy-template"
+    with FileLock(str(path) + ".lock"):
+        if not (path / ".complete").is_file():
+            build_toy_artifacts(Settings(home=path, data_mirror=path / "no-mirror"))
+            (path / ".complete").touch()
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_home(toy_template: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``toy_home(name, champion="mf", **settings)``: a fresh copy of the toy template in a
+    new temp folder, with ``champion`` as its champion; returns its :class:`Settings`."""
+    def make(name: str = "toy-home", champion: str | None = "mf", **values) -> Settings:
+        home = tmp_path_factory.mktemp(name)
+        values.setdefault("data_mirror", home / "no-mirror")
+        return fill_toy_home(Settings(home=home, **values), toy_template, champion)
+
+    return make
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -58,10 +58,10 @@ def test_data_list() -> None:
 
 
 @pytest.mark.integration
-def test_recommend_prints_both_lists_and_clean_errors(workbench_env) -> None:
-    from tests.helpers import build_toy_artifacts
+def test_recommend_prints_both_lists_and_clean_errors(workbench_env, toy_template) -> None:
+    from tests.helpers import fill_toy_home
 
-    build_toy_artifacts(workbench_env)
+    fill_toy_home(workbench_env, toy_template)
     from workbench.collaborative import CollaborativeModel
 
     model = CollaborativeModel.load(workbench_env.models_dir / "toy" / "collaborative" /

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from tests.helpers import build_toy_artifacts
 from workbench.dashboard import Dashboard, placeholder_poster, render_cards
 from workbench.data.toy import PLANTED_PAIR
 from workbench.settings import Settings
@@ -15,12 +14,8 @@ QUERY = "a physicist travels back in time to stop a murder"
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory) -> Settings:
-    home = tmp_path_factory.mktemp("dashboard-home")
-    settings = Settings(home=home, data_mirror=home / "no-mirror",
-                        dashboard_datasets=["toy"])
-    build_toy_artifacts(settings, ("mf",))
-    return settings
+def toy(toy_home) -> Settings:
+    return toy_home("dashboard-home", dashboard_datasets=["toy"])
 
 
 @pytest.fixture(scope="module")

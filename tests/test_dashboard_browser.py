@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, build_toy_artifacts, free_port, loopback_server, port_open
+from tests.helpers import REPO, fill_toy_home, free_port, loopback_server, port_open
 from workbench.settings import Settings
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -40,7 +40,7 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def voila(tmp_path):
+def voila(tmp_path, toy_template):
     """Voila serving notebooks/dashboard.ipynb on 127.0.0.1 (toy data unless
     DASHBOARD_TEST_HOME points at a home with pipeline artifacts)."""
     browser = chromium()
@@ -52,7 +52,7 @@ def voila(tmp_path):
     else:
         home = tmp_path / "home"
         home.mkdir()
-        build_toy_artifacts(Settings(home=home, data_mirror=home / "none"), ("neumf",))
+        fill_toy_home(Settings(home=home, data_mirror=home / "none"), toy_template, "neumf")
         env.update({"WORKBENCH_HOME": str(home), "WORKBENCH_DATA_MIRROR": str(home / "none"),
                     "WORKBENCH_DASHBOARD_DATASETS": json.dumps(["toy"])})
     port = free_port()

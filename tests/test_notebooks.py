@@ -181,10 +181,11 @@ def test_collaborative_notebook_selects_on_validation_and_tests_once(workbench_e
 
 
 @pytest.mark.integration
-def test_hybrid_notebook_chooses_alpha_on_validation(workbench_env, tmp_path: Path) -> None:
-    from tests.helpers import build_toy_artifacts
+def test_hybrid_notebook_chooses_alpha_on_validation(workbench_env, toy_template,
+                                                    tmp_path: Path) -> None:
+    from tests.helpers import fill_toy_home
 
-    build_toy_artifacts(workbench_env)
+    fill_toy_home(workbench_env, toy_template)
     notebook = REPO / "notebooks" / "04_hybrid_evaluation.ipynb"
     execute_notebook(notebook, tmp_path / "04.ipynb",
                      {"dataset": "toy", "alphas": [0.0, 0.5, 1.0], "candidates": 30,
@@ -215,11 +216,11 @@ def test_hybrid_notebook_chooses_alpha_on_validation(workbench_env, tmp_path: Pa
 
 
 @pytest.mark.integration
-def test_hybrid_notebook_refuses_a_model_from_another_split(workbench_env,
+def test_hybrid_notebook_refuses_a_model_from_another_split(workbench_env, toy_template,
                                                             tmp_path: Path) -> None:
-    from tests.helpers import build_toy_artifacts
+    from tests.helpers import fill_toy_home
 
-    build_toy_artifacts(workbench_env, ("popularity",))
+    fill_toy_home(workbench_env, toy_template, "popularity")
     with pytest.raises(NotebookError, match="trained on 'leave_last_out', not 'random_holdout'"):
         execute_notebook(REPO / "notebooks" / "04_hybrid_evaluation.ipynb",
                          tmp_path / "04.ipynb",

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from tests.helpers import build_toy_artifacts, free_port, loopback_server, port_open
+from tests.helpers import free_port, loopback_server, port_open
 from workbench import tracking
 from workbench.hybrid import Recommender
 from workbench.serving import OUTPUT_COLUMNS, log_hybrid
@@ -25,10 +25,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Settings:
-    home = tmp_path_factory.mktemp("serving-home")
-    settings = Settings(home=home, data_mirror=home / "none")
-    build_toy_artifacts(settings, ("ease",))
+def served(toy_home) -> Settings:
+    settings = toy_home("serving-home", "ease")
     assert "registered as champion" in log_hybrid("toy", settings)
     return settings
 

@@ -5,6 +5,7 @@ loopback servers."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,16 +40,18 @@ def require_mirror() -> Path:
 
 TOY_KERAS = {"epochs": 15, "lr": 0.01, "patience": 15, "batch_size": 64}
 """Short Keras training for the toy dataset."""
+TOY_MODELS = ("mf", "popularity", "ease", "neumf")
+"""The models every toy home holds (``models/toy/collaborative/<model>-implicit``)."""
 
 
-def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = ("mf",)) -> None:
+def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = TOY_MODELS) -> None:
     """Prepare toy, build and save its content index, train and save implicit models of
-    ``kinds`` on its leave-last-out split, the first one copied as the champion: what `make
-    pipeline` leaves for a real dataset."""
+    ``kinds`` on its leave-last-out split: what `make pipeline` leaves for a real dataset,
+    but the champion (see :func:`fill_toy_home`). Tests get a copy of one such home, built
+    once per test run (the ``toy_home`` fixture)."""
     from workbench import data
     from workbench.collaborative import make_config, model_dir, train
     from workbench.content import ContentConfig, build_content_index
-    from workbench.storage import replace_folder, write_json
 
     data.prepare("toy", settings)
     build_content_index(ContentConfig(dataset="toy", ae_epochs=5), settings, progress=False)
@@ -59,10 +62,21 @@ def build_toy_artifacts(settings: Settings, kinds: tuple[str, ...] = ("mf",)) ->
         config = make_config(dataset="toy", model=kind, params=params)
         train(config, split.train, catalog, settings=settings).save(
             model_dir(config, settings))
-        if kind == kinds[0]:
-            target = settings.champion_dir("toy")
-            replace_folder(model_dir(config, settings), target, copy=True)
-            write_json(target / "champion.json", {"model": kind, "version": "1"})
+
+
+def fill_toy_home(settings: Settings, template: Path, champion: str | None = "mf") -> Settings:
+    """Copy the toy home ``template`` (:func:`build_toy_artifacts`) into ``settings.home``
+    and make ``champion`` (a model of :data:`TOY_MODELS`) its champion, as the pipeline's
+    champion copy (``champion.json`` with version 1); returns ``settings``."""
+    from workbench.storage import replace_folder, write_json
+
+    shutil.copytree(template, settings.home, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".complete"))
+    if champion is not None:
+        target = settings.champion_dir("toy")
+        replace_folder(settings.model_dir("toy", f"{champion}-implicit"), target, copy=True)
+        write_json(target / "champion.json", {"model": champion, "version": "1"})
+    return settings
 
 
 def free_port() -> int:

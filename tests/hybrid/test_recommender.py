@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import TOY_KERAS, build_toy_artifacts
+from tests.helpers import TOY_KERAS
 from workbench import data, tracking
 from workbench.collaborative import make_config, model_dir, train
 from workbench.data.toy import PLANTED_PAIR
@@ -19,12 +19,9 @@ NO_FILTER = {"max_per_franchise": 0}
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory) -> Settings:
+def toy(toy_home) -> Settings:
     """Toy data, a saved content index and saved MF / popularity models (module-wide)."""
-    home = tmp_path_factory.mktemp("hybrid-home")
-    settings = Settings(home=home, data_mirror=home / "no-mirror")
-    build_toy_artifacts(settings, ("mf", "popularity"))
-    return settings
+    return toy_home("hybrid-home")
 
 
 @pytest.fixture(scope="module")

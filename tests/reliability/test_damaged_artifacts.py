@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import build_toy_artifacts
 from workbench import WorkbenchError, data
 from workbench.content import (
     ContentConfig,
@@ -34,11 +33,8 @@ QUERY = "a physicist travels back in time"
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory) -> Settings:
-    home = tmp_path_factory.mktemp("damaged-home")
-    settings = Settings(home=home, data_mirror=home / "none")
-    build_toy_artifacts(settings, ("ease",))
-    return settings
+def toy(toy_home) -> Settings:
+    return toy_home("damaged-home", "ease")
 
 
 def _damage(path: Path, how: str) -> None:
@@ -114,18 +110,13 @@ def _register(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="module")
-def registered(toy, tmp_path_factory):
+def registered(toy, toy_home):
     """A registered toy champion per model kind: EASE (npz files) and MF (model.keras)."""
     homes: dict[str, Settings] = {}
 
     def home(kind: str) -> Settings:
         if kind not in homes:
-            if kind == "ease":
-                settings = toy
-            else:
-                path = tmp_path_factory.mktemp(f"damaged-{kind}")
-                settings = Settings(home=path, data_mirror=path / "none")
-                build_toy_artifacts(settings, (kind,))
+            settings = toy if kind == "ease" else toy_home(f"damaged-{kind}", kind)
             _register(settings)
             homes[kind] = settings
         return homes[kind]

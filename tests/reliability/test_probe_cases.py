@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import build_toy_artifacts
 from workbench.cli import app
-from workbench.settings import Settings, get_settings
+from workbench.settings import get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -79,10 +78,8 @@ CASES: list[tuple[str, list[str], str | None]] = [
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("probe-home")
-    build_toy_artifacts(Settings(home=path, data_mirror=path / "none"), ("ease",))
-    return path
+def home(toy_home) -> Path:
+    return toy_home("probe-home", "ease").home
 
 
 @pytest.fixture
