@@ -45,11 +45,12 @@ screenshot: $(STAMP) ## Browser test on the real pipeline artifacts; saves docs/
 	DASHBOARD_TEST_HOME="$(CURDIR)" DASHBOARD_SCREENSHOT="$(CURDIR)/docs/dashboard.png" \
 	  $(BIN)/pytest -q tests/test_dashboard_browser.py
 
-test: $(STAMP) ## Run the whole test suite (unit + integration)
-	$(BIN)/pytest --durations=25
+TEST_WORKERS ?= 2
+test: $(STAMP) ## Run the whole test suite (unit + integration) on TEST_WORKERS processes (2)
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=25
 
 test-fast: $(STAMP) ## Unit tests only (no notebooks, no real datasets)
-	$(BIN)/pytest -m "not integration and not slow"
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not integration and not slow"
 
 lint: $(STAMP) ## ruff, and check that notebooks carry no outputs
 	$(BIN)/ruff check workbench tests

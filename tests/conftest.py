@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,36 +60,45 @@ def workbench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def real_data(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Both real datasets fetched from the mirror and prepared once per test session."""
-    from workbench.data import fetch, prepare
-
-    mirror = require_mirror()
-    home = tmp_path_factory.mktemp("real-home")
-    settings = Settings(home=home, data_mirror=mirror)
-    for name in ("movies", "anime"):
-        fetch(name, settings)
-        prepare(name, settings)
-    return settings
-
-
-@pytest.fixture(scope="session")
-def toy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A toy home with every pipeline artifact (:func:`tests.helpers.build_toy_artifacts`),
-    built once per test run: with pytest-xdist, once for all workers (the first builds it
-    under a file lock in their shared temp folder, the others wait and reuse it)."""
+def _shared_build(tmp_path_factory: pytest.TempPathFactory, name: str,
+                  build: Callable[[Path], None]) -> Path:
+    """``<basetemp>/<name>``, built by ``build`` once per test run: with pytest-xdist, once
+    for all workers (the first builds it under a file lock in their shared temp folder, the
+    others wait and reuse it). Tests only read what it holds."""
     from filelock import FileLock
 
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
-    path = root / "toy-template"
+    path = root / name
     with FileLock(str(path) + ".lock"):
         if not (path / ".complete").is_file():
-            build_toy_artifacts(Settings(home=path, data_mirror=path / "no-mirror"))
+            build(path)
             (path / ".complete").touch()
     return path
+
+
+@pytest.fixture(scope="session")
+def real_data(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Both real datasets fetched from the mirror and prepared once per test run (read only)."""
+    from workbench.data import fetch, prepare
+
+    mirror = require_mirror()
+
+    def build(home: Path) -> None:
+        for name in ("movies", "anime"):
+            fetch(name, Settings(home=home, data_mirror=mirror))
+            prepare(name, Settings(home=home, data_mirror=mirror))
+
+    return Settings(home=_shared_build(tmp_path_factory, "real-home", build), data_mirror=mirror)
+
+
+@pytest.fixture(scope="session")
+def toy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A toy home with every pipeline artifact (:func:`tests.helpers.build_toy_artifacts`),
+    built once per test run; tests copy it (``toy_home``, :func:`fill_toy_home`)."""
+    return _shared_build(tmp_path_factory, "toy-template", lambda path: build_toy_artifacts(
+        Settings(home=path, data_mirror=path / "no-mirror")))
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +114,11 @@ def toy_home(toy_template: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """Every test under tests/reliability/ counts as a reliability case."""
+    """Every test under tests/reliability/ counts as a reliability case; the ``slow`` tests
+    (a minute or more each) run first, so that with pytest-xdist (``make test`` runs two
+    workers) the short ones fill in around them instead of one long test running alone at
+    the end."""
     for item in items:
         if "reliability" in item.path.parts:
             item.add_marker(pytest.mark.reliability)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
