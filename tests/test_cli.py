@@ -128,7 +128,7 @@ def test_results_with_a_missing_year_print(capsys) -> None:
     `boolean value of NA is ambiguous` crash), and a year already in the title once."""
     import pandas as pd
 
-    from workbench.cli import _print_results
+    from workbench.cli.content import _print_results
 
     frame = pd.DataFrame({"rank": [1, 2], "score": [0.9, 0.8], "item_id": [3786, 7],
                           "title": ["No Year", "Hashire Melos (1981)"],

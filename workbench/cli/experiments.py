@@ -1,0 +1,214 @@
+"""`workbench experiments ...`, `report` and `pipeline`: sweeps run and compared, tuned values
+written, the results page, and the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workbench import WorkbenchError
+from workbench.cli.app import (
+    app,
+    clean_errors,
+    experiments_app,
+)
+
+
+@experiments_app.command("table")
+@clean_errors
+def experiments_table(
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment name.")],
+    group_by: Annotated[str, typer.Option(help="Comma-separated run parameters; the last is "
+                                               "compared within the others.")] =
+    "dataset,model",
+    metric: Annotated[list[str] | None, typer.Option(help="Metric column (repeatable).")] =
+    None,
+    sweep: Annotated[str | None, typer.Option(help="Only the runs of this sweep.")] = None,
+) -> None:
+    """Markdown table of metric mean ± std over runs (e.g. seeds), grouped by parameters,
+    with a paired Wilcoxon test of each group against the best (per-user test NDCG@10)."""
+    from workbench.experiments import results_table
+    from workbench.experiments.results import DEFAULT_METRICS
+
+    table = results_table(experiment, tuple(g.strip() for g in group_by.split(",")),
+                          tuple(metric) if metric else DEFAULT_METRICS, sweep=sweep)
+    _print_markdown(table)
+
+
+def _print_markdown(table) -> None:
+    typer.echo(f"| {' | '.join(str(c) for c in table.columns)} |")
+    typer.echo(f"|{'---|' * len(table.columns)}")
+    for row in table.itertuples(index=False):
+        typer.echo(f"| {' | '.join(str(v) for v in row)} |")
+
+
+@experiments_app.command("best")
+@clean_errors
+def experiments_best(
+    sweep: Annotated[str, typer.Argument(help="A sweep with search spaces (file or name).")],
+    write: Annotated[bool, typer.Option(help="Write the best values into experiments/tuned/"
+                                             "<dataset>.yaml.")] = False,
+) -> None:
+    """Best parameters of each tuning study of a sweep (chosen on the validation objective),
+    with trial counts and parameter importances."""
+    from workbench.experiments.results import study_results, write_tuned
+
+    spec = _find_sweep(sweep)
+    results = study_results(spec)
+    for r in results:
+        if not r.get("trials_complete"):
+            typer.echo(f"{r['variant']}: no finished trial")
+            continue
+        importance = ", ".join(f"{k} {v:.2f}" for k, v in r["importance"].items())
+        typer.echo(f"{r['variant']}: best {r['best_value']:.4f} (trial {r['best_trial']}, "
+                   f"{r['trials_complete']} of {r['trials']} finished)")
+        typer.echo(f"    {r['best_params']}" + (f"\n    importance: {importance}"
+                                                 if importance else ""))
+        for name, values in r.get("best_by_choice", {}).items():
+            shown = ", ".join(f"{choice} {value:.4f}" for choice, value in values.items())
+            typer.echo(f"    best by {name}: {shown}")
+    if write:
+        for path in write_tuned(results, spec):
+            typer.echo(f"wrote {path}")
+
+
+@app.command("report")
+@clean_errors
+def report(
+    output: Annotated[Path | None, typer.Option(help="Where to write (default: the "
+                                                     "checkout's docs/results.md).")] = None,
+) -> None:
+    """Write the results page from MLflow and the tuning studies (the zoo on test, the
+    studies on validation, each default sweep's latest runs): no figure typed by hand."""
+    from workbench.experiments.report import write_report
+
+    typer.echo(f"wrote {write_report(output)}")
+
+
+def _find_sweep(name: str):
+    from workbench.tasks.pipeline import find_sweep
+
+    return find_sweep(name)
+
+
+@experiments_app.command("run")
+@clean_errors
+def experiments_run(
+    sweep: Annotated[str, typer.Argument(help="Sweep file (experiments/<name>.yaml) or name.")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Variants run in parallel.")] = 1,
+    only: Annotated[list[str] | None, typer.Option(
+        help="Run only this variant, or variant group of the sweep file (repeatable).")]
+    = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
+    force: Annotated[bool, typer.Option(help="Rerun variants that already finished.")] = False,
+) -> None:
+    """Run a sweep: each variant through papermill, a child MLflow run under one parent."""
+    from workbench.experiments import run_sweep
+
+    report = run_sweep(_find_sweep(sweep), jobs=jobs, only=only, dry_run=dry_run, force=force)
+    _print_sweep_report(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _print_sweep_report(report) -> None:
+    typer.echo(f"\nsweep {report.sweep}" + (f" (parent run {report.parent_run_id})"
+                                            if report.parent_run_id else ""))
+    if report.orphans_killed:
+        typer.echo(f"  marked KILLED: {report.orphans_killed} run(s) left RUNNING by an earlier "
+                   f"invocation that was killed")
+    for o in report.outcomes:
+        seconds = f"{o.seconds:6.1f}s" if o.seconds else "       "
+        value = f"  objective {o.value:.4f}" if o.value is not None and o.run_id else ""
+        typer.echo(f"  {o.status:<9} {seconds}  {o.variant}  {o.run_id}{value}")
+        if o.output.startswith("study:"):
+            typer.echo(f"            {o.output}")
+        if o.error and not o.output.startswith("study:"):
+            typer.secho(f"            {o.error.splitlines()[0][:300]}", fg=typer.colors.RED)
+    if report.failed:
+        typer.secho(f"{len(report.failed)} variant(s) failed", err=True, fg=typer.colors.RED)
+
+
+@experiments_app.command("compare")
+@clean_errors
+def experiments_compare(
+    sweep: Annotated[str, typer.Argument(help="Sweep file or name.")],
+    metric: Annotated[list[str] | None, typer.Option(help="Metric to show (repeatable).")] =
+    None,
+    group_by: Annotated[str | None, typer.Option(
+        help="Aggregate the sweep's runs by these comma-separated parameters (e.g. "
+             "dataset,model over seeds): mean ± std and a paired Wilcoxon p-value against "
+             "the best (markdown).")] = None,
+) -> None:
+    """Table and figure of the metrics across a sweep's variants (saved and logged)."""
+    import mlflow
+
+    from workbench.experiments import compare_sweep, results_table
+    from workbench.experiments.results import DEFAULT_METRICS
+    from workbench.experiments.sweeps import TAG_SWEEP, TAG_SWEEP_PARENT
+    from workbench.settings import get_settings
+    from workbench.storage import write_text
+
+    spec = _find_sweep(sweep)
+    if group_by:
+        metrics = tuple(metric) if metric else tuple(spec.compare) or DEFAULT_METRICS
+        _print_markdown(results_table(spec.experiment, tuple(g.strip() for g in
+                                                             group_by.split(",")),
+                                      metrics, sweep=spec.name))
+        return
+    table, figure = compare_sweep(spec, metrics=metric)
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    out = get_settings().runs_dir / spec.name
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "compare.csv", table.to_csv(index=False))
+    figure.savefig(out / "compare.png", dpi=120)
+    parents = mlflow.search_runs(
+        experiment_names=[spec.experiment], output_format="list", max_results=1,
+        filter_string=f"tags.`{TAG_SWEEP}` = '{spec.name}' and "
+                      f"tags.`{TAG_SWEEP_PARENT}` = 'true'", order_by=["start_time DESC"])
+    if parents:
+        client = mlflow.MlflowClient()
+        client.log_artifact(parents[0].info.run_id, str(out / "compare.csv"))
+        client.log_figure(parents[0].info.run_id, figure, "compare.png")
+    typer.echo(f"\nsaved {out / 'compare.csv'} and {out / 'compare.png'}"
+               + (f"; logged to parent run {parents[0].info.run_id}" if parents else ""))
+
+
+@app.command("pipeline")
+@clean_errors
+def pipeline(
+    datasets: Annotated[
+        list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: all real).")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Sweep variants in parallel.")] = 2,
+) -> None:
+    """The main job: fetch and prepare the datasets, build their content indexes, run each
+    dataset's default sweep (experiments/<dataset>_default.yaml: content variants, the tuned
+    model zoo, which registers the validation champion, then the hybrid's alpha; finished
+    variants are skipped), make sure the champion is in models/, print a summary and what to
+    open next (workbench.tasks.pipeline)."""
+    from workbench.console import LIBRARY_LOG
+    from workbench.experiments.sweeps import KERNEL_LOG
+    from workbench.settings import get_settings
+    from workbench.tasks.pipeline import example_request, run_pipeline
+
+    settings = get_settings()
+    result = run_pipeline(datasets, jobs, settings, log=typer.echo,
+                          on_sweep=_print_sweep_report)
+    from workbench.data import get_dataset
+
+    demos = [n for n in result.datasets if get_dataset(n, settings).demo_query]
+    shown = (demos or result.datasets)[0]  # a dataset with a demo query, where there is one
+    typer.echo(f"\npipeline finished in {result.seconds:.1f}s")
+    runs = settings.runs_dir
+    typer.echo(f"start-up and library output: {runs / KERNEL_LOG} (notebook kernels), "
+               f"{runs / LIBRARY_LOG} (TensorFlow, MLflow)")
+    typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
+               "  make dashboard        # content match vs AI pick: open the URL it prints "
+               "(with its token)\n"
+               f"  {example_request(shown, settings)}")
+    if result.failed:
+        raise WorkbenchError("some sweep variants failed (see above); rerun `make pipeline` "
+                             "to retry only those")
