@@ -190,6 +190,7 @@ def pipeline(
     variants are skipped), make sure the champion is in models/, print a summary and what to
     open next (workbench.tasks.pipeline)."""
     from workbench.console import LIBRARY_LOG
+    from workbench.data import get_dataset
     from workbench.experiments.sweeps import KERNEL_LOG
     from workbench.settings import get_settings
     from workbench.tasks.pipeline import example_request, run_pipeline
@@ -197,8 +198,6 @@ def pipeline(
     settings = get_settings()
     result = run_pipeline(datasets, jobs, settings, log=typer.echo,
                           on_sweep=_print_sweep_report)
-    from workbench.data import get_dataset
-
     demos = [n for n in result.datasets if get_dataset(n, settings).demo_query]
     shown = (demos or result.datasets)[0]  # a dataset with a demo query, where there is one
     typer.echo(f"\npipeline finished in {result.seconds:.1f}s")

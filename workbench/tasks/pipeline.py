@@ -15,6 +15,7 @@ report as it finishes.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,10 +119,11 @@ def sweep_summary(sweep, settings: Settings | None = None) -> str:
         run = mlflow.MlflowClient().get_run(champion.run_id)
         model = run.data.params.get("model", "?")
         metric = champion.tags.get("selected_by", SELECTION_METRIC)
-        lines.append(f"champion {dataset}-collaborative: version {champion.version}, {model}, "
-                     f"chosen on {_short_metric(metric)} "
-                     f"{float(champion.tags.get(metric, 'nan')):.4f}; test NDCG@10 "
-                     f"{float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}")
+        lines.append(textwrap.fill(  # a long dataset name: two lines, never past 100 columns
+            f"champion {dataset}-collaborative: version {champion.version}, {model}, chosen on "
+            f"{_short_metric(metric)} {float(champion.tags.get(metric, 'nan')):.4f}; test "
+            f"NDCG@10 {float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}",
+            width=100, subsequent_indent="  ", break_on_hyphens=False))
     return "\n".join(lines)
 
 
