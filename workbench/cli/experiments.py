@@ -146,8 +146,8 @@ def experiments_compare(
     import mlflow
 
     from workbench.experiments import compare_sweep, results_table
+    from workbench.experiments.bookkeeping import TAG_SWEEP, TAG_SWEEP_PARENT
     from workbench.experiments.results import DEFAULT_METRICS
-    from workbench.experiments.sweeps import TAG_SWEEP, TAG_SWEEP_PARENT
     from workbench.settings import get_settings
     from workbench.storage import write_text
 
@@ -191,7 +191,7 @@ def pipeline(
     open next (workbench.tasks.pipeline)."""
     from workbench.console import LIBRARY_LOG
     from workbench.data import get_dataset
-    from workbench.experiments.sweeps import KERNEL_LOG
+    from workbench.experiments.executor import KERNEL_LOG
     from workbench.settings import get_settings
     from workbench.tasks.pipeline import example_request, run_pipeline
 

@@ -1,4 +1,6 @@
-"""Experiments: notebooks through papermill, sweeps over them, results read back from MLflow.
+"""Experiments: notebooks through papermill, sweeps over them (the sweep file: spec.py; the
+runner: sweeps.py, on an executor: executor.py; MLflow runs: bookkeeping.py; tuning studies:
+tuning.py), results read back from MLflow (results.py) and the results page (report.py).
 
 ::
 
@@ -15,16 +17,8 @@ from workbench.experiments.notebooks import (
     execute_notebook,
 )
 from workbench.experiments.results import compare_sweep, results_table, sweep_runs
-from workbench.experiments.sweeps import (
-    Outcome,
-    SweepError,
-    SweepReport,
-    SweepSpec,
-    Variant,
-    expand,
-    load_sweep,
-    run_sweep,
-)
+from workbench.experiments.spec import SweepError, SweepSpec, Variant, expand, load_sweep
+from workbench.experiments.sweeps import Outcome, SweepReport, run_sweep
 
 __all__ = [
     "NOTEBOOKS_DIR",

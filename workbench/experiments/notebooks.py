@@ -16,8 +16,9 @@ from typing import Any
 import nbformat
 
 from workbench import WorkbenchError
+from workbench.settings import CHECKOUT
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS_DIR = CHECKOUT / "notebooks"
 """The project's notebooks (code, shipped with the checkout; not under ``WORKBENCH_HOME``)."""
 
 

@@ -18,11 +18,10 @@ import math
 from pathlib import Path
 
 from workbench import WorkbenchError
-from workbench.experiments.notebooks import NOTEBOOKS_DIR
-from workbench.settings import Settings, get_settings
+from workbench.settings import CHECKOUT, Settings, get_settings
 
-SWEEPS_DIR = NOTEBOOKS_DIR.parent / "experiments"
-DEFAULT_OUTPUT = NOTEBOOKS_DIR.parent / "docs" / "results.md"
+SWEEPS_DIR = CHECKOUT / "experiments"
+DEFAULT_OUTPUT = CHECKOUT / "docs" / "results.md"
 
 
 def _cell(value: object) -> str:
@@ -56,7 +55,7 @@ def _zoo(settings: Settings) -> str:
 
 def _studies(settings: Settings) -> str:
     from workbench.experiments.results import study_results
-    from workbench.experiments.sweeps import load_sweep
+    from workbench.experiments.spec import load_sweep
 
     path = SWEEPS_DIR / "tune.yaml"
     try:
@@ -83,16 +82,27 @@ def _studies(settings: Settings) -> str:
             "\n\n" + markdown_table(pd.DataFrame(rows)))
 
 
+def _synthetic(dataset: str | None, settings: Settings) -> bool:
+    """Whether ``dataset`` is generated test data (the results page shows real data only);
+    an unknown or missing name is not."""
+    from workbench.data import get_dataset
+
+    try:
+        return bool(dataset) and get_dataset(dataset, settings).synthetic
+    except WorkbenchError:
+        return False
+
+
 def _default_sweeps(settings: Settings) -> str:
     from workbench.experiments.results import sweep_runs
-    from workbench.experiments.sweeps import load_sweep
+    from workbench.experiments.spec import load_sweep
 
     parts = []
     seen = set()
     for path in sorted(SWEEPS_DIR.glob("*_default.yaml")) + sorted(
             settings.experiments_dir.glob("*_default.yaml")):
         spec = load_sweep(path)
-        if spec.name in seen or spec.parameters.get("dataset") == "toy":
+        if spec.name in seen or _synthetic(spec.parameters.get("dataset"), settings):
             continue
         seen.add(spec.name)
         try:

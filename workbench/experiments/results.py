@@ -14,7 +14,7 @@ def finished_runs(experiment: str, settings=None, sweep: str | None = None):
     import mlflow
 
     from workbench import tracking
-    from workbench.experiments.sweeps import TAG_SWEEP
+    from workbench.experiments.bookkeeping import TAG_SWEEP
 
     tracking.configure(settings)
     where = "status = 'FINISHED'" + (f" and tags.`{TAG_SWEEP}` = '{sweep}'" if sweep else "")
@@ -35,7 +35,7 @@ def latest_per_variant(runs):
     made by a sweep all stay."""
     import pandas as pd
 
-    from workbench.experiments.sweeps import TAG_SWEEP, TAG_VARIANT
+    from workbench.experiments.bookkeeping import TAG_SWEEP, TAG_VARIANT
 
     variant = f"tags.{TAG_VARIANT}"
     if runs.empty or variant not in runs.columns:
@@ -155,8 +155,8 @@ def _wilcoxon(values, best) -> str:
 def study_results(spec, settings=None, base=None) -> list[dict]:
     """For each tuning study of sweep ``spec``: the variant, its dataset and model, and the
     study's summary (best value and parameters, trials, importances)."""
-    from workbench.experiments import search as tuning
-    from workbench.experiments.sweeps import expand
+    from workbench.experiments import tuning
+    from workbench.experiments.spec import expand
     from workbench.settings import get_settings
 
     settings = settings or get_settings()
@@ -188,7 +188,7 @@ def write_tuned(results: list[dict], spec, settings=None) -> list:
     Returns the paths."""
     import yaml
 
-    from workbench.experiments.sweeps import merge_parameters
+    from workbench.experiments.spec import merge_parameters
     from workbench.settings import get_settings
     from workbench.storage import write_text
 
@@ -229,7 +229,7 @@ def sweep_runs(spec, settings=None):
     import pandas as pd
 
     from workbench import tracking
-    from workbench.experiments.sweeps import TAG_ERROR, TAG_SWEEP, TAG_VARIANT
+    from workbench.experiments.bookkeeping import TAG_ERROR, TAG_SWEEP, TAG_VARIANT
 
     tracking.configure(settings)
     runs = mlflow.search_runs(experiment_names=[spec.experiment],

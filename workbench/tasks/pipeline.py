@@ -69,7 +69,7 @@ def default_sweep(dataset: str, settings: Settings | None = None,
     """The dataset's default sweep; for a dataset of the user's own without one, a generated
     one is written first (and said so)."""
     from workbench.data import get_dataset
-    from workbench.experiments.sweeps import write_default_sweep
+    from workbench.experiments.spec import write_default_sweep
 
     settings = settings or get_settings()
     try:

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from workbench import tracking
 from workbench.cli import app
+from workbench.experiments.bookkeeping import TAG_SWEEP, TAG_VARIANT
 from workbench.experiments.report import markdown_table
-from workbench.experiments.sweeps import TAG_SWEEP, TAG_VARIANT
 
 
 def _run(experiment: str, settings, params: dict, metrics: dict, tags: dict | None = None):
