@@ -55,6 +55,17 @@ def test_a_dead_worker_is_a_failed_job_not_a_crash() -> None:
     assert results["ok"].status in ("FINISHED", "FAILED")  # the pool broke under it, or not
 
 
+
+@pytest.mark.reliability
+def test_jobs_submitted_after_a_worker_died_are_failed_results() -> None:
+    """More jobs than slots: the dead worker breaks the pool, and the jobs submitted after it
+    (a plain stage's next variants, a study's next trials) are FAILED results too, not a
+    BrokenProcessPool out of submit that would end the sweep."""
+    results = _all(LocalExecutor(2, run=fake_run), ["dies", "ok", "ok2", "ok3"])
+    assert set(results) == {"dies", "ok", "ok2", "ok3"}
+    assert results["dies"].status == "FAILED"
+    assert "worker process running it died" in results["ok3"].error
+
 def test_a_dead_worker_is_a_failed_variant_not_a_crash() -> None:
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool

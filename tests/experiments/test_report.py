@@ -45,3 +45,14 @@ def test_markdown_cells_are_escaped() -> None:
 
     table = markdown_table(pd.DataFrame({"a": ["x|y"], "b": [float("nan")], "c": [0.123456]}))
     assert table.splitlines()[2] == "| x\\|y |  | 0.1235 |"
+
+
+def test_synthetic_datasets_are_left_out_by_their_spec(settings) -> None:
+    """The default sweeps section skips generated data by the dataset spec's ``synthetic``
+    flag, not by name; an unknown or missing dataset is simply not synthetic."""
+    from workbench.experiments.report import _synthetic
+
+    assert _synthetic("toy", settings)
+    assert not _synthetic("movies", settings)
+    assert not _synthetic("no-such-dataset", settings)
+    assert not _synthetic(None, settings)

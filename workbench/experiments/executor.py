@@ -30,7 +30,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, Protocol
@@ -115,9 +116,11 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """This machine's executor: ``jobs=1`` runs each job in this process when it is
-    submitted; ``jobs>1`` runs them in a pool of ``jobs`` spawned processes. Use it as a
-    context manager: a Ctrl-C inside the block stops it, a normal exit closes it. ``run`` is
-    what runs a job (:func:`run_job`; a module-level function, so a worker can import it)."""
+    submitted; ``jobs>1`` runs them in a pool of ``jobs`` spawned processes (a worker that
+    dies breaks the pool: its job, the queued ones and any submitted later are ``FAILED``
+    results). Use it as a context manager: a Ctrl-C inside the block stops it, a normal exit
+    closes it. ``run`` is what runs a job (:func:`run_job`; a module-level function, so a
+    worker can import it)."""
 
     def __init__(self, jobs: int = 1, run: Callable[[Job], JobResult] = run_job) -> None:
         self.slots, self._run = jobs, run
@@ -135,8 +138,13 @@ class LocalExecutor:
     def submit(self, key: Hashable, job: Job) -> None:
         if self._pool is None:
             self._done.append((key, self._run(job)))
-        else:
-            self._futures[_submit(self._pool, self._run, job)] = key
+            return
+        try:
+            future = _submit(self._pool, self._run, job)
+        except BrokenProcessPool as exc:  # a worker died: the pool runs nothing more, and
+            future = Future()  # the jobs after it fail with it, as the queued ones do
+            future.set_exception(exc)
+        self._futures[future] = key
 
     def next_result(self) -> tuple[Hashable, JobResult]:
         if self._done:

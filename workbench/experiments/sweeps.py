@@ -17,6 +17,9 @@ Decisions (the bookkeeping's are in its module):
 
 - **Stages** run in order; a later stage's variants are expanded again once the earlier ones
   have finished, so their identity reflects what those produced.
+- **Failure**: a failing variant (a failing cell, a crashed kernel, a dead worker: each a
+  ``FAILED`` result of the executor) has its run marked FAILED by the bookkeeping; the other
+  variants still run; the command exits non-zero.
 - **Parallel** (``jobs`` > 1): variants run in separate processes (spawned, so none inherits
   TensorFlow state), at most ``jobs`` at a time. The tracking store and the parent run are
   created before any process starts; the runner's own bookkeeping (artifacts, tags, status)
