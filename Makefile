@@ -47,10 +47,10 @@ screenshot: $(STAMP) ## Browser test on the real pipeline artifacts; saves docs/
 
 TEST_WORKERS ?= 2
 test: $(STAMP) ## Run the whole test suite (unit + integration) on TEST_WORKERS processes (2)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: $(STAMP) ## Unit tests only (no notebooks, no real datasets)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not integration and not slow"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not integration and not slow"
 
 lint: $(STAMP) ## ruff, and check that notebooks carry no outputs
 	$(BIN)/ruff check workbench tests

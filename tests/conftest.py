@@ -115,9 +115,9 @@ def toy_home(toy_template: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def pytest_collection_modifyitems(items) -> None:
     """Every test under tests/reliability/ counts as a reliability case; the ``slow`` tests
-    (a minute or more each) run first, so that with pytest-xdist (``make test`` runs two
-    workers) the short ones fill in around them instead of one long test running alone at
-    the end."""
+    (a minute or more each) run first, so that with pytest-xdist (``make test`` gives two
+    workers whole files, ``--dist loadfile``) their files are handed out first and the short
+    ones fill in around them, instead of one long test running alone at the end."""
     for item in items:
         if "reliability" in item.path.parts:
             item.add_marker(pytest.mark.reliability)

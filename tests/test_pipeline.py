@@ -17,8 +17,9 @@ from workbench.cli import app
 from workbench.settings import Settings, get_settings
 
 runner = CliRunner()
-pytestmark = [pytest.mark.integration, pytest.mark.slow,
-              pytest.mark.xdist_group("pipeline")]  # one worker runs the shared pipeline
+# `make test` hands out whole files to its workers (pytest-xdist's --dist loadfile), so one
+# worker runs the shared pipeline once for both tests
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @dataclass
