@@ -57,3 +57,21 @@ def test_replace_folder_swaps_and_puts_the_old_folder_back_on_failure(tmp_path,
     monkeypatch.setattr(os, "replace", real)
     assert (target / "v").read_text() == "new"  # the old folder is back
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "new"]
+
+
+def test_read_yaml_names_the_file_and_what_is_wrong(tmp_path) -> None:
+    import pytest
+
+    from workbench.storage import read_yaml
+
+    class Refused(Exception):
+        pass
+
+    (tmp_path / "ok.yaml").write_text("a: 1\n")
+    assert read_yaml(tmp_path / "ok.yaml", "sweep file") == {"a": 1}
+    (tmp_path / "bad.yaml").write_text("a: [unclosed\n")
+    (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    for name, message in (("missing.yaml", "does not exist"), ("bad.yaml", "not valid YAML"),
+                          ("latin1.yaml", "not valid YAML"), (".", "is a folder")):
+        with pytest.raises(Refused, match=f"^query set {tmp_path / name}.* {message}"):
+            read_yaml(tmp_path / name, "query set", Refused)

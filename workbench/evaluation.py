@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from workbench import WorkbenchError
+from workbench.storage import read_yaml
 
 QUERY_SPLITS = ("validation", "test")
 
@@ -59,12 +59,7 @@ def load_queries(path: Path, items: pd.DataFrame | None = None, split: str | Non
     if split is not None and split not in QUERY_SPLITS:
         raise WorkbenchError(f"query split must be one of {', '.join(QUERY_SPLITS)}, got "
                              f"{split!r}")
-    if not path.is_file():
-        raise WorkbenchError(f"query set {path} does not exist")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise WorkbenchError(f"query set {path} is not valid YAML: {exc}") from None
+    doc = read_yaml(path, "query set", WorkbenchError)
     entries = doc.get("queries") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise WorkbenchError(f"query set {path} needs a non-empty 'queries' list")

@@ -88,6 +88,24 @@ def write_parquet(target: str | os.PathLike[str], frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False, engine="pyarrow")
 
 
+def read_yaml(path: str | os.PathLike[str], what: str,
+              error: type[Exception] = ValueError) -> Any:
+    """The YAML document in the file ``path``; a missing file, a folder, undecodable text or
+    invalid YAML is ``error`` naming ``what`` the file is ("sweep file", "query set") and
+    the path."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a file") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{what} {path} is not valid YAML: {exc}") from None
+
+
 def file_lock(path: str | os.PathLike[str], timeout: float = -1) -> FileLock:
     """An exclusive lock on the file ``path`` (its folder created if needed), from
     ``filelock``: ``with file_lock(path):`` holds it for the block; other processes taking

@@ -43,11 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench import WorkbenchError
 from workbench.errors import describe_errors
+from workbench.storage import read_yaml
 
 LIST_FIELDS = ("genres", "keywords", "alt_titles", "companies")
 
@@ -201,12 +201,7 @@ def load_spec(path: Path) -> DatasetSpec:
     """Read and validate a dataset spec file; relative file paths are resolved against the
     spec's folder. A :class:`SpecError` names the file, the key and what to fix."""
     path = Path(path).expanduser().resolve()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"dataset spec {path} does not exist") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SpecError(f"dataset spec {path} is not valid YAML: {exc}") from None
+    raw = read_yaml(path, "dataset spec", SpecError)
     if not isinstance(raw, dict):
         raise SpecError(f"dataset spec {path}: a spec is a mapping (name, items, "
                         f"interactions, ...)")

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench import WorkbenchError
@@ -51,6 +50,7 @@ from workbench.errors import describe_errors
 from workbench.experiments.notebooks import NOTEBOOKS_DIR, declared_parameters
 from workbench.experiments.tuning import SearchSpec
 from workbench.settings import Settings, get_settings
+from workbench.storage import read_yaml
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$"
 
@@ -147,12 +147,7 @@ def _resolve_notebook(name: str, base: Path) -> Path:
 def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
     """Read and validate a sweep file (structure only; :func:`expand` checks notebooks)."""
     path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"sweep file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: not valid YAML ({exc})") from None
+    raw = read_yaml(path, "sweep file", SweepError)
     if not isinstance(raw, dict):
         raise SweepError(f"{path}: a sweep file is a mapping of keys (experiment, notebook, "
                          f"parameters, variants, grid), got {type(raw).__name__}")

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic import Field
 
 from workbench.settings import Settings, get_settings
+from workbench.storage import read_yaml
 from workbench.tasks import TaskConfig
 
 FEW_RATINGS = 5
@@ -106,10 +106,7 @@ def tuned_params(dataset: str, model: str, settings: Settings | None = None
     path = tuned_path(dataset, settings)
     if not path.is_file():
         return {}, None
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise CollaborativeError(f"{path} is not valid YAML: {exc}") from None
+    doc = read_yaml(path, "tuned values", CollaborativeError) or {}
     if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
         raise CollaborativeError(f"{path}: expected a mapping of model name -> "
                                  f"{{parameter: value}}")
