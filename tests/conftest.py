@@ -4,13 +4,19 @@ Helpers that tests import live in :mod:`tests.helpers`."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-_CACHE = Path(tempfile.mkdtemp(prefix="workbench-test-cache-"))
+# One cache folder per test run, shared by pytest-xdist's workers (their common run id), so the
+# int8 encoder graph below is built once, under its file lock, not once per worker.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_CACHE = (Path(tempfile.gettempdir()) / f"workbench-test-cache-{_RUN}" if _RUN
+          else Path(tempfile.mkdtemp(prefix="workbench-test-cache-")))
+_CACHE.mkdir(exist_ok=True)
 # Libraries write to ~/.keras, ~/.config/mlflow, matplotlib caches: keep tests off $HOME.
 os.environ.update(
     {
@@ -25,8 +31,11 @@ os.environ.update(
 for _var in [v for v in os.environ if v.startswith("WORKBENCH_")]:
     del os.environ[_var]
 # Every test home (and every notebook kernel or CLI subprocess they start) shares one int8
-# encoder graph, built once per test session instead of once per home.
+# encoder graph, built once per test run instead of once per home.
 os.environ["WORKBENCH_ENCODER_CACHE"] = str(_CACHE / "onnx")
+# A test that names no home of its own works in a temporary one, never in the checkout (its
+# data/, models/ and experiments/ belong to the user's `make pipeline`).
+os.environ["WORKBENCH_HOME"] = str(_CACHE / "home")
 
 from tests.helpers import (  # noqa: E402, F401
     REPO,
@@ -73,6 +82,7 @@ def _shared_build(tmp_path_factory: pytest.TempPathFactory, name: str,
     path = root / name
     with FileLock(str(path) + ".lock"):
         if not (path / ".complete").is_file():
+            shutil.rmtree(path, ignore_errors=True)  # what a failed build left
             build(path)
             (path / ".complete").touch()
     return path
@@ -114,11 +124,12 @@ def toy_home(toy_template: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """Every test under tests/reliability/ counts as a reliability case; the ``slow`` tests
-    (a minute or more each) run first, so that with pytest-xdist (``make test`` gives two
-    workers whole files, ``--dist loadfile``) their files are handed out first and the short
-    ones fill in around them, instead of one long test running alone at the end."""
+    """Every test under tests/reliability/ counts as a reliability case; the files with a
+    ``slow`` test (a minute or more) run first, whole, so that with pytest-xdist (``make test``
+    gives two workers whole files, ``--dist loadfile``) they are handed out first and the
+    short ones fill in around them, instead of one long test running alone at the end."""
     for item in items:
         if "reliability" in item.path.parts:
             item.add_marker(pytest.mark.reliability)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # a file's tests stay together

@@ -41,9 +41,14 @@ def import_graph(package: Path = PACKAGE, by_name: bool = True) -> dict[str, set
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets = set()
+        package_of = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets |= {resolve(f"{node.module}.{a.name}") for a in node.names}
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: ``from ..cli import app`` in workbench.data.x
+                    anchor = package_of.split(".")[:len(package_of.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                targets |= {resolve(f"{base}.{a.name}") for a in node.names}
             elif isinstance(node, ast.Import):
                 targets |= {resolve(a.name) for a in node.names}
             elif (by_name and isinstance(node, ast.Constant) and isinstance(node.value, str)
@@ -114,11 +119,14 @@ A module belongs to the layer with the longest prefix matching its name (so
 
 
 def layer_of(module: str) -> int:
-    """The index in :data:`LAYERS` of ``module``'s layer."""
+    """The index in :data:`LAYERS` of ``module``'s layer (the root package ``workbench``
+    names only its ``__init__``: a module at the root must be listed itself)."""
     best, length = None, -1
     for n, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+            covers = module == prefix or (prefix != "workbench"
+                                          and module.startswith(prefix + "."))
+            if covers and len(prefix) > length:
                 best, length = n, len(prefix)
     if best is None:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS (and to the rules in "
@@ -140,6 +148,8 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
 def test_every_module_is_in_a_layer() -> None:
     for module in import_graph():
         layer_of(module)
+    with pytest.raises(AssertionError, match=r"workbench\.newmodule is in no layer"):
+        layer_of("workbench.newmodule")  # a new root module must be placed on purpose
 
 
 def test_no_module_imports_a_higher_layer() -> None:
@@ -150,6 +160,8 @@ def test_no_module_imports_a_higher_layer() -> None:
     ("data/schema.py", "\ndef _planted():\n    from workbench.cli import app\n    return app\n"),
     ("evaluation.py", "\nimport importlib\n_PLANTED = importlib.import_module("
                       "'workbench.hybrid.recommender')\n"),
+    ("data/splits.py", "\ndef _planted():\n    from ..tasks import pipeline\n"
+                       "    return pipeline\n"),
     ("collaborative/base.py", "\n_PLANTED = 'workbench.tasks.collaborative:check_parameters'\n"),
 ])
 def test_an_upward_import_planted_in_a_copy_is_refused(tmp_path, where, planted) -> None:

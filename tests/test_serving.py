@@ -157,3 +157,20 @@ def test_mlflow_models_serve_answers_over_http(served) -> None:
         assert status == 400, answer
         assert "unknown user 987654" in answer["message"]
         assert "Traceback" not in json.dumps(answer)
+
+
+def test_staging_fills_the_folder_whatever_the_environment_says(served, tmp_path,
+                                                                 monkeypatch) -> None:
+    """What serving packs goes under the staged folder, never where ``WORKBENCH_*`` variables
+    point this process's own folders (a user's models)."""
+    from workbench.serving import serving_facts, stage_home
+
+    elsewhere = tmp_path / "elsewhere"
+    for name in ("MODELS_DIR", "DATA_DIR", "DATASETS_DIR", "EXPERIMENTS_DIR"):
+        monkeypatch.setenv(f"WORKBENCH_{name}", str(elsewhere / name.lower()))
+    staged = tmp_path / "staged"
+    stage_home("toy", served, staged, serving_facts("toy", served))
+    assert (staged / "models" / "toy" / "content" / "index.npz").is_file()
+    assert (staged / "models" / "toy" / "collaborative" / "champion" / "config.json").is_file()
+    assert (staged / "data" / "processed" / "toy" / "items.parquet").is_file()
+    assert not elsewhere.exists()

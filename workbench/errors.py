@@ -18,9 +18,12 @@ from workbench import WorkbenchError
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-_INTERNAL_LOC = ("str", "ListColumn", "function")
-"""Parts pydantic adds to a location for a union member or a validator (not a key the user
-wrote: ``columns.genres.str`` is the key ``columns.genres``)."""
+def _internal(part: object) -> bool:
+    """A part pydantic adds to a location for a union member or a validator, not a key the
+    user wrote (``columns.genres.str`` is the key ``columns.genres``; ``strategy`` is a key)."""
+    text = str(part)
+    return text in ("str", "int", "float", "bool", "ListColumn") or text.startswith(
+        ("function-", "tagged-union[", "union["))
 
 
 def describe_errors(exc: ValidationError, prefix: str = "", dashes: bool = False,
@@ -31,13 +34,14 @@ def describe_errors(exc: ValidationError, prefix: str = "", dashes: bool = False
     Args:
         exc: pydantic's error.
         prefix: put before every location (``params.`` for a model's hyperparameters).
-        dashes: write ``latent_dim`` as ``latent-dim`` (command-line options).
+        dashes: write ``latent_dim`` as ``latent-dim`` (command-line options; the value given
+            is echoed for every error).
         messages: a message per pydantic error type that replaces pydantic's
             (``{"extra_forbidden": "unknown key (see ...)"}``).
     """
     parts = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith(_INTERNAL_LOC)]
+        loc = [str(p) for p in err.get("loc", ()) if not _internal(p)]
         where = ".".join(loc)
         if dashes:
             where = where.replace("_", "-")
@@ -45,8 +49,9 @@ def describe_errors(exc: ValidationError, prefix: str = "", dashes: bool = False
         message = (messages or {}).get(kind) or str(err.get("msg", "")).removeprefix(
             "Value error, ")
         value = err.get("input")
-        shown = "" if (isinstance(value, dict) or kind in ("value_error", "missing")
-                       or kind in (messages or {})) else f" (got {value!r})"
+        hidden = kind == "missing" or kind in (messages or {}) or isinstance(value, dict) or (
+            kind == "value_error" and not dashes)  # a validator's message names the value
+        shown = "" if hidden else f" (got {value!r})"
         parts.append(f"{prefix}{where}: {message}{shown}" if where else f"{message}{shown}")
     return "; ".join(dict.fromkeys(parts))
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import WorkbenchError
+from workbench.collaborative.champion import ALIAS
 from workbench.settings import Settings, get_settings
 
 BOXES = ("content", "ai_pick", "both", "feed")
@@ -134,7 +135,7 @@ class HybridModel(mlflow.pyfunc.PythonModel):
         facts = json.loads((home / SERVING_FILE).read_text())
         settings = served_settings(home)
         self.dataset = facts["dataset"]
-        self.recommender = Recommender.load(self.dataset, settings, collaborative="champion")
+        self.recommender = Recommender.load(self.dataset, settings, collaborative=ALIAS)
         self.recommender.warm_up()  # the first request is as fast as the next ones
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
@@ -213,10 +214,13 @@ def stage_home(dataset: str, settings: Settings, folder: Path,
 
 
 def served_settings(home: Path) -> Settings:
-    """The settings of a served model's home (what :func:`stage_home` wrote): no data
-    mirror, the int8 graph in ``encoder/``, an in-memory tracking store (nothing to log)."""
-    return Settings(home=home, data_mirror=home / "no-mirror", encoder_cache=home / "encoder",
-                    mlflow_uri="sqlite:///:memory:")
+    """The settings of a served model's home (what :func:`stage_home` wrote): every folder
+    under ``home`` whatever ``WORKBENCH_*`` variables or ``.env`` say, no data mirror, the int8
+    graph in ``encoder/``, in-memory stores (nothing to log)."""
+    return Settings(home=home, data_dir=home / "data", models_dir=home / "models",
+                    experiments_dir=home / "experiments", datasets_dir=home / "datasets",
+                    encoder_cache=home / "encoder", data_mirror=home / "no-mirror",
+                    mlflow_uri="sqlite:///:memory:", optuna_uri="sqlite:///:memory:")
 
 
 def _encoder_graph(dataset: str, settings: Settings) -> Path | None:
@@ -258,7 +262,7 @@ def _log_hybrid(dataset: str, settings: Settings | None, force: bool) -> str:
     client = mlflow.MlflowClient()
     facts = serving_facts(dataset, settings)
     try:
-        current = client.get_model_version_by_alias(name, "champion")
+        current = client.get_model_version_by_alias(name, ALIAS)
     except mlflow.exceptions.MlflowException:
         current = None
     if current is not None and not force and all(
@@ -278,5 +282,5 @@ def _log_hybrid(dataset: str, settings: Settings | None, force: bool) -> str:
         version = info.registered_model_version
         for key, value in facts.items():
             client.set_model_version_tag(name, version, key, value)
-        client.set_registered_model_alias(name, "champion", version)
+        client.set_registered_model_alias(name, ALIAS, version)
     return f"{name} v{version} registered as champion"

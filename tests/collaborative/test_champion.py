@@ -66,3 +66,23 @@ def test_the_champion_moves_on_validation_never_on_test(home, tmp_path) -> None:
     assert "v3 copied to" in sync_champion("toy", home)
     assert "already in" in sync_champion("toy", home)
     assert sync_champion("anime", home) == "no champion registered for anime"
+
+
+def test_a_registered_champion_whose_files_are_gone_is_named(home, tmp_path) -> None:
+    """The registry names a version whose artifacts were deleted: one line that says so (not
+    "no champion"), and the local copy is left as it was."""
+    import pytest
+
+    from workbench.collaborative import CollaborativeError
+
+    folder = _model_folder(tmp_path, "only")
+    with tracking.start_run("test-promote", settings=home) as run:
+        artifact = tracking.log_model_folder(folder)
+    assert promote("toy", artifact, run.info.run_id, folder, {"val_full_ndcg_at_10": 0.3},
+                   settings=home)
+    shutil.rmtree(home.artifacts_dir)
+    shutil.rmtree(home.champion_dir("toy"))
+    with pytest.raises(CollaborativeError, match=r"champion toy-collaborative v1 is registered"
+                                                 r" .* files could not be read"):
+        sync_champion("toy", home)
+    assert not home.champion_dir("toy").exists()

@@ -38,7 +38,7 @@ from scipy import sparse
 from workbench import WorkbenchError
 from workbench.collaborative.errors import CollaborativeError
 from workbench.collaborative.registry import model_class
-from workbench.errors import describe_errors
+from workbench.errors import check_k, describe_errors
 from workbench.settings import Settings, get_settings
 from workbench.storage import replace_folder
 
@@ -313,8 +313,7 @@ class CollaborativeModel:
 
     def recommend(self, user_id: int, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-``k`` items for ``user_id`` over the catalog: rank, item_id, score."""
-        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
-            raise CollaborativeError(f"k must be a positive integer, got {k!r}")
+        check_k(k, CollaborativeError)
         u = self.ids.user_index(user_id)
         scores = self.score_users(np.array([u]))[0].astype(np.float64)
         if exclude_seen:

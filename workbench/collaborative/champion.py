@@ -120,13 +120,21 @@ def downloaded(dataset: str, settings: Settings, version: str | None = None) -> 
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".champion-") as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(uri, dst_path=tmp)
-        except mlflow.exceptions.MlflowException as exc:
+            path = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
+            problem = "" if (path / "config.json").is_file() else "the download holds no model"
+        except Exception as exc:  # MLflow's error, or the files' (a store moved, deleted)
+            problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if not version:
+                raise CollaborativeError(
+                    f"no champion model {name!r} in the MLflow registry at "
+                    f"{settings.mlflow_uri} ({problem}); run `make pipeline` or notebook 03 "
+                    f"with register_model=True") from None
+        if problem:  # registered, but its files are not where the registry says
             raise CollaborativeError(
-                f"no champion model {name!r} in the MLflow registry at {settings.mlflow_uri} "
-                f"({str(exc).splitlines()[0]}); run `make pipeline` or notebook 03 with "
-                f"register_model=True") from None
-        yield Path(path)
+                f"champion {name} {f'v{version}' if version else ALIAS} is registered at "
+                f"{settings.mlflow_uri} but its files could not be read ({problem}); rerun "
+                f"`make pipeline` to register a new one")
+        yield path
 
 
 def sync_champion(dataset: str, settings: Settings | None = None) -> str:

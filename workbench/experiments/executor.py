@@ -30,7 +30,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -126,10 +126,11 @@ class LocalExecutor:
         self.slots, self._run = jobs, run
         self._done: list[tuple[Hashable, JobResult]] = []
         self._futures: dict[Any, Hashable] = {}
-        self._pool = None
-        if jobs > 1:
-            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                                             initializer=_ignore_sigint)
+        self._pool = self._new_pool() if jobs > 1 else None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.slots, mp_context=get_context("spawn"),
+                                   initializer=_ignore_sigint)
 
     @property
     def running(self) -> int:
@@ -141,9 +142,10 @@ class LocalExecutor:
             return
         try:
             future = _submit(self._pool, self._run, job)
-        except BrokenProcessPool as exc:  # a worker died: the pool runs nothing more, and
-            future = Future()  # the jobs after it fail with it, as the queued ones do
-            future.set_exception(exc)
+        except BrokenProcessPool:  # a worker died: the jobs the pool held fail with it (their
+            self._pool.shutdown(wait=False, cancel_futures=True)  # results say so); the
+            self._pool = self._new_pool()  # jobs after it run in a fresh pool
+            future = _submit(self._pool, self._run, job)
         self._futures[future] = key
 
     def next_result(self) -> tuple[Hashable, JobResult]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workbench import WorkbenchError
+from workbench.storage import read_yaml
 
 DEFAULT_METRICS = ("test_full_ndcg_at_10", "test_full_recall_at_10", "val_full_ndcg_at_10",
                    "test_sampled_hr_at_10", "test_rmse", "train_seconds")
@@ -199,12 +200,8 @@ def write_tuned(results: list[dict], spec, settings=None) -> list:
             by_dataset.setdefault(r["dataset"], []).append(r)
     paths = []
     for dataset, rows in by_dataset.items():
-        path = settings.experiments_dir / "tuned" / f"{dataset}.yaml"
-        try:
-            doc = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-        except yaml.YAMLError as exc:
-            raise WorkbenchError(f"{path} is not valid YAML ({exc}); fix or delete it") \
-                from None
+        path = settings.tuned_file(dataset)
+        doc = (read_yaml(path, "tuned values", WorkbenchError) or {}) if path.is_file() else {}
         if not isinstance(doc, dict):
             raise WorkbenchError(f"{path}: expected a mapping of model name -> parameters")
         for r in rows:

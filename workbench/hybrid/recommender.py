@@ -45,6 +45,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from workbench import WorkbenchError
+from workbench.collaborative.champion import ALIAS
 from workbench.content.engine import ContentEngine, ContentError, load_content_engine
 from workbench.errors import check_k, describe_errors, is_int
 from workbench.hybrid import rerank
@@ -53,7 +54,7 @@ from workbench.hybrid.franchise import franchise_table
 from workbench.hybrid.users import FoldIn, NewUser
 from workbench.settings import Settings, get_settings
 
-DEFAULT_MODEL = "champion"
+DEFAULT_MODEL = ALIAS
 """The collaborative model the hybrid uses unless told otherwise: the champion `make pipeline`
 chose on validation NDCG@10 (``models/<dataset>/collaborative/champion``, else the MLflow
 registry's ``champion`` alias)."""
@@ -177,7 +178,7 @@ class Recommender:
         except WorkbenchError as exc:
             raise RecommenderError(f"{exc} (or run `make pipeline`)") from None
         model, label = None, ""
-        if collaborative == "champion":
+        if collaborative == ALIAS:
             try:
                 model, label = load_champion(dataset, settings)
             except CollaborativeError as exc:

@@ -156,7 +156,7 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
     from pydantic import ValidationError
 
     from workbench.collaborative import CollaborativeError
-    from workbench.collaborative.champion import champion_identity
+    from workbench.collaborative.champion import ALIAS, champion_identity
     from workbench.errors import describe_errors
 
     settings = settings or get_settings()
@@ -164,7 +164,7 @@ def check_parameters(parameters: dict[str, Any], settings: Settings | None = Non
         task = HybridTask(**parameters)
     except ValidationError as exc:
         raise CollaborativeError(describe_errors(exc)) from None
-    if task.collaborative == "champion":
+    if task.collaborative == ALIAS:
         identity = champion_identity(task.dataset, settings)
     else:
         path = settings.model_dir(task.dataset, task.collaborative) / "config.json"

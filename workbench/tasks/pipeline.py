@@ -116,8 +116,10 @@ def sweep_summary(sweep, settings: Settings | None = None) -> str:
     if champion is None:
         lines.append(f"no champion registered for {dataset}")
     else:
-        run = mlflow.MlflowClient().get_run(champion.run_id)
-        model = run.data.params.get("model", "?")
+        try:
+            model = mlflow.MlflowClient().get_run(champion.run_id).data.params.get("model", "?")
+        except mlflow.exceptions.MlflowException:  # its run deleted since: the rest still holds
+            model = "?"
         metric = champion.tags.get("selected_by", SELECTION_METRIC)
         lines.append(textwrap.fill(  # a long dataset name: two lines, never past 100 columns
             f"champion {dataset}-collaborative: version {champion.version}, {model}, chosen on "
