@@ -18,6 +18,7 @@ from workbench import WorkbenchError
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+
 def _internal(part: object) -> bool:
     """A part pydantic adds to a location for a union member or a validator, not a key the
     user wrote (``columns.genres.str`` is the key ``columns.genres``; ``strategy`` is a key)."""

@@ -261,10 +261,7 @@ def _log_hybrid(dataset: str, settings: Settings | None, force: bool) -> str:
     name = f"{dataset}-hybrid"
     client = mlflow.MlflowClient()
     facts = serving_facts(dataset, settings)
-    try:
-        current = client.get_model_version_by_alias(name, ALIAS)
-    except mlflow.exceptions.MlflowException:
-        current = None
+    current = tracking.alias_version(name, ALIAS, settings)
     if current is not None and not force and all(
             current.tags.get(k) == v for k, v in facts.items()):
         return f"{name} v{current.version} serves this champion and index already"

@@ -249,6 +249,16 @@ def log_model_folder(folder: str | os.PathLike[str], artifact_path: str = "model
     return mlflow.get_artifact_uri(artifact_path)
 
 
+def alias_version(name: str, alias: str = "champion", settings: Settings | None = None):
+    """The version of registered model ``name`` that holds ``alias`` (an MLflow
+    ``ModelVersion``), or None when the model or the alias does not exist."""
+    configure(settings)
+    try:
+        return mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
 def register_if_better(
     name: str, source: str, run_id: str, metric: str, value: float,
     alias: str = "champion", extra_tags: Mapping[str, str] | None = None,
@@ -271,12 +281,9 @@ def register_if_better(
     same = dict(comparable or {})
     version = client.create_model_version(name, source, run_id=run_id, tags={
         metric: str(value), **dict(extra_tags or {}), **same})
-    try:
-        current = client.get_model_version_by_alias(name, alias)
-        best = float(current.tags.get(metric, "-inf"))
-        if any(current.tags.get(k, "") != v for k, v in same.items()):
-            best = float("-inf")
-    except mlflow.exceptions.MlflowException:
+    current = alias_version(name, alias, settings)
+    best = float("-inf") if current is None else float(current.tags.get(metric, "-inf"))
+    if current is not None and any(current.tags.get(k, "") != v for k, v in same.items()):
         best = float("-inf")
     if value > best:
         client.set_registered_model_alias(name, alias, version.version)

@@ -94,15 +94,9 @@ def _install(dataset: str, folder: Path, info: dict[str, Any], settings: Setting
 def registered_champion(dataset: str, settings: Settings | None = None):
     """The registry's champion version of ``dataset`` (an MLflow ``ModelVersion``), or None
     when none is registered."""
-    import mlflow
-
     from workbench import tracking
 
-    tracking.configure(settings or get_settings())
-    try:
-        return mlflow.MlflowClient().get_model_version_by_alias(registered_name(dataset), ALIAS)
-    except mlflow.exceptions.MlflowException:
-        return None
+    return tracking.alias_version(registered_name(dataset), ALIAS, settings or get_settings())
 
 
 @contextlib.contextmanager

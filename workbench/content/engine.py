@@ -152,7 +152,7 @@ def build_content_index(
         preprocessor = tabular.build_preprocessor(config.top_languages)
         features = preprocessor.fit_transform(tabular.tabular_frame(items))
         key = _tabular_key(features, config)
-        encoder_model = _reusable_encoder(out, key, settings.index_file(config.dataset))
+        encoder_model = _reusable_encoder(settings.index_file(config.dataset), key)
         if encoder_model is None:
             trained = tabular.train_autoencoder(features, config.latent_dim,
                                                 epochs=config.ae_epochs, seed=config.seed)
@@ -206,11 +206,11 @@ def _tabular_key(features: np.ndarray, config: ContentConfig) -> str:
     return digest.hexdigest()
 
 
-def _reusable_encoder(out: Path, key: str, index_file: Path):
-    """The saved tabular encoder in ``out`` when the index (``index_file``) says it was trained
-    on exactly these features and settings (a warm rebuild then skips training), else None."""
+def _reusable_encoder(index_file: Path, key: str):
+    """The saved tabular encoder beside ``index_file`` when the index says it was trained on
+    exactly these features and settings (a warm rebuild then skips training), else None."""
     manifest = VectorIndex.read_manifest(index_file)
-    path = out / "tabular_encoder.keras"
+    path = index_file.with_name("tabular_encoder.keras")
     if (manifest is None or manifest.artifacts.get("tabular_key") != key or not path.is_file()
             or manifest.artifacts.get(path.name) != sha256_file(path)):
         return None

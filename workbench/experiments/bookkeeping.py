@@ -141,9 +141,13 @@ class SweepRuns:
             self.mark_failed(run_id, error)
         return run_id
 
+    def note_error(self, run_id: str, error: str) -> None:
+        """Put ``error`` in a child run's ``workbench.error`` tag."""
+        self.client.set_tag(run_id, TAG_ERROR, error[:4900])
+
     def mark_failed(self, run_id: str, error: str) -> None:
         """Mark a child run FAILED with ``error`` in its ``workbench.error`` tag."""
-        self.client.set_tag(run_id, TAG_ERROR, error[:4900])
+        self.note_error(run_id, error)
         self.client.set_terminated(run_id, "FAILED")
 
     def log_study(self, key: str, best: float, best_params: dict[str, Any], summary: str,

@@ -117,10 +117,10 @@ class Executor(Protocol):
 class LocalExecutor:
     """This machine's executor: ``jobs=1`` runs each job in this process when it is
     submitted; ``jobs>1`` runs them in a pool of ``jobs`` spawned processes (a worker that
-    dies breaks the pool: its job, the queued ones and any submitted later are ``FAILED``
-    results). Use it as a context manager: a Ctrl-C inside the block stops it, a normal exit
-    closes it. ``run`` is what runs a job (:func:`run_job`; a module-level function, so a
-    worker can import it)."""
+    dies breaks the pool: the jobs it held are ``FAILED`` results, and the jobs submitted
+    after that run in a fresh pool). Use it as a context manager: a Ctrl-C inside the block
+    stops it, a normal exit closes it. ``run`` is what runs a job (:func:`run_job`; a
+    module-level function, so a worker can import it)."""
 
     def __init__(self, jobs: int = 1, run: Callable[[Job], JobResult] = run_job) -> None:
         self.slots, self._run = jobs, run

@@ -43,39 +43,17 @@ from typing import Any
 
 from workbench import WorkbenchError
 from workbench.experiments import tuning
-from workbench.experiments.bookkeeping import (
-    TAG_ERROR,
-    TAG_HASH,
-    TAG_PARENT,
-    TAG_RUNNER,
-    TAG_SWEEP,
-    TAG_SWEEP_PARENT,
-    TAG_UID,
-    TAG_VARIANT,
-    SweepRuns,
-    finished_hashes,
-    mark_orphaned_runs,
-)
+from workbench.experiments.bookkeeping import SweepRuns, finished_hashes
 from workbench.experiments.executor import KERNEL_LOG, Executor, Job, JobResult, LocalExecutor
 from workbench.experiments.spec import (
-    DEFAULT_SWEEP,
     SweepError,
     SweepSpec,
     Variant,
     expand,
-    load_sweep,
     merge_parameters,
-    write_default_sweep,
 )
 from workbench.experiments.status import StatusLines
 from workbench.settings import Settings, get_settings
-
-__all__ = [
-    "DEFAULT_SWEEP", "KERNEL_LOG", "TAG_ERROR", "TAG_HASH", "TAG_PARENT", "TAG_RUNNER",
-    "TAG_SWEEP", "TAG_SWEEP_PARENT", "TAG_UID", "TAG_VARIANT", "Outcome", "SweepError",
-    "SweepInterrupted", "SweepReport", "SweepSpec", "Variant", "expand", "load_sweep",
-    "mark_orphaned_runs", "merge_parameters", "run_sweep", "write_default_sweep",
-]
 
 
 @dataclass
@@ -342,7 +320,7 @@ class _Runner:
         if value is None:
             outcome.status = "FAILED"
             outcome.error = f"the run logged no metric {metric!r} (the study's objective)"
-            self.runs.client.set_tag(outcome.run_id, TAG_ERROR, outcome.error)
+            self.runs.note_error(outcome.run_id, outcome.error)
             return None
         return float(value)
 

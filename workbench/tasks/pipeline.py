@@ -122,7 +122,7 @@ def sweep_summary(sweep, settings: Settings | None = None) -> str:
             model = "?"
         metric = champion.tags.get("selected_by", SELECTION_METRIC)
         lines.append(textwrap.fill(  # a long dataset name: two lines, never past 100 columns
-            f"champion {dataset}-collaborative: version {champion.version}, {model}, chosen on "
+            f"champion {champion.name}: version {champion.version}, {model}, chosen on "
             f"{_short_metric(metric)} {float(champion.tags.get(metric, 'nan')):.4f}; test "
             f"NDCG@10 {float(champion.tags.get('test_full_ndcg_at_10', 'nan')):.4f}",
             width=100, subsequent_indent="  ", break_on_hyphens=False))
@@ -136,11 +136,8 @@ def example_request(dataset: str, settings: Settings | None = None) -> str:
 
     first = load_interactions(dataset, settings).iloc[0]
     query = get_dataset(dataset, settings).demo_query
-    if query:
-        return (f'.venv/bin/workbench recommend --dataset {dataset} --query "{query}" '
-                f'--user {int(first.user_id)}')
-    return (f".venv/bin/workbench recommend --dataset {dataset} --item {int(first.item_id)} "
-            f"--user {int(first.user_id)}")
+    what = f'--query "{query}"' if query else f"--item {int(first.item_id)}"
+    return f".venv/bin/workbench recommend --dataset {dataset} {what} --user {int(first.user_id)}"
 
 
 def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
