@@ -96,9 +96,10 @@ def real_data(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     mirror = require_mirror()
 
     def build(home: Path) -> None:
+        settings = Settings(home=home, data_mirror=mirror)
         for name in ("movies", "anime"):
-            fetch(name, Settings(home=home, data_mirror=mirror))
-            prepare(name, Settings(home=home, data_mirror=mirror))
+            fetch(name, settings)
+            prepare(name, settings)
 
     return Settings(home=_shared_build(tmp_path_factory, "real-home", build), data_mirror=mirror)
 
