@@ -45,25 +45,45 @@ def data_add(
     """Register your own dataset from a spec file (checked against its files) by copying it
     to datasets/<name>.yaml; then `workbench pipeline --dataset NAME`. The spec format:
     workbench/data/spec.py, and docs/datasets.md "Bring your own dataset"."""
-    import yaml
-
-    from workbench.data.registry import load_user_spec
-    from workbench.data.spec import header
+    from workbench.data.registry import register_spec
     from workbench.settings import get_settings
-    from workbench.storage import write_text
 
-    spec = load_user_spec(spec_file)
-    for part in ("items", "interactions"):
-        header(spec, part)
+    spec, existed = register_spec(spec_file)
     target = get_settings().spec_file(spec.name)
-    stored = yaml.safe_load(Path(spec.origin).read_text(encoding="utf-8"))
-    for part in ("items", "interactions"):  # absolute, so the copy finds the files
-        stored[part]["file"] = str(getattr(spec.layout, part).file)
-    existed = target.exists() and Path(spec.origin) != target
-    if Path(spec.origin) != target:
-        write_text(target, yaml.safe_dump(stored, sort_keys=False, allow_unicode=True))
     typer.echo(f"{'updated' if existed else 'added'} dataset {spec.name} ({target}); next: "
                f"workbench pipeline --dataset {spec.name}")
+
+
+@data_app.command("synth")
+@clean_errors
+def data_synth(
+    name: Annotated[str, typer.Argument(help="Name of the new dataset (lower case letters, "
+                                             "digits, - and _).")],
+    items: Annotated[int, typer.Option(min=10, help="Catalog size.")] = 10_000,
+    users: Annotated[int, typer.Option(min=2, help="Number of users.")] = 5_000,
+    interactions: Annotated[int, typer.Option(min=6, help="Interactions to draw (repeated "
+                                                          "user-item pairs are dropped).")] =
+    100_000,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+) -> None:
+    """Write a realistic synthetic dataset (Parquet files and a spec in data/raw/NAME/) and
+    register it like `workbench data add`: taste clusters behind ratings and plots, Zipf item
+    popularity, heavy-tailed user activity, timestamps. Then `workbench pipeline --dataset
+    NAME` (docs/scale.md)."""
+    from workbench.data.registry import DATASETS, register_spec
+    from workbench.data.synth import SynthError, SynthSize, write_synthetic
+    from workbench.settings import get_settings
+
+    if name in DATASETS:
+        raise SynthError(f"{name!r} is a built-in dataset; choose another name")
+    started = time.perf_counter()
+    settings = get_settings()
+    result = write_synthetic(name, SynthSize(items, users, interactions, seed),
+                             settings.raw_dir(name))
+    register_spec(result.spec_file)
+    typer.echo(f"synthesised dataset {name}: {result.items:,} items, {result.users:,} users, "
+               f"{result.interactions:,} interactions in {time.perf_counter() - started:.1f}s "
+               f"({result.spec_file.parent}); next: workbench pipeline --dataset {name}")
 
 
 @data_app.command("fetch")

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from workbench import WorkbenchError
 
@@ -84,36 +88,79 @@ def read_source_csv(path: Path, report: PrepareReport, delimiter: str = ",",
                     encoding: str = "utf-8") -> pd.DataFrame:
     """Read a raw CSV as strings; rows with too few or too many fields are skipped and counted.
 
-    Uses the standard library's CSV reader (pandas pads a short row with nulls silently).
-    Empty cells become null; every other value stays the exact source string, so that the
-    readers decide (and count) what a placeholder or malformed value is. CRLF and LF line
-    endings, quoted fields with embedded newlines, and a missing final newline are all fine.
+    Read by pyarrow's multi-threaded CSV reader (no per-row Python; pandas' reader pads a
+    short row with nulls silently). Empty cells become null; every other value stays the
+    exact source string, so that the readers decide (and count) what a placeholder or
+    malformed value is. CRLF and LF line endings, quoted fields with embedded newlines, a
+    UTF-8 byte order mark and a missing final newline are all fine; blank lines are skipped.
     """
     if not path.is_file():
         raise PrepareError(
             f"raw file {path} is missing; run `workbench data fetch {report.dataset}` first"
         )
-    rows: list[list[str]] = []
+    names = _csv_header(path, delimiter, encoding)
     bad: list[str] = []
+
+    def skip(row) -> str:
+        line = f"line {row.number}: " if row.number and row.number > 0 else ""
+        bad.append(f"{line}{row.actual_columns} fields, expected {row.expected_columns}: "
+                   f"{(row.text or '')[:60]}")
+        return "skip"
+
     try:
-        with open(path, encoding=encoding, newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter, strict=True)
-            header = next(reader, None)
-            if not header:
-                raise PrepareError(f"{path.name} is empty (no header row)")
-            for row in reader:
-                if len(row) == len(header):
-                    rows.append(row)
-                elif row:
-                    bad.append(f"line {reader.line_num}: {len(row)} fields, expected "
-                               f"{len(header)}: {','.join(row)[:60]}")
-    except (csv.Error, UnicodeDecodeError, LookupError) as exc:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(encoding=encoding, column_names=names,
+                                            skip_rows=1, block_size=1 << 24),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                              invalid_row_handler=skip),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
         raise PrepareError(f"cannot parse {path.name}: {exc}") from None
-    report.inputs[path.name] = len(rows) + len(bad)
+    report.inputs[path.name] = table.num_rows + len(bad)
     report.record(f"{path.name}: malformed row (wrong number of fields)", "skipped", len(bad),
                   bad)
-    frame = pd.DataFrame(rows, columns=header, dtype="string")
-    return frame.mask(frame == "")
+    return table.to_pandas(types_mapper=_STRINGS.get)
+
+
+_STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
+
+
+def _csv_header(path: Path, delimiter: str, encoding: str) -> list[str]:
+    """The first row of a CSV file (a byte order mark dropped); an empty file is an error."""
+    try:
+        with open(path, encoding="utf-8-sig" if encoding.lower().replace("_", "-") in (
+                "utf-8", "utf8") else encoding, newline="") as fh:
+            header = next(csv.reader(fh, delimiter=delimiter), None)
+    except (csv.Error, UnicodeDecodeError, LookupError) as exc:
+        raise PrepareError(f"cannot parse {path.name}: {exc}") from None
+    if not header:
+        raise PrepareError(f"{path.name} is empty (no header row)")
+    return [name.strip() for name in header]
+
+
+def read_source_parquet(path: Path, report: PrepareReport,
+                        columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a raw Parquet file (the given ``columns``; all by default) with its own types:
+    strings as pandas strings (empty ones null, as in a CSV), numbers as numbers, list
+    columns as arrays."""
+    if not path.is_file():
+        raise PrepareError(
+            f"raw file {path} is missing; run `workbench data fetch {report.dataset}` first"
+        )
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise PrepareError(f"cannot read {path.name} as Parquet: {exc}") from None
+    report.inputs[path.name] = table.num_rows
+    frame = table.to_pandas(types_mapper=_STRINGS.get)
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.StringDtype):
+            frame[name] = frame[name].mask(frame[name] == "")
+    return frame
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> None:
@@ -126,7 +173,10 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> Non
 def parse_numbers(
     values: pd.Series, report: PrepareReport, what: str, placeholders: tuple[str, ...] = (),
 ) -> pd.Series:
-    """Parse strings to float; placeholders and malformed numbers become null and are counted."""
+    """Parse strings to float; placeholders and malformed numbers become null and are counted.
+    A column that is numeric already (Parquet) is taken as it is."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
     stripped = values.str.strip()
     is_placeholder = stripped.isin(placeholders)
     report.record(f"{what}: placeholder {'/'.join(placeholders)}", "nulled",
@@ -156,15 +206,32 @@ def clean_text(values: pd.Series) -> pd.Series:
 
 
 def split_list(values: pd.Series, sep: str, placeholders: tuple[str, ...] = ()) -> pd.Series:
-    """Split delimited strings into lists of stripped, non-empty, de-duplicated names."""
-
-    def one(value: object) -> list[str]:
-        if not isinstance(value, str) or value.strip() in placeholders:
-            return []
-        parts = (p.strip() for p in value.split(sep))
-        return list(dict.fromkeys(p for p in parts if p and p not in placeholders))
-
-    return pd.Series([one(v) for v in values], index=values.index, dtype=object)
+    """Split delimited strings (or take lists, from a Parquet list column) into lists of
+    stripped, non-empty, de-duplicated names; vectorised with pyarrow."""
+    array = pa.array(values.astype(object).where(values.notna(), None), from_pandas=True)
+    if pa.types.is_null(array.type):
+        return pd.Series([[] for _ in range(len(values))], index=values.index, dtype=object)
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        whole = pc.utf8_trim_whitespace(array)
+        if placeholders:
+            array = pc.if_else(pc.is_in(whole, pa.array(placeholders, array.type)),
+                               pa.scalar(None, array.type), array)
+        lists = pc.split_pattern(array, sep)
+    elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        lists = array
+    else:
+        raise PrepareError(f"{values.name}: expected delimited text or a list column, found "
+                           f"{array.type}")
+    parent = pc.list_parent_indices(lists).to_numpy()
+    parts = pd.Series(pc.utf8_trim_whitespace(pc.cast(pc.list_flatten(lists), pa.string()))
+                      .to_pandas(types_mapper=_STRINGS.get))
+    keep = parts.notna() & (parts.str.len() > 0) & ~parts.isin(placeholders)
+    keep &= ~pd.DataFrame({"row": parent, "part": parts}).duplicated()
+    counts = np.bincount(parent[keep.to_numpy()], minlength=len(values))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    out = pa.LargeListArray.from_arrays(offsets, pa.array(parts[keep].to_numpy(dtype=object),
+                                                          type=pa.string()))
+    return pd.Series(out.to_pylist(), index=values.index, dtype=object)
 
 
 def as_list(value: object) -> object:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from workbench import WorkbenchError
 from workbench.data.spec import DatasetSpec, RawFile, SpecError, load_spec
 
-__all__ = ["DATASETS", "DatasetSpec", "RawFile", "all_datasets", "get_dataset", "user_datasets"]
+__all__ = ["DATASETS", "DatasetSpec", "RawFile", "all_datasets", "get_dataset", "register_spec",
+           "user_datasets"]
 
 
 _GH = "https://raw.githubusercontent.com"
@@ -156,6 +157,31 @@ def load_user_spec(path) -> DatasetSpec:
         raise SpecError(f"dataset spec {spec.origin}: name: {spec.name!r} is a built-in "
                         f"dataset; choose another name")
     return spec
+
+
+def register_spec(spec_file, settings=None) -> tuple[DatasetSpec, bool]:
+    """Check a user's spec file against its files and keep it as ``<datasets_dir>/<name>.yaml``
+    (file paths made absolute, so the copy finds them); returns the spec and whether it
+    replaced an earlier one. ``workbench data add`` and ``workbench data synth`` end here."""
+    from pathlib import Path
+
+    import yaml
+
+    from workbench.data.spec import header
+    from workbench.settings import get_settings
+    from workbench.storage import write_text
+
+    spec = load_user_spec(spec_file)
+    for part in ("items", "interactions"):
+        header(spec, part)
+    target = (settings or get_settings()).spec_file(spec.name)
+    stored = yaml.safe_load(Path(spec.origin).read_text(encoding="utf-8"))
+    for part in ("items", "interactions"):
+        stored[part]["file"] = str(getattr(spec.layout, part).file)
+    existed = target.exists() and Path(spec.origin) != target
+    if Path(spec.origin) != target:
+        write_text(target, yaml.safe_dump(stored, sort_keys=False, allow_unicode=True))
+    return spec, existed
 
 
 def all_datasets(settings=None) -> dict[str, DatasetSpec]:

@@ -2,7 +2,7 @@
 CSV files are and which column means what.
 
 A spec is YAML; :func:`load_spec` validates it into a :class:`DatasetSpec` whose reader is
-the generic one (:mod:`workbench.data.csv_reader`), so a new dataset needs no Python.
+the generic one (:mod:`workbench.data.spec_reader`), so a new dataset needs no Python.
 ``workbench data add SPEC.yaml`` checks it against the files and keeps it in
 ``Settings.datasets_dir`` (``datasets/<name>.yaml``); then ``workbench pipeline --dataset
 NAME`` runs the main job on it. Example::
@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench import WorkbenchError
@@ -50,6 +52,8 @@ from workbench.errors import describe_errors
 from workbench.storage import read_yaml
 
 LIST_FIELDS = ("genres", "keywords", "alt_titles", "companies")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+"""A dataset's name: lower case letters, digits, - and _ (it names folders and files)."""
 
 
 class SpecError(WorkbenchError):
@@ -155,12 +159,21 @@ class InteractionColumns(BaseModel):
 
 
 class FileSpec(BaseModel):
-    """One CSV file of the dataset."""
+    """One file of the dataset: CSV (the default) or Parquet."""
 
     model_config = ConfigDict(extra="forbid")
     file: Path
+    format: Literal["csv", "parquet"] | None = None
+    """None: by the file's suffix (``.parquet``/``.pq`` is Parquet, anything else CSV)."""
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+
+    @property
+    def kind(self) -> str:
+        """``csv`` or ``parquet``."""
+        if self.format:
+            return self.format
+        return "parquet" if self.file.suffix.lower() in (".parquet", ".pq") else "csv"
 
 
 class ItemsFile(FileSpec):
@@ -175,12 +188,13 @@ class Layout(BaseModel):
     """A dataset spec file, validated."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: str = Field(pattern=NAME_PATTERN)
     title: str = ""
     description: str = ""
     license: str = ""
     rating_scale: tuple[float, float] | None = None
     provider: Literal["", "none", "tmdb", "jikan"] = ""
+    demo_query: str = ""
     items: ItemsFile
     interactions: InteractionsFile
 
@@ -223,9 +237,9 @@ def load_spec(path: Path) -> DatasetSpec:
         description=layout.description, license=layout.license or "the user's own data",
         rating_scale=(float(scale[0]), float(scale[1])),
         has_timestamps=layout.interactions.columns.timestamp is not None,
-        reader="workbench.data.csv_reader:read_spec_dataset",
+        reader="workbench.data.spec_reader:read_spec_dataset",
         provider="" if layout.provider == "none" else layout.provider,
-        layout=layout, origin=str(path),
+        layout=layout, origin=str(path), demo_query=layout.demo_query,
     )
 
 
@@ -233,21 +247,35 @@ def header(spec: DatasetSpec, part: Literal["items", "interactions"]) -> list[st
     """The header of one of the spec's files, checked: the file exists, the delimiter splits
     it, and every mapped column is there; a :class:`SpecError` says what to fix."""
     where = spec.layout.items if part == "items" else spec.layout.interactions
+    if not where.file.is_file():
+        raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} does not "
+                        f"exist") from None
+    if where.kind == "parquet":
+        try:
+            names = list(pq.read_schema(where.file).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} is not a "
+                            f"Parquet file ({exc}); set {part}.format: csv if it is a "
+                            f"CSV") from None
+        return _check_columns(spec, part, where, names)
     try:
         with open(where.file, encoding=where.encoding, newline="") as fh:
             names = next(csv.reader(fh, delimiter=where.delimiter), [])
-    except FileNotFoundError:
-        raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} does not "
-                        f"exist") from None
     except (UnicodeDecodeError, LookupError) as exc:
         raise SpecError(f"dataset spec {spec.origin}: {part}.encoding: cannot read "
                         f"{where.file} as {where.encoding!r} ({exc})") from None
-    names = [n.strip() for n in names]
+    names = [n.strip().lstrip("\ufeff") for n in names]
+    return _check_columns(spec, part, where, names)
+
+
+def _check_columns(spec: DatasetSpec, part: str, where: FileSpec, names: list[str]
+                   ) -> list[str]:
+    """Every mapped column is in ``names`` (and a CSV's delimiter split the header)."""
     columns = where.columns.mapping() if part == "items" else where.columns.model_dump(
         exclude_none=True)
     wanted = {key: (value.column if isinstance(value, ListColumn) else value)
               for key, value in columns.items()}
-    if len(names) == 1 and len(wanted) > 1:
+    if where.kind == "csv" and len(names) == 1 and len(wanted) > 1:
         other = next((d for d in (",", ";", "\t", "|") if d != where.delimiter and
                       d in names[0]), None)
         hint = f"; set {part}.delimiter: {other!r}" if other else ""

@@ -1,6 +1,11 @@
-"""The generic reader: a dataset spec's two CSV files (:mod:`workbench.data.spec`) mapped to
-the workbench schema, with the same counting of every nulled value and skipped row as the
-built-in readers.
+"""The generic reader: a dataset spec's two files (CSV or Parquet, :mod:`workbench.data.spec`)
+mapped to the workbench schema, with the same counting of every nulled value and skipped row
+as the built-in readers. Every rule is a vectorised pandas/pyarrow operation (no per-row
+Python), so a Parquet dataset of 1M items and 10M interactions prepares in minutes.
+
+Parquet columns keep their types: numbers are taken as numbers, a ``timestamp`` column may
+be a Parquet timestamp, and a list column (``genres``...) may be a Parquet list of strings
+instead of delimited text.
 
 Rules (each counted in the prepare report under a named reason):
 
@@ -29,6 +34,7 @@ from workbench.data.readers import (
     null_where,
     parse_numbers,
     read_source_csv,
+    read_source_parquet,
     split_list,
 )
 from workbench.data.schema import YEAR_RANGE
@@ -48,8 +54,14 @@ def _ids(values: pd.Series, report: PrepareReport, what: str) -> pd.Series:
 
 
 def _years(values: pd.Series, report: PrepareReport, what: str) -> pd.Series:
-    years = pd.to_numeric(values.astype("string").str.extract(r"(\d{4})", expand=False),
-                          errors="coerce")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        values = values.dt.year
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        years = numbers.where(numbers == np.floor(numbers))
+    else:
+        years = pd.to_numeric(values.astype("string").str.extract(r"(\d{4})", expand=False),
+                              errors="coerce")
     outside = years.notna() & ((years < YEAR_RANGE[0]) | (years > YEAR_RANGE[1]))
     no_year = values.notna() & years.isna()
     report.record(f"{what}: no four-digit year", "nulled", int(no_year.sum()),
@@ -59,7 +71,14 @@ def _years(values: pd.Series, report: PrepareReport, what: str) -> pd.Series:
 
 
 def _timestamps(values: pd.Series, report: PrepareReport, what: str) -> pd.Series:
-    seconds = pd.to_numeric(values.str.strip(), errors="coerce")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        values = values.dt.tz_localize("UTC") if values.dt.tz is None else values
+        seconds = (values - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        return pd.array(seconds.where(seconds >= 0), dtype="Int64")
+    if pd.api.types.is_numeric_dtype(values):
+        seconds = values.astype("float64")
+    else:
+        seconds = pd.to_numeric(values.str.strip(), errors="coerce")
     dated = values.notna() & seconds.isna()
     if dated.any():
         dates = pd.to_datetime(values[dated], errors="coerce", utc=True, format="mixed")
@@ -148,8 +167,15 @@ def read_spec_dataset(raw_dir: Path, report: PrepareReport,
     for part in ("items", "interactions"):
         header(spec, part)  # the file, the delimiter and every mapped column, checked first
         where = getattr(spec.layout, part)
-        tables.append(read_source_csv(where.file, report, delimiter=where.delimiter,
-                                      encoding=where.encoding))
+        if where.kind == "parquet":
+            columns = (where.columns.mapping() if part == "items"
+                       else where.columns.model_dump(exclude_none=True))
+            wanted = list(dict.fromkeys(c.column if isinstance(c, ListColumn) else c
+                                        for c in columns.values()))
+            tables.append(read_source_parquet(where.file, report, wanted))
+        else:
+            tables.append(read_source_csv(where.file, report, delimiter=where.delimiter,
+                                          encoding=where.encoding))
     items = _items(tables[0], spec, report)
     if not items["text"].notna().any():
         report.notes.append("No item has a plot text: the content engine embeds title and "
