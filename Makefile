@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@# torch first and alone: pip takes the local CPU build; otherwise a CUDA build is pulled.
 	$(BIN)/pip install $(TORCH)
 	$(BIN)/pip install -c requirements/constraints.txt -e ".[dev]"
+	@# SANSA needs SuiteSparse's headers (Debian: libsuitesparse-dev) to build scikit-sparse.
+	if [ -f /usr/include/suitesparse/cholmod.h ]; then \
+	  $(BIN)/pip install -c requirements/constraints.txt -e ".[dev,scale]"; \
+	else echo "note: no SuiteSparse headers: the sansa model is not installed" \
+	  "(apt-get install libsuitesparse-dev, then make setup)"; fi
 	touch $(STAMP)
 
 setup: $(STAMP) ## Create/refresh .venv (Python 3.11, CPU torch, pinned stack)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,3 +69,25 @@ def test_team_query_sets_match_the_real_catalogs(real_data, name) -> None:
     if name == "anime":
         [tt] = [q for q in queries if q.query == "time travel thriller"]
         assert "Steins;Gate" in tt.relevant
+
+
+def test_evaluation_at_scale_samples_users_and_bounds_the_score_block() -> None:
+    from workbench import evaluation
+
+    rows = pd.DataFrame({"user_id": np.repeat(np.arange(50), 2), "item_id": np.arange(100)})
+    few = evaluation.sample_users(rows, 10, seed=3)
+    assert few["user_id"].nunique() == 10 and len(few) == 20
+    assert few.equals(evaluation.sample_users(rows, 10, seed=3))  # seeded
+    assert evaluation.sample_users(rows, 50, seed=3) is rows
+
+    class Wide:  # a catalog as wide as the score block: one user scored at a time
+        def __init__(self) -> None:
+            self.n_items, self.seen, self.blocks = evaluation.SCORE_BLOCK, {}, []
+
+        def score_users(self, users):
+            self.blocks.append(len(users))
+            return np.zeros((len(users), 8), np.float32)
+
+    model = Wide()
+    evaluation.rank_users(model, [0, 1, 2], depth=3)
+    assert model.blocks == [1, 1, 1]

@@ -91,7 +91,7 @@ def test_content_index_notebook_records_metrics_in_mlflow(workbench_env, tmp_pat
                  "without_prior_val_query_hit_at_10", "without_bm25_test_query_recall_at_10"):
         assert name in metrics, name
     assert metrics["query_mrr"] > 0.5 and metrics["dim"] == 416 and metrics["items"] == 50
-    assert run.data.params["fusion"] == "True" and run.data.params["index_type"] == "flat"
+    assert run.data.params["fusion"] == "True" and run.data.params["index_type"] == "auto"
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "autoencoder_loss")
     assert len(history) >= 2  # a per-epoch curve, not one number
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}

@@ -331,18 +331,35 @@ def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100
             "sampled_users_skipped": float(skipped)}
 
 
+SCORE_BLOCK = 1 << 24
+"""Scores held at once while ranking (64 MB of float32): the users of a block times the
+catalog, so memory stays bounded whatever the catalog size."""
+
+
+def sample_users(rows: pd.DataFrame, max_users: int | None, seed: int) -> pd.DataFrame:
+    """The rows of at most ``max_users`` users, a seeded sample where there are more (all
+    rows otherwise): evaluation at scale ranks the whole catalog for a sample of users."""
+    users = rows["user_id"].unique()
+    if max_users is None or len(users) <= max_users:
+        return rows
+    chosen = np.random.default_rng(seed).choice(users, size=max_users, replace=False)
+    return rows[rows["user_id"].isin(chosen)].reset_index(drop=True)
+
+
 def rank_users(model, users: Sequence[int], depth: int, chunk: int = 64
                ) -> dict[int, list[int]]:
     """The top ``depth`` item indices of each user index, the user's ``model.seen`` items
-    excluded, best first (ties broken by item index)."""
+    excluded, best first (ties broken by item index). Users are scored ``chunk`` at a time,
+    fewer on a large catalog (:data:`SCORE_BLOCK`)."""
     rankings: dict[int, list[int]] = {}
     order = list(users)
     depth = min(depth, model.n_items)
+    chunk = max(1, min(chunk, SCORE_BLOCK // max(1, model.n_items)))
     for start in range(0, len(order), chunk):
         block = np.asarray(order[start:start + chunk], np.int64)
-        scores = np.asarray(model.score_users(block), np.float64)
+        scores = np.asarray(model.score_users(block))
         for row, u in enumerate(block):
-            s = scores[row]
+            s = scores[row].astype(np.float64)
             s[model.seen.get(int(u), np.empty(0, np.int64))] = -np.inf
             top = np.argpartition(-s, depth - 1)[:depth]
             rankings[int(u)] = top[np.lexsort((top, -s[top]))].tolist()

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     """Timeout for one HTTP request when fetching from the public origin."""
     seed: int = 42
     """Default seed for splits and sampling."""
+    memory_budget_gb: float | None = None
+    """Memory a model may use while it trains (``WORKBENCH_MEMORY_BUDGET_GB``); a model whose
+    estimate exceeds it is refused before it starts, naming one that fits
+    (:mod:`workbench.collaborative.capacity`). Unset: 75% of the machine's memory."""
     tmdb_url: str = "https://api.themoviedb.org/3"
     """TMDB API base (movie metadata; the key comes from ``TMDB_API_KEY``)."""
     jikan_url: str = "https://api.jikan.moe/v4"

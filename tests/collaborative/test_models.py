@@ -3,6 +3,8 @@ configs and their errors, EASE's Woodbury form against the textbook formula."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,7 +33,22 @@ TOY_PARAMS = {
     "ials": {"factors": 8, "iterations": 10, "regularization": 0.1},
     "bpr": {"factors": 8, "iterations": 200, "learning_rate": 0.05},
     "itemknn": {"neighbours": 10}, "ease": {"l2": 10.0},
+    "sansa": {"l2": 10.0, "factorizer": "cholmod"},
 }
+
+
+def _needs(kind: str) -> None:
+    """SANSA needs an optional package (built against SuiteSparse): a skip where it is not
+    installed, a failure in CI (.ci/run installs SuiteSparse's headers, make setup the
+    package)."""
+    if kind == "sansa":
+        try:
+            import sansa  # noqa: F401
+        except ImportError:
+            if os.environ.get("CI") == "true":
+                raise
+            pytest.skip("sansa is not installed (apt-get install libsuitesparse-dev; make "
+                        "setup)")
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +76,8 @@ def _config(model: str, **kw):
 
 
 def test_the_registry_lists_every_model_once_with_documented_parameters() -> None:
-    assert model_names() == ("popularity", "itemknn", "ease", "ials", "bpr", "mf", "gmf",
-                             "mlp", "neumf", "content_knn", "blend")
+    assert model_names() == ("popularity", "itemknn", "ease", "sansa", "ials", "bpr", "mf",
+                             "gmf", "mlp", "neumf", "content_knn", "blend")
     for entry in describe_models():
         assert entry["summary"], entry["name"]
         for param in entry["params"]:
@@ -96,6 +113,7 @@ def test_each_model_learns_the_toy_clusters(toy, kind) -> None:
     """Each user prefers one genre cluster: the top 10 of a trained model should mostly be
     items the user rated (seen items not excluded)."""
     items, inter = toy
+    _needs(kind)
     model = train(_config(kind), inter, items["item_id"].to_numpy())
     rankings = {u: model.recommend(u, 10, exclude_seen=False)["item_id"].tolist()
                 for u in inter["user_id"].unique()}
@@ -145,6 +163,20 @@ def test_content_aware_blend_reaches_items_nobody_rated(toy, toy_settings) -> No
 
         empty = Settings(home=toy_settings.home.parent / "empty", data_mirror=None)
         train(_config("content_knn"), rows, catalog, settings=empty)
+
+
+def test_content_knn_past_the_dense_size_takes_neighbours_from_the_index(
+        toy, toy_settings, monkeypatch) -> None:
+    from workbench.collaborative.models import content_knn
+
+    items, inter = toy
+    exact = train(_config("content_knn"), inter, items["item_id"].to_numpy(),
+                  settings=toy_settings)
+    monkeypatch.setattr(content_knn, "DENSE_UP_TO", 10)
+    searched = train(_config("content_knn"), inter, items["item_id"].to_numpy(),
+                     settings=toy_settings)  # the toy index is exact: the same graph
+    assert searched.similarity.nnz == exact.similarity.nnz > 0
+    assert abs(searched.similarity - exact.similarity).max() < 1e-5
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -213,10 +245,11 @@ def test_unknown_user_item_and_bad_k_are_clear_errors(toy) -> None:
         train(_config("ease"), bad, items["item_id"].to_numpy())
 
 
-@pytest.mark.parametrize("kind", ["popularity", "itemknn", "ease", "ials", "bpr", "neumf",
-                                  "content_knn", "blend"])
+@pytest.mark.parametrize("kind", ["popularity", "itemknn", "ease", "sansa", "ials", "bpr",
+                                  "neumf", "content_knn", "blend"])
 def test_save_and_load_round_trip_without_pickle(toy, toy_settings, tmp_path, kind) -> None:
     items, inter = toy
+    _needs(kind)
     extra = {"epochs": 2} if kind == "neumf" else {}
     model = train(_config(kind, **extra), inter, items["item_id"].to_numpy(),
                   settings=toy_settings)

@@ -147,7 +147,7 @@ def test_bad_queries_and_ids(toy_settings, encoder):
 
 
 def test_bad_config_values():
-    with pytest.raises(ContentError, match="index_type must be one of flat, hnsw, ivf"):
+    with pytest.raises(ContentError, match="index_type must be one of auto, flat, hnsw, ivf"):
         ContentConfig(dataset="toy", index_type="annoy")
     with pytest.raises(ValueError, match="latent_dim"):
         ContentConfig(dataset="toy", latent_dim=0)

@@ -20,7 +20,8 @@ from workbench.cli.app import (
 def content_build(
     name: DatasetArg,
     fusion: Annotated[bool, typer.Option(help="Fuse the tabular autoencoder code.")] = True,
-    index_type: Annotated[str, typer.Option(help="flat, hnsw or ivf.")] = "flat",
+    index_type: Annotated[str, typer.Option(
+        help="auto (by catalog size), flat, hnsw, ivf or ivf_sq8.")] = "auto",
     latent_dim: Annotated[int, typer.Option(help="Autoencoder code size.")] = 32,
     tabular_weight: Annotated[float, typer.Option(help="Weight of the tabular code.")] = 0.5,
 ) -> None:

@@ -33,6 +33,7 @@ from workbench.collaborative.base import (
     IdMap,
     Interactions,
 )
+from workbench.collaborative.capacity import Shape, check_fits
 from workbench.collaborative.registry import model_class
 from workbench.data.splits import leave_last_out
 
@@ -70,6 +71,8 @@ def train(config: CollabConfig, train_df: pd.DataFrame, catalog_item_ids: np.nda
                                  f"{train_df.loc[unknown, 'item_id'].head(5).tolist()} in the "
                                  f"training rows: not in the catalog")
     fit_rows = Interactions.from_frame(train_df, ids)
+    check_fits(config.model, config.params, Shape(len(ids.users), len(ids.items),
+                                                  len(fit_rows)), settings)
     model = model_class(config.model)(config, ids, fit_rows.by_user())
     val_rows = Interactions.from_frame(validation, ids) if validation is not None and len(
         validation) else None

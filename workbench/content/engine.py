@@ -71,13 +71,15 @@ class ContentConfig(BaseModel):
     """Autoencoder code size."""
     tabular_weight: float = Field(0.5, ge=0)
     """Weight of the (normalised) tabular code against the (normalised) text vector."""
-    index_type: str = "flat"
-    """FAISS index type: flat, hnsw or ivf."""
+    index_type: str = "auto"
+    """FAISS index type: auto (by catalog size: exact up to 100k items, then HNSW, IVF+SQ8
+    past 2M), flat, hnsw, ivf or ivf_sq8 (:mod:`workbench.content.index`)."""
     hnsw_m: int = 32
     hnsw_ef_search: int = 64
     ivf_nlist: int = 0
     """0 picks 4*sqrt(n)."""
-    ivf_nprobe: int = 8
+    ivf_nprobe: int = 0
+    """0: 8 for ivf, 64 for ivf_sq8."""
     prf_depth: int = Field(0, ge=0)
     """Text matches whose codes estimate a free-text query's tabular part (0: none; see the
     module docstring for why none is the default)."""

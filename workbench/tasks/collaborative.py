@@ -58,6 +58,9 @@ class TrainTask(TaskConfig):
     seed: int = 42
     k: int = Field(10, gt=0)
     sampled_negatives: int = Field(100, gt=0)
+    eval_users: int = Field(10_000, gt=0)
+    """Validation and test rank the whole catalog for at most this many users, a seeded
+    sample (``seed``) where there are more; the run records how many (``*_users_evaluated``)."""
     trial: bool = False
     """A tuning trial: fit and validate only (no refit, no test, nothing saved or
     registered)."""
@@ -164,6 +167,8 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
     catalog = items["item_id"].to_numpy()
     split_seed = int(parts.manifest.get("seed", settings.seed))
     fit_rows, val_rows = validation_split(parts.train, split_seed)
+    val_eval = evaluation.sample_users(val_rows, task.eval_users, task.seed)
+    test_eval = evaluation.sample_users(parts.test, task.eval_users, task.seed)
     k = task.k
     params = {**task.model_dump(exclude={"params", "mlflow_experiment"}),
               "params": config.params, "tuned_from": str(source) if source else "-",
@@ -183,8 +188,8 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
         if selected.best_epochs is not None:
             metrics["epochs_run"] = float(len(selected.history.get("loss", [])))
             metrics["best_epoch"] = float(selected.best_epochs)
-        metrics.update(_prefixed("val_", evaluation.full_ranking(selected, val_rows, k)))
-        metrics.update(_few_ratings("val_", selected, val_rows, fit_rows, k))
+        metrics.update(_prefixed("val_", evaluation.full_ranking(selected, val_eval, k)))
+        metrics.update(_few_ratings("val_", selected, val_eval, fit_rows, k))
         if task.objective == "explicit":
             metrics.update(_prefixed("val_", evaluation.rating_prediction(selected, val_rows,
                                                                         fit_rows)))
@@ -216,12 +221,12 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
         metrics["refit_seconds"] = time.perf_counter() - started
         metrics["train_seconds"] = select_seconds + metrics["refit_seconds"]
         popularity = parts.train.groupby("item_id").size()
-        full, per_user = evaluation.full_ranking(model, parts.test, k,
+        full, per_user = evaluation.full_ranking(model, test_eval, k,
                                                  item_popularity=popularity, per_user=True)
         metrics.update(_prefixed("test_", full))
-        metrics.update(_few_ratings("test_", model, parts.test, parts.train, k))
+        metrics.update(_few_ratings("test_", model, test_eval, parts.train, k))
         metrics.update(_prefixed("test_", evaluation.sampled_ranking(
-            model, parts.test, k, task.sampled_negatives, task.seed)))
+            model, test_eval, k, task.sampled_negatives, task.seed)))
         if task.objective == "explicit":
             metrics.update(_prefixed("test_", evaluation.rating_prediction(
                 model, parts.test, parts.train)))

@@ -38,7 +38,7 @@ class ContentTask(TaskConfig):
     fusion: bool = True
     latent_dim: int = Field(32, gt=0)
     tabular_weight: float = Field(0.5, ge=0)
-    index_type: Literal["flat", "hnsw", "ivf"] = "flat"
+    index_type: Literal["auto", "flat", "hnsw", "ivf", "ivf_sq8"] = "auto"
     prf_depth: int = Field(0, ge=0)
     ae_epochs: int = Field(60, gt=0)
     k: int = Field(10, gt=0)
@@ -131,8 +131,11 @@ def build_and_evaluate(task: ContentTask, settings: Settings | None = None,
 
     results = {**metrics, **{f"{step}_seconds": s for step, s in build.seconds.items()},
                "items": build.items, "items_embedded": build.embedding.embedded,
-               "index_bytes": build.index_bytes, "dim": build.dim}
-    params = {**config.model_dump(),
+               "index_bytes": build.index_bytes, "dim": build.dim,
+               "index_recall_at_10": engine.manifest.recall_at_10}
+    if engine.manifest.search_p50_ms is not None:
+        results["index_search_p50_ms"] = engine.manifest.search_p50_ms
+    params = {**config.model_dump(), "index_type_built": engine.manifest.index_type,
               **{f"ranking_{n}": v for n, v in engine.ranking.model_dump().items()}}
     run_name = f"{task.dataset}-{'fused' if task.fusion else 'text'}-{task.index_type}"
     with tracking.start_run(task.mlflow_experiment, run_name=run_name, params=params,

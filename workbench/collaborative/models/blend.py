@@ -35,6 +35,7 @@ from workbench.collaborative.base import (
     FitContext,
     ModelParams,
 )
+from workbench.collaborative.capacity import Cost
 from workbench.collaborative.registry import model_class, register
 from workbench.errors import describe_errors
 
@@ -84,6 +85,18 @@ class Blend(CollaborativeModel):
                 "member_params": completed}
 
     members: dict[str, CollaborativeModel]
+    fallbacks = ("ials", "popularity")
+
+    @classmethod
+    def cost(cls, params, shape) -> Cost:
+        """The members' costs added up (all are held at once)."""
+        total = Cost(0.0, 0.0)
+        for name, weight in params.members.items():
+            if weight > 0:
+                member = model_class(name)
+                total = total + member.cost(member.Params(**params.member_params.get(
+                    name, {})), shape)
+        return total
 
     def _member(self, name: str) -> CollaborativeModel:
         from workbench.collaborative.base import make_config

@@ -22,6 +22,7 @@ from pydantic import Field
 from scipy import sparse
 
 from workbench.collaborative.base import CollaborativeModel, ModelParams
+from workbench.collaborative.capacity import Cost
 from workbench.collaborative.registry import register
 
 
@@ -104,6 +105,15 @@ class EASE(CollaborativeModel):
         user's history is scored as binary either way)."""
 
     core: LowRankEASE
+    fallbacks = ("sansa", "ials")
+
+    @classmethod
+    def cost(cls, params, shape) -> Cost:
+        """A dense float64 ``items x users`` copy of the data and three ``d x d`` float64
+        matrices while inverting (``d`` = the smaller of users and items)."""
+        d = min(shape.users, shape.items)
+        memory = 8.0 * shape.items * shape.users + 3 * 8.0 * d * d
+        return Cost(memory, (2.0 * d**3 + 2.0 * shape.items * shape.users * d) / 2e10)
 
     def fit(self, train, validation, context) -> None:
         self.core = LowRankEASE(train.matrix(self.params.weighting).T, self.params.l2)

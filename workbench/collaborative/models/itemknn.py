@@ -18,9 +18,14 @@ from pydantic import Field
 from scipy import sparse
 
 from workbench.collaborative.base import CollaborativeModel, ModelParams
+from workbench.collaborative.capacity import Cost, gram_nnz, sparse_bytes
 from workbench.collaborative.registry import register
 
 _BLOCK = 2048
+DENSE_UP_TO = 50_000
+"""Up to this many items similarity rows are computed dense, a block at a time (the
+catalogs here); past it, sparse (:func:`cosine_neighbours`)."""
+SPARSE_BLOCK = 16_384
 
 
 def top_neighbours(rows: Callable[[int, int], np.ndarray], n: int, neighbours: int
@@ -48,12 +53,42 @@ def top_neighbours(rows: Callable[[int, int], np.ndarray], n: int, neighbours: i
          (np.concatenate(out_cols or empty), np.concatenate(out_rows or empty))), shape=(n, n))
 
 
+def sparse_top_neighbours(rows: sparse.csr_matrix, start: int, neighbours: int
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(item, neighbour, similarity) of the ``neighbours`` largest positive entries of each
+    sparse similarity row (rows are items ``start, start+1, ...``), the diagonal left out;
+    vectorised over the block's entries (ties: the lower column first)."""
+    rows = rows.tocsr()
+    item = np.repeat(np.arange(start, start + rows.shape[0]), np.diff(rows.indptr))
+    keep = (rows.data > 0) & (rows.indices != item)
+    item, col, value = item[keep], rows.indices[keep], rows.data[keep]
+    order = np.lexsort((col, -value, item))
+    item, col, value = item[order], col[order], value[order]
+    first = np.searchsorted(item, item, side="left")
+    top = np.arange(len(item)) - first < neighbours
+    return item[top], col[top], value[top]
+
+
 def cosine_neighbours(x: sparse.spmatrix, neighbours: int, shrinkage: float
                       ) -> sparse.csr_matrix:
     """Item-item cosine of the columns of ``x`` (users x items) with ``shrinkage`` added to
-    the denominator, top ``neighbours`` per item (see :func:`top_neighbours`)."""
+    the denominator, top ``neighbours`` per item (see :func:`top_neighbours`). Past
+    :data:`DENSE_UP_TO` items the Gram matrix is computed and pruned one block of items at a
+    time, sparse (:func:`sparse_top_neighbours`): memory grows with co-occurring pairs, not
+    with ``items^2``."""
     x = sparse.csc_matrix(x, dtype=np.float64)
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+    n = x.shape[1]
+    if n > DENSE_UP_TO:
+        xt = x.T.tocsr()
+        x = x.tocsr()
+        parts = []
+        for start in range(0, n, SPARSE_BLOCK):
+            block = (xt[start:start + SPARSE_BLOCK] @ x).tocoo()
+            block.data /= norms[start + block.row] * norms[block.col] + shrinkage
+            parts.append(sparse_top_neighbours(block.tocsr(), start, neighbours))
+        item, col, value = (np.concatenate(p) for p in zip(*parts, strict=True))
+        return sparse.csr_matrix((value.astype(np.float32), (col, item)), shape=(n, n))
     gram = (x.T @ x).tocsr()
 
     def rows(start: int, stop: int) -> np.ndarray:
@@ -78,6 +113,21 @@ class ItemKNN(CollaborativeModel):
         """Interaction values: 1 for every rating, or the rating itself."""
 
     similarity: sparse.csr_matrix
+
+    @classmethod
+    def cost(cls, params, shape) -> Cost:
+        """The data, the kept neighbours and either the Gram matrix ``X'X`` with dense
+        blocks of similarity rows, or (past :data:`DENSE_UP_TO` items) one sparse block of
+        ``X'X`` at a time (its share of the co-occurring pairs, sorted)."""
+        kept = 2 * sparse_bytes(params.neighbours * shape.items, shape.items)
+        data = 3 * sparse_bytes(shape.interactions, shape.users + shape.items)
+        if shape.items > DENSE_UP_TO:
+            share = min(1.0, SPARSE_BLOCK / shape.items)
+            return Cost(data + kept + 4 * 16.0 * gram_nnz(shape) * share,
+                        2e-7 * gram_nnz(shape))
+        block = min(_BLOCK, shape.items)
+        memory = data + kept + 2 * 16.0 * gram_nnz(shape) + 3 * 8.0 * block * shape.items
+        return Cost(memory, 4e-8 * gram_nnz(shape) + 2e-8 * shape.items**2)
 
     def fit(self, train, validation, context) -> None:
         p = self.params

@@ -39,6 +39,7 @@ from workbench.collaborative.base import (
     Interactions,
     ModelParams,
 )
+from workbench.collaborative.capacity import Cost
 from workbench.collaborative.registry import register
 from workbench.console import import_keras
 from workbench.data.sampling import sample_negatives
@@ -158,6 +159,17 @@ class _NCF(CollaborativeModel):
     objectives = ("implicit", "explicit")
     iterative = True
     keras_model = None
+
+    @classmethod
+    def cost(cls, params, shape) -> Cost:
+        """Embeddings with Adam's two moments, one epoch's examples (positives and sampled
+        negatives: user, item, label) and TensorFlow's copies of them; time from ~1 s an
+        epoch per 100k examples (Keras on 2 cores)."""
+        width = getattr(params, "factors", 16) + (params.mlp_layers[0] if hasattr(
+            params, "mlp_layers") else 0)
+        examples = shape.interactions * (1 + getattr(params, "negatives", 4))
+        memory = 3 * 4.0 * (shape.users + shape.items) * width + 3 * 20.0 * examples
+        return Cost(memory, params.epochs * examples * 1e-5)
 
     def _build(self, n_users: int, n_items: int, global_mean: float):
         p = self.params

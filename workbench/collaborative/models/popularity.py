@@ -25,6 +25,7 @@ class Popularity(CollaborativeModel):
         """Explicit objective: pseudo-ratings at the global mean added to every item."""
 
     item_scores: np.ndarray
+    fallbacks = ()
 
     def fit(self, train, validation, context) -> None:
         counts = np.bincount(train.item, minlength=train.n_items).astype(np.float32)
