@@ -190,3 +190,31 @@ def test_shipped_tuning_and_zoo_sweeps_are_valid(workbench_env) -> None:
     zoo = expand(load_sweep(REPO / "experiments" / "zoo.yaml"), REPO)
     assert len(zoo) == 2 * len(model_names()) * 3
     assert {v.parameters["model"] for v in zoo} == set(model_names())  # the whole zoo
+
+
+def test_a_generated_default_sweep_leaves_out_what_does_not_fit(tmp_path, monkeypatch,
+                                                                 workbench_env) -> None:
+    """EASE too large for the budget: the generated sweep trains its stand-in (SANSA where
+    installed and fitting, else iALS) and blends it instead, and says why in the file."""
+    import importlib.util
+
+    from tests.helpers.bookshop import write_bookshop
+    from workbench import data
+    from workbench.collaborative import model_class
+    from workbench.collaborative.capacity import Cost
+    from workbench.data.registry import register_spec
+    from workbench.experiments.spec import write_default_sweep
+    settings = workbench_env
+    register_spec(write_bookshop(tmp_path / "files"), settings)
+    data.prepare("bookshop", settings)
+    monkeypatch.setattr(model_class("ease"), "cost",
+                        classmethod(lambda cls, params, shape: Cost(1e15, 1.0)))
+    path = write_default_sweep("bookshop", settings)
+    text = path.read_text()
+    assert "# - ease needs ~931322.6 GB for 40 users x 60 items" in text
+    stand_in = "sansa" if importlib.util.find_spec("sansa") else "ials"
+    variants = {v.name: v for v in expand(load_sweep(path), REPO)}
+    models = {v.parameters["model"] for v in variants.values() if "model" in v.parameters}
+    assert "ease" not in models and stand_in in models
+    assert variants["blend"].parameters["params"]["members"] == {
+        stand_in: 1.0, "itemknn": 0.5, "content_knn": 0.3}

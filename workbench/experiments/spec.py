@@ -344,13 +344,75 @@ variants:
 """What `workbench pipeline` writes for a dataset without a default sweep."""
 
 
+DEFAULT_ZOO = ("popularity", "itemknn", "ease", "ials", "blend")
+DEFAULT_BLEND = {"ease": 1.0, "itemknn": 0.5, "content_knn": 0.3}
+
+
+def fitting_zoo(dataset: str, settings: Settings | None = None
+                ) -> tuple[list[str], dict[str, float], list[str]]:
+    """The default zoo's models that fit the memory budget on the prepared ``dataset``
+    (:mod:`workbench.collaborative.capacity`), the blend's members, and one note per change:
+    EASE that does not fit gives way to SANSA (when installed and it fits), else to iALS;
+    any other model that does not fit is left out."""
+    import importlib.util
+
+    from workbench import data
+    from workbench.collaborative import model_class
+    from workbench.collaborative.capacity import ModelTooLarge, Shape, check_fits
+
+    inter = data.load_interactions(dataset, settings)
+    users = int(inter["user_id"].nunique())
+    shape = Shape(users, len(data.load_items(dataset, settings)), len(inter) - users)
+    members, notes = dict(DEFAULT_BLEND), []
+
+    def fits(name: str, params: dict | None = None) -> bool:
+        try:
+            check_fits(name, model_class(name).complete_params(params or {}), shape, settings)
+        except ModelTooLarge as exc:
+            notes.append(str(exc))
+            return False
+        return True
+
+    models = []
+    for name in DEFAULT_ZOO[:-1]:
+        if fits(name):
+            models.append(name)
+        elif name == "ease":
+            stand_in = "sansa" if importlib.util.find_spec("sansa") and fits("sansa") \
+                else "ials"
+            members[stand_in] = members.pop("ease")
+            if stand_in not in models:
+                models.append(stand_in)
+    members = {name: weight for name, weight in members.items()
+               if name == "content_knn" or name in models}
+    if fits("blend", {"members": members}):
+        models.append("blend")
+    return models, members, notes
+
+
 def write_default_sweep(dataset: str, settings: Settings | None = None) -> Path:
     """Write ``<experiments_dir>/<dataset>_default.yaml`` (:data:`DEFAULT_SWEEP`) and return
-    its path; an existing file is never replaced."""
+    its path; an existing file is never replaced. On a dataset too large for some of the
+    default models (:func:`fitting_zoo`), the grid holds those that fit, the blend's members
+    follow, and the file says what was left out and why."""
     from workbench.storage import write_text
 
     settings = settings or get_settings()
     path = settings.sweep_file(f"{dataset}_default")
-    if not path.exists():
-        write_text(path, DEFAULT_SWEEP.format(name=dataset))
+    if path.exists():
+        return path
+    text = DEFAULT_SWEEP.format(name=dataset)
+    models, members, notes = fitting_zoo(dataset, settings)
+    if notes:
+        zoo = "      model: [popularity, itemknn, ease, ials, blend]   # blend: EASE + " \
+              "item-kNN + content kNN\n"
+        grid = [m for m in models if m != "blend"]
+        blend = (f"  - name: blend\n    notebook: 03_train_collaborative\n    parameters: "
+                 f"{{model: blend, params: {{members: {json.dumps(members)}}}}}\n"
+                 if "blend" in models else "")
+        why = "".join(f"# - {note}\n" for note in notes)
+        text = text.replace(zoo, f"      model: [{', '.join(grid)}]\n{blend}").replace(
+            "variants:\n", f"# Left out or replaced, too large for the memory budget:\n{why}"
+                           f"variants:\n", 1)
+    write_text(path, text)
     return path
