@@ -26,6 +26,7 @@ point (tests/test_scale_benchmark.py).
 
     .venv/bin/python benchmarks/scale_benchmark.py                      # all three, ~1 h
     .venv/bin/python benchmarks/scale_benchmark.py --sizes small        # ~1 minute
+    .venv/bin/python benchmarks/scale_benchmark.py --sizes medium --update   # one size again
 """
 
 from __future__ import annotations
@@ -282,12 +283,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="Folder for scale.json and scale.png.")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "scale.md",
                         help="Markdown file whose generated section gets the table.")
+    parser.add_argument("--update", action="store_true",
+                        help="Keep the other sizes' results from OUT/scale.json (rerun only "
+                             "--sizes).")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
         home = args.home or scratch
         results = [run_size(size, home, args.models, args.embed_sample, args.eval_users,
                             args.memory_budget_gb) for size in args.sizes]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.update and (args.out / "scale.json").is_file():
+        fresh = {r["size"]: r for r in results}
+        kept = json.loads((args.out / "scale.json").read_text())
+        results = [fresh.pop(r["size"], r) for r in kept] + list(fresh.values())
+        results.sort(key=lambda r: list(SIZES).index(r["size"]))
     (args.out / "scale.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, args.out / "scale.png")
     write_doc(args.doc, results, "scale.png" if args.out.resolve() == args.doc.parent.resolve()

@@ -455,8 +455,9 @@ def hybrid_tradeoff(recommender, train: pd.DataFrame, test: pd.DataFrame,
     seeds = seeds[seeds["user_id"].isin(relevant_by_user.index)
                   & seeds["user_id"].isin(users_known)
                   & seeds["item_id"].isin(recommender.content.index.item_ids)]
-    if max_users:
-        keep = np.sort(seeds["user_id"].unique())[:max_users]
+    users = seeds["user_id"].unique()
+    if max_users and len(users) > max_users:  # a seeded sample of the users
+        keep = np.random.default_rng(seed).choice(users, size=max_users, replace=False)
         seeds = seeds[seeds["user_id"].isin(keep)]
     if seeds.empty:
         raise WorkbenchError("no test user has a seed item to evaluate the hybrid with")

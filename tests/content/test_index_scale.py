@@ -48,3 +48,14 @@ def test_each_type_is_a_factory_string_and_measures_its_recall(index_type, facto
         assert 0 < manifest.search_p50_ms < 50
     ids, _ = index.search(vectors[:1], 3)
     assert ids[0, 0] == 1
+
+
+def test_a_narrow_search_is_widened_at_build_until_recall_reaches_the_target() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(3000, 32)).astype(np.float32)  # no structure: hard for HNSW
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex.build(vectors, np.arange(3000), _manifest("hnsw"),
+                              {"hnsw_ef_search": 2})
+    params = index.manifest.index_params
+    assert params["hnsw_ef_search"] > 2 and index.index.hnsw.efSearch == params["hnsw_ef_search"]
+    assert index.manifest.recall_at_10 >= 0.95

@@ -17,8 +17,10 @@ vectors, i.e. cosine similarity). Every type is built by ``faiss.index_factory``
 
 An approximate index measures itself when it is built: :func:`measure_recall` searches
 :data:`RECALL_QUERIES` sampled catalog vectors, compares the top 10 (the query item itself
-left out) with exact search, and times single queries; ``recall_at_10`` and
-``search_p50_ms`` go into the manifest (and MLflow, by the content task).
+left out) with exact search, and times single queries; while the recall is under
+:data:`RECALL_TARGET` (0.95) the search is widened (efSearch or nprobe doubled, up to 512,
+:func:`tune_search`). The final ``recall_at_10``, ``search_p50_ms`` and breadth go into the
+manifest (and MLflow, by the content task).
 
 :meth:`VectorIndex.save` writes the serialized FAISS index, the vectors, item ids, tabular
 codes and the manifest into one ``.npz`` through a temporary file and a rename, so a crash
@@ -48,6 +50,10 @@ EXACT_UP_TO = 50_000
 HNSW_UP_TO = 2_000_000
 """``auto``: HNSW up to this many items (1.7 GB a million at 384-d), IVF+SQ8 past it."""
 RECALL_QUERIES = 1_000
+RECALL_TARGET = 0.95
+"""An approximate index widens its search at build until its recall@10 reaches this."""
+MAX_BREADTH = 512
+"""The widest search :func:`tune_search` tries (HNSW efSearch, IVF nprobe)."""
 FORMAT_VERSION = 1
 
 
@@ -148,27 +154,30 @@ def _make_index(vectors: np.ndarray, index_type: str, params: dict):
 
 
 def measure_recall(index, vectors: np.ndarray, k: int = 10, queries: int = RECALL_QUERIES,
-                   seed: int = 0) -> tuple[float, float]:
-    """(recall@k against exact search, median ms of one single-threaded query) of ``index``
-    over its ``vectors``, on ``queries`` sampled rows used as queries (each query's own row
-    left out of both result lists)."""
+                   seed: int = 0, exact: np.ndarray | None = None
+                   ) -> tuple[float, float, np.ndarray]:
+    """(recall@k against exact search, median ms of one single-threaded query, the exact
+    neighbours) of ``index`` over its ``vectors``, on ``queries`` sampled rows used as
+    queries (each query's own row left out of both result lists). ``exact``: the neighbours
+    of an earlier call with the same sample, reused."""
     faiss = _faiss()
     n = len(vectors)
     rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, queries), replace=False))
     q = np.ascontiguousarray(vectors[rows])
-    exact = np.empty((len(rows), min(k + 1, n)), np.int64)
-    for start in range(0, len(rows), 256):  # exact top k+1 in blocks: bounded memory
-        scores = q[start:start + 256] @ vectors.T
-        top = np.argpartition(-scores, exact.shape[1] - 1, axis=1)[:, :exact.shape[1]]
-        exact[start:start + 256] = top
+    depth = min(k + 1, n)
+    if exact is None:
+        exact = np.empty((len(rows), depth), np.int64)
+        for start in range(0, len(rows), 256):  # exact top k+1 in blocks: bounded memory
+            scores = q[start:start + 256] @ vectors.T
+            exact[start:start + 256] = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     times = []
     try:
-        found = np.empty((len(rows), exact.shape[1]), np.int64)
+        found = np.empty((len(rows), depth), np.int64)
         for r in range(len(rows)):
             t0 = time.perf_counter()
-            found[r] = index.search(q[r:r + 1], exact.shape[1])[1][0]
+            found[r] = index.search(q[r:r + 1], depth)[1][0]
             times.append(time.perf_counter() - t0)
     finally:
         faiss.omp_set_num_threads(threads)
@@ -177,7 +186,25 @@ def measure_recall(index, vectors: np.ndarray, k: int = 10, queries: int = RECAL
         truth = [i for i in exact[r] if i != row][:k]
         got = [i for i in found[r] if i != row and i >= 0][:k]
         hits += len(set(truth) & set(got))
-    return hits / max(1, len(rows) * min(k, n - 1)), 1000 * float(np.median(times))
+    return hits / max(1, len(rows) * min(k, n - 1)), 1000 * float(np.median(times)), exact
+
+
+def tune_search(index, vectors: np.ndarray, used: dict) -> tuple[float, float]:
+    """Measure an approximate index's recall@10 (:func:`measure_recall`) and, while it is
+    under :data:`RECALL_TARGET`, double its search breadth (HNSW ``efSearch``, IVF
+    ``nprobe``) up to :data:`MAX_BREADTH`; ``used`` gets the final value. Returns (recall,
+    p50 ms)."""
+    recall, p50, exact = measure_recall(index, vectors)
+    key = "hnsw_ef_search" if used["type"] == "hnsw" else "ivf_nprobe"
+    limit = MAX_BREADTH if key == "hnsw_ef_search" else min(MAX_BREADTH, used["ivf_nlist"])
+    while recall < RECALL_TARGET and used[key] < limit:
+        used[key] = min(limit, 2 * used[key])
+        if key == "hnsw_ef_search":
+            index.hnsw.efSearch = used[key]
+        else:
+            index.nprobe = used[key]
+        recall, p50, exact = measure_recall(index, vectors, exact=exact)
+    return recall, p50
 
 
 class VectorIndex:
@@ -211,7 +238,7 @@ class VectorIndex:
         if used["type"] == "flat":
             manifest.recall_at_10 = 1.0
         else:
-            manifest.recall_at_10, manifest.search_p50_ms = measure_recall(index, vectors)
+            manifest.recall_at_10, manifest.search_p50_ms = tune_search(index, vectors, used)
         manifest.index_params = used
         manifest.count = len(item_ids)
         manifest.catalog_fingerprint = catalog_fingerprint(item_ids)

@@ -45,8 +45,9 @@ class HybridTask(TaskConfig):
     candidates: int = Field(100, gt=0)
     k: int = Field(10, gt=0)
     seeds_per_user: int = Field(3, gt=0)
-    max_users: int = Field(0, ge=0)
-    """0: every user."""
+    max_users: int = Field(2000, ge=0)
+    """At most this many test users (a seeded sample where there are more: the catalogs
+    here have about 600, a million-item catalog hundreds of thousands); 0: every user."""
     seed: int = 42
     mlflow_experiment: str = "hybrid"
 
