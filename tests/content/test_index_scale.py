@@ -9,6 +9,7 @@ import pytest
 from workbench.content.index import (
     EXACT_UP_TO,
     HNSW_UP_TO,
+    IVF_UP_TO,
     ContentIndexError,
     IndexManifest,
     VectorIndex,
@@ -25,7 +26,8 @@ def test_auto_follows_the_catalog_size() -> None:
     assert resolve_index_type("auto", 5_000) == "flat"
     assert resolve_index_type("auto", EXACT_UP_TO) == "flat"
     assert resolve_index_type("auto", EXACT_UP_TO + 1) == "hnsw"
-    assert resolve_index_type("auto", HNSW_UP_TO + 1) == "ivf_sq8"
+    assert resolve_index_type("auto", HNSW_UP_TO + 1) == "ivf"
+    assert resolve_index_type("auto", IVF_UP_TO + 1) == "ivf_sq8"
     assert resolve_index_type("ivf", 10) == "ivf"
     with pytest.raises(ContentIndexError, match="unknown index type 'annoy'; choose one of "
                                                 "auto, flat"):

@@ -72,7 +72,7 @@ class ContentConfig(BaseModel):
     tabular_weight: float = Field(0.5, ge=0)
     """Weight of the (normalised) tabular code against the (normalised) text vector."""
     index_type: str = "auto"
-    """FAISS index type: auto (by catalog size: exact up to 50k items, then HNSW, IVF+SQ8
+    """FAISS index type: auto (by catalog size: exact up to 50k items, then HNSW, IVF, IVF+SQ8
     past 2M), flat, hnsw, ivf or ivf_sq8 (:mod:`workbench.content.index`)."""
     hnsw_m: int = 32
     hnsw_ef_search: int = 64

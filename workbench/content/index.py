@@ -10,9 +10,11 @@ vectors, i.e. cosine similarity). Every type is built by ``faiss.index_factory``
   quarter of the memory (the vectors kept beside the index stay exact).
 - ``auto`` (the default): by catalog size, :func:`resolve_index_type`. Exact up to
   :data:`EXACT_UP_TO` items (every catalog shipped here: answers do not change), HNSW up to
-  :data:`HNSW_UP_TO`, then IVF+SQ8. Measured on 2 cores over 1M normalised 384-d vectors:
-  exact search 64 ms a query; ``HNSW32,Flat`` built in 210 s, recall@10 0.994 at 0.19 ms
-  (efSearch 64), 1.7 GB; ``IVF4096,SQ8`` 380 MB, recall 0.978 at 0.71 ms (nprobe 64);
+  :data:`HNSW_UP_TO`, IVF up to :data:`IVF_UP_TO`, then IVF+SQ8. Measured on 2 cores over
+  1M normalised 384-d vectors (synthetic, issue 25):
+  exact search 64 ms a query; ``HNSW32,Flat`` built in 210 s (efConstruction 40), recall@10
+  0.994 at 0.19 ms (efSearch 64), 1.7 GB; ``IVF4096,Flat`` built in 51 s, 0.961 at 0.40 ms
+  (nprobe 16); ``IVF4096,SQ8`` 380 MB, recall 0.978 at 0.71 ms (nprobe 64);
   PQ without a refine step stays near 0.60 recall, so it is not offered.
 
 An approximate index measures itself when it is built: :func:`measure_recall` searches
@@ -47,8 +49,12 @@ from workbench.storage import atomic_path
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf_sq8")
 EXACT_UP_TO = 50_000
 """``auto``: exact search up to this many items (a query p50 about 10 ms at 50k here)."""
-HNSW_UP_TO = 2_000_000
-"""``auto``: HNSW up to this many items (1.7 GB a million at 384-d), IVF+SQ8 past it."""
+HNSW_UP_TO = 250_000
+"""``auto``: HNSW up to this many items (its build grows fastest: 33 s at 100k here, over
+10 minutes at 1M with efConstruction 80), then IVF."""
+IVF_UP_TO = 2_000_000
+"""``auto``: IVF over exact vectors up to this many items (1.5 GB a million at 384-d), then
+IVF over 8-bit quantised vectors (a quarter of the memory)."""
 RECALL_QUERIES = 1_000
 RECALL_TARGET = 0.95
 """An approximate index widens its search at build until its recall@10 reaches this."""
@@ -115,7 +121,9 @@ def resolve_index_type(index_type: str, n: int) -> str:
             f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
     if index_type != "auto":
         return index_type
-    return "flat" if n <= EXACT_UP_TO else "hnsw" if n <= HNSW_UP_TO else "ivf_sq8"
+    if n <= EXACT_UP_TO:
+        return "flat"
+    return "hnsw" if n <= HNSW_UP_TO else "ivf" if n <= IVF_UP_TO else "ivf_sq8"
 
 
 def _make_index(vectors: np.ndarray, index_type: str, params: dict):
