@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast lint constraints mlflow-ui dashboard screenshot serve
+.PHONY: help setup pipeline test test-fast lint constraints mlflow-ui dashboard screenshot serve \
+  tracking-server
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +42,13 @@ serve: $(STAMP) ## Serve models:/$(DATASET)-hybrid@champion over HTTP on 127.0.0
 mlflow-ui: $(STAMP) ## MLflow UI for the runs on http://127.0.0.1:5000 (MLFLOW_PORT=...)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
 	  --backend-store-uri "$$($(BIN)/python -c 'from workbench import tracking; print(tracking.configure())')"
+
+TRACKING_PORT ?= 5000
+PG_PORT ?= 5433
+BACKEND_STORE_URI ?=
+tracking-server: $(STAMP) ## Shared tracking server: PostgreSQL (experiments/.postgres) + mlflow server on 127.0.0.1:5000 (TRACKING_PORT, PG_PORT, BACKEND_STORE_URI=postgresql://...)
+	$(BIN)/workbench tracking-server --port $(TRACKING_PORT) --pg-port $(PG_PORT) \
+	  $(if $(BACKEND_STORE_URI),--backend-store-uri "$(BACKEND_STORE_URI)")
 
 DASHBOARD_PORT ?= 8866
 dashboard: $(STAMP) ## The dashboard (Voila) on 127.0.0.1:8866: open the URL with the token it prints

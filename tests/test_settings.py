@@ -50,7 +50,8 @@ def test_to_env_round_trips_every_field(tmp_path: Path, monkeypatch) -> None:
               "jikan_url": "http://127.0.0.1:2/v4", "provider_timeout_s": 2.0,
               "provider_retries": 9, "provider_min_interval_s": 0.5, "self_heal": True,
               "dashboard_datasets": ["toy", "movies"], "progress_file": tmp_path / "p.txt",
-              "run_tags": {"workbench.sweep": "s"}}
+              "run_tags": {"workbench.sweep": "s"}, "memory_budget_gb": 3.5,
+              "ray_address": "10.0.0.1:6379"}
     assert set(values) == set(Settings.model_fields), "a new field: give it a value here"
     original = Settings(**values)
     assert all(original.model_dump()[k] != v for k, v in Settings(home=tmp_path).model_dump()

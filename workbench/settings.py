@@ -17,6 +17,8 @@ Defaults:
   file store); ``WORKBENCH_MLFLOW_URI`` points everything at a tracking server instead.
 - ``optuna_uri``: ``sqlite:///<experiments_dir>/optuna.db``, the tuning studies (so an
   interrupted search resumes).
+- ``ray_address``: none (sweeps run on the local process pool); a Ray cluster's address
+  runs them there (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ class Settings(BaseSettings):
     optuna_uri: str | None = None
     """Optuna storage of the sweeps' tuning studies; default is a SQLite file under
     ``experiments_dir``."""
+    ray_address: str | None = None
+    """The Ray cluster sweeps run their variants on (``HOST:PORT`` of ``ray start --head``,
+    ``auto``, or ``local`` for a throwaway instance here; ``WORKBENCH_RAY_ADDRESS``, or
+    ``workbench experiments run --ray``). Unset: the local process pool."""
     download_timeout_s: float = 60.0
     """Timeout for one HTTP request when fetching from the public origin."""
     seed: int = 42

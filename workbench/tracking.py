@@ -114,13 +114,39 @@ def relocate_artifacts(settings: Settings | None = None) -> int:
                      stat.st_mtime_ns, stat.st_size)
 
 
+_ANSWERED: set[str] = set()
+"""Tracking servers that answered once in this process (checked no more)."""
+
+
+def check_server(uri: str, timeout_s: float = 5) -> None:
+    """A :class:`TrackingError` naming ``uri`` when the tracking server there does not answer
+    its ``/health`` (MLflow itself would retry for minutes, then print a page); nothing for
+    other URIs, or a server that answered before in this process."""
+    if not uri.startswith(("http://", "https://")) or uri in _ANSWERED:
+        return
+    import requests
+
+    try:
+        answer = requests.get(f"{uri.rstrip('/')}/health", timeout=timeout_s)
+        problem = None if answer.ok else f"/health answered {answer.status_code}"
+    except requests.RequestException as exc:
+        problem = type(exc).__name__
+    if problem:
+        raise TrackingError(f"the MLflow tracking server {uri} does not answer ({problem}); "
+                            f"start it (`make tracking-server`, docs/cluster.md) or unset "
+                            f"WORKBENCH_MLFLOW_URI to use the local store")
+    _ANSWERED.add(uri)
+
+
 def configure(settings: Settings | None = None) -> str:
     """Point MLflow at the settings' tracking URI (creating a local store's folder). A local
     SQLite store is checked first: a damaged one is a :class:`TrackingError` naming the fix
     (models on disk keep working without it); one that was copied or moved with its home has
-    its artifact locations rewritten (:func:`relocate_artifacts`)."""
+    its artifact locations rewritten (:func:`relocate_artifacts`). A tracking server that does
+    not answer is a :class:`TrackingError` (:func:`check_server`)."""
     settings = settings or get_settings()
     uri = settings.mlflow_uri
+    check_server(uri)
     if uri.startswith("sqlite:///"):
         settings.experiments_dir.mkdir(parents=True, exist_ok=True)
         path = Path(uri.removeprefix("sqlite:///"))

@@ -25,3 +25,17 @@ def write_sweep(folder: Path, text: str, name: str = "sweep.yaml") -> Path:
     path = folder / name
     path.write_text(text)
     return path
+
+
+def fake_run(job):
+    """A stand-in for running a notebook (importable by executor workers, Ray's included):
+    ``ok`` finishes, ``fails`` fails, ``dies`` kills its worker process."""
+    import os
+
+    from workbench.experiments.executor import JobResult
+
+    if job.notebook == "dies":
+        os._exit(3)
+    if job.notebook == "fails":
+        return JobResult("FAILED", 0.0, "the notebook failed")
+    return JobResult("FINISHED", 0.0, node=str(job.tags))

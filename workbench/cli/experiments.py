@@ -103,14 +103,79 @@ def experiments_run(
     = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
     force: Annotated[bool, typer.Option(help="Rerun variants that already finished.")] = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS",
+        help="Run the variants as tasks on the Ray cluster at ADDRESS (HOST:PORT of `ray "
+             "start --head`, auto, or local: a throwaway instance here with -j CPUs); "
+             "default: WORKBENCH_RAY_ADDRESS, else the local pool.")] = None,
 ) -> None:
     """Run a sweep: each variant through papermill, a child MLflow run under one parent."""
-    from workbench.experiments import run_sweep
+    from contextlib import nullcontext
 
-    report = run_sweep(_find_sweep(sweep), jobs=jobs, only=only, dry_run=dry_run, force=force)
+    from workbench import tracking
+    from workbench.experiments import run_sweep
+    from workbench.settings import get_settings
+
+    settings = get_settings()
+    spec = _find_sweep(sweep)
+    address = ray or settings.ray_address
+    if address and not dry_run:
+        from workbench.experiments import expand
+        from workbench.experiments.ray_executor import RayExecutor
+
+        expand(spec)  # a bad sweep file fails before the cluster is asked
+        tracking.check_server(settings.mlflow_uri)  # before the cluster: nothing half-made
+        executor = RayExecutor(address, cpus=jobs if address == "local" else None)
+    else:
+        executor = None
+    with executor or nullcontext():
+        report = run_sweep(spec, settings, jobs=jobs, only=only, dry_run=dry_run, force=force,
+                           executor=executor)
     _print_sweep_report(report)
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command("tracking-server")
+@clean_errors
+def tracking_server(
+    port: Annotated[int, typer.Option(help="The MLflow server's port on 127.0.0.1.")] = 5000,
+    pg_port: Annotated[int, typer.Option(help="PostgreSQL's port on 127.0.0.1.")] = 5433,
+    pg_data: Annotated[Path | None, typer.Option(
+        help="The PostgreSQL cluster's folder, created on first use and kept (default: "
+             "experiments/.postgres).")] = None,
+    artifacts: Annotated[Path | None, typer.Option(
+        help="Where the server keeps the artifacts (default: experiments/server-artifacts)."
+    )] = None,
+    backend_store_uri: Annotated[str | None, typer.Option(
+        help="Use this existing database (postgresql://user:password@host:5432/mlflow) "
+             "instead of starting PostgreSQL.")] = None,
+) -> None:
+    """Run a tracking server several machines can share until Ctrl-C: PostgreSQL and `mlflow
+    server --serve-artifacts`, on 127.0.0.1 (logs in experiments/runs/; docs/cluster.md)."""
+    import signal
+    import time
+
+    from workbench.settings import get_settings
+    from workbench.tracking_server import tracking_server as serve
+
+    settings = get_settings()
+    pg_data = pg_data or settings.experiments_dir / ".postgres"
+    artifacts = artifacts or settings.experiments_dir / "server-artifacts"
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the children too
+    with serve(port, pg_port, pg_data, artifacts, settings.runs_dir, backend_store_uri) as url:
+        store = "the given database" if backend_store_uri else f"PostgreSQL in {pg_data}"
+        typer.echo(f"tracking server on {url} ({store}, artifacts in {artifacts}); Ctrl-C "
+                   f"stops it\n  export WORKBENCH_MLFLOW_URI={url}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            typer.echo("stopping")
 
 
 def _print_sweep_report(report) -> None:

@@ -7,6 +7,9 @@ run per variant, skipping finished work, and cleaning up after killed sweeps.
 - **Failure**: a failing variant's run is marked FAILED with the failing cell's error in the
   ``workbench.error`` tag and the executed notebook attached (:meth:`SweepRuns.record`); a
   notebook that failed before opening a run gets one.
+- **Retried jobs**: a job an executor reran (a Ray task whose node was lost) may have left
+  a RUNNING run of the lost attempt beside the rerun's: :meth:`SweepRuns.record` keeps the
+  rerun's and marks the lost ones KILLED.
 - **Killed sweeps**: the parent run records which process runs it (``workbench.runner``,
   ``host:pid``); a sweep starting in an experiment marks KILLED every RUNNING run there whose
   sweep process is gone (kill -9, a closed terminal; :func:`mark_orphaned_runs`), so nothing
@@ -33,6 +36,8 @@ TAG_PARENT = "mlflow.parentRunId"
 TAG_SWEEP_PARENT = "workbench.sweep_parent"
 TAG_RUNNER = "workbench.runner"
 """``host:pid`` of the process running a sweep's parent run (to tell orphans)."""
+TAG_NODE = "workbench.node_id"
+"""The Ray node a variant ran on (:mod:`workbench.experiments.ray_executor`)."""
 
 
 def finished_hashes(client, experiment_id: str) -> dict[str, str]:
@@ -118,15 +123,16 @@ class SweepRuns:
                               json.dumps(names)[:6000])
 
     def record(self, name: str, params_hash: str, parameters: dict[str, Any], uid: str,
-               status: str, error: str, output: str) -> str:
+               status: str, error: str, output: str, node: str = "") -> str:
         """Attach the executed notebook to the variant's run (creating a run when the
-        notebook failed before opening one, or tracks nothing) and record a failure; the run
-        id."""
+        notebook failed before opening one, or tracks nothing) and record a failure, and the
+        ``node`` it ran on when known; the run id."""
         client = self.client
         runs = client.search_runs([self.experiment_id],
-                                  filter_string=f"tags.`{TAG_UID}` = '{uid}'")
+                                  filter_string=f"tags.`{TAG_UID}` = '{uid}'",
+                                  order_by=["attributes.start_time DESC"])
         if runs:
-            run_id = runs[0].info.run_id
+            run_id = self._kept_attempt(runs, status)
         else:
             run = client.create_run(self.experiment_id, run_name=f"{self.sweep}/{name}",
                                     tags=self.child_tags(name, params_hash, uid))
@@ -135,11 +141,26 @@ class SweepRuns:
                 client.log_param(run_id, key, value)
             if status == "FINISHED":  # a notebook that tracks nothing (e.g. track=False)
                 client.set_terminated(run_id, "FINISHED")
+        if node:
+            client.set_tag(run_id, TAG_NODE, node)
         if Path(output).is_file():
             client.log_artifact(run_id, output, "notebook")
         if status == "FAILED":
             self.mark_failed(run_id, error)
         return run_id
+
+    def _kept_attempt(self, runs: list, status: str) -> str:
+        """Of the runs one job opened (newest first; several when its executor retried it),
+        the one to keep: the newest FINISHED one when the job finished, else the newest. The
+        others still RUNNING were lost with their worker: marked KILLED, naming the kept."""
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        kept = (finished[0] if status == "FINISHED" and finished else runs[0]).info.run_id
+        for run in runs:
+            if run.info.run_id != kept and run.info.status == "RUNNING":
+                self.note_error(run.info.run_id, f"this attempt was lost with its worker or "
+                                                 f"node; the job was run again as {kept}")
+                self.client.set_terminated(run.info.run_id, "KILLED")
+        return kept
 
     def note_error(self, run_id: str, error: str) -> None:
         """Put ``error`` in a child run's ``workbench.error`` tag."""

@@ -61,11 +61,13 @@ class Job:
 
 @dataclass(frozen=True)
 class JobResult:
-    """How a job ended: ``FINISHED`` or ``FAILED`` (with the reason), after ``seconds``."""
+    """How a job ended: ``FINISHED`` or ``FAILED`` (with the reason), after ``seconds``;
+    ``node``: where it ran, when the executor knows (a Ray node id)."""
 
     status: str
     seconds: float
     error: str = ""
+    node: str = ""
 
 
 def run_job(job: Job) -> JobResult:

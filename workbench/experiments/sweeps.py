@@ -350,7 +350,7 @@ class _Runner:
         if self.status is not None:
             self.status.done(name)
         run_id = self.runs.record(name, variant.params_hash, variant.parameters, uid,
-                                  result.status, result.error, output)
+                                  result.status, result.error, output, result.node)
         outcome = Outcome(name, result.status, result.seconds, result.error, run_id, output)
         self.report.outcomes.append(outcome)
         return outcome

@@ -1,0 +1,195 @@
+"""Sweeps on a Ray cluster: :class:`RayExecutor`, the :class:`~workbench.experiments.
+executor.Executor` whose jobs are Ray tasks (``workbench experiments run SWEEP --ray
+ADDRESS``, or ``WORKBENCH_RAY_ADDRESS``; docs/cluster.md).
+
+Each job is one Ray task (one CPU) that runs the same :func:`~workbench.experiments.
+executor.run_job` the local executor runs: papermill inside, the same notebooks, the settings
+passed as ``WORKBENCH_*`` variables (:meth:`workbench.settings.Settings.to_env`). The task
+adds the id of the Ray node it runs on to the MLflow run's tags (``workbench.node_id``) and
+sends the executed notebook back, so the runner can attach it although the worker's disk is
+not its own. It keeps the executor's promises:
+
+- **A failure is a result**: a failing notebook is a ``FAILED`` result as on this machine; a
+  task whose worker or node is lost is retried by Ray (``max_retries``) on a node still
+  there, and a task still lost after that is a ``FAILED`` result naming the loss.
+- **Ctrl-C** (:meth:`RayExecutor.stop`) cancels every task with ``force``: Ray kills their
+  worker processes, and each notebook kernel, which polls its parent, exits with it.
+- **Nothing half-written**: an address that does not answer is refused (:class:`RayUnavailable`,
+  one line naming the address and ``ray start --head``) before the sweep opens any run.
+
+Ray is imported only here, and only when a :class:`RayExecutor` is made: the CLI's cold start
+does not pay for it. ``local`` as the address starts a throwaway one-machine Ray instance
+(Ray's local mode, measured against the local pool in docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Hashable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from workbench import WorkbenchError
+from workbench.experiments.bookkeeping import TAG_NODE
+from workbench.experiments.executor import Job, JobResult, run_job
+
+LOCAL = "local"
+"""The address that starts a Ray instance on this machine for one sweep."""
+DEFAULT_RETRIES = 2
+"""How often Ray reruns a task whose worker process or node was lost."""
+START_CLUSTER = "start one with `ray start --head` (then `--ray HOST:6379`)"
+
+
+class RayUnavailable(WorkbenchError):
+    """The Ray cluster at the given address cannot be used."""
+
+
+def parse_address(address: str) -> tuple[str, int] | None:
+    """The host and port to check before connecting to ``address`` (``HOST:PORT`` or
+    ``ray://HOST:PORT``); None for ``local`` and ``auto`` (found by Ray itself)."""
+    if address in (LOCAL, "auto"):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"{address!r} is not a Ray address (HOST:PORT, ray://HOST:PORT, "
+                             f"auto or local); {START_CLUSTER}")
+    return host.strip("[]"), int(port)
+
+
+def connect(address: str, cpus: int | None = None) -> bool:
+    """Connect this process to the Ray cluster at ``address`` (``local``: start one here
+    with ``cpus`` CPUs). Whether this call connected (False: it already was).
+
+    An address where nothing answers is a :class:`RayUnavailable` naming it, at once (Ray
+    itself would wait a minute and then print a page); so is one where Ray refuses."""
+    target = parse_address(address)
+    if target is not None:
+        try:
+            socket.create_connection(target, timeout=5).close()
+        except OSError as exc:
+            raise RayUnavailable(f"no Ray cluster answers at {address} ({exc.strerror or exc})"
+                                 f"; {START_CLUSTER}") from None
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
+                               "configure_logging": True}
+    try:
+        if target is None and address == LOCAL:
+            # a throwaway instance: no token written to ~/.ray (a later `ray start --head`
+            # would find it and turn token auth on for that cluster; docs/cluster.md)
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(num_cpus=cpus, include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except Exception as exc:  # ConnectionError, AuthenticationError, version mismatch ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RayUnavailable(f"cannot use the Ray cluster at {address}: {first[:300]}; "
+                             f"{START_CLUSTER}") from None
+    return True
+
+
+def run_on_node(job: Job, run: Callable[[Job], JobResult] = run_job
+                ) -> tuple[JobResult, bytes | None]:
+    """In a Ray worker: run ``job`` with this node's id among its run tags; its result
+    (naming the node) and the executed notebook's bytes (None when there is none)."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    result = run(replace(job, tags={**job.tags, TAG_NODE: node}))
+    output = Path(job.output)
+    notebook = output.read_bytes() if output.is_file() else None
+    return replace(result, node=node), notebook
+
+
+def _lost(exc: BaseException) -> str:
+    """A task that ended in an exception (its worker or node lost past its retries, or
+    cancelled) as one line."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return (f"the Ray task running it was lost ({type(exc).__name__}"
+            + (f": {first[:300]}" if first else "") + ")")
+
+
+class RayExecutor:
+    """Runs a sweep's jobs as Ray tasks on the cluster at ``address`` (see the module
+    docstring). ``slots``: jobs in flight at once (default: the cluster's CPUs, one task
+    each; with ``local``, ``cpus`` or this machine's). ``max_retries``: reruns of a task whose
+    worker or node was lost. ``run`` is what a task runs (:func:`run_job`; module-level, so
+    a worker can import it). It connects when made, so a bad address fails before anything
+    else. Use it as a context manager: a Ctrl-C inside the block stops it, a normal exit
+    closes it (disconnects, and ends a ``local`` instance)."""
+
+    def __init__(self, address: str, slots: int | None = None, cpus: int | None = None,
+                 max_retries: int = DEFAULT_RETRIES,
+                 run: Callable[[Job], JobResult] = run_job) -> None:
+        import ray
+
+        self.address = address
+        self._owned = connect(address, cpus)
+        self.slots = slots or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._task = ray.remote(num_cpus=1, max_retries=max_retries)(run_on_node)
+        self._run = run
+        self._pending: dict[Any, tuple[Hashable, Job]] = {}
+
+    @property
+    def running(self) -> int:
+        return len(self._pending)
+
+    def submit(self, key: Hashable, job: Job) -> None:
+        ref = self._task.remote(job, self._run)
+        self._pending[ref] = (key, job)
+
+    def next_result(self) -> tuple[Hashable, JobResult]:
+        import ray
+
+        ready, _ = ray.wait(list(self._pending), num_returns=1)
+        ref = ready[0]
+        key, job = self._pending.pop(ref)
+        try:
+            result, notebook = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            return key, JobResult("FAILED", 0.0, _lost(exc))
+        if notebook is not None:
+            _keep_notebook(job.output, notebook)
+        return key, result
+
+    def stop(self) -> None:
+        import ray
+
+        for ref in self._pending:
+            with contextlib.suppress(Exception):  # finished meanwhile, or its owner is gone
+                ray.cancel(ref, force=True)
+        self._pending.clear()
+        self.close()
+
+    def close(self) -> None:
+        import ray
+
+        if self._owned and ray.is_initialized():
+            ray.shutdown()
+        self._owned = False
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            self.stop()
+        else:
+            self.close()
+
+
+def _keep_notebook(output: str, notebook: bytes) -> None:
+    """Write the executed notebook a task sent back where the runner attaches it from
+    (atomically; skipped when the worker shared this disk and wrote the same bytes)."""
+    from workbench.storage import write_bytes
+
+    path = Path(output)
+    if path.is_file() and path.read_bytes() == notebook:
+        return
+    write_bytes(path, notebook)
