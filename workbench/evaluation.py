@@ -357,12 +357,14 @@ def rank_users(model, users: Sequence[int], depth: int, chunk: int = 64
     chunk = max(1, min(chunk, SCORE_BLOCK // max(1, model.n_items)))
     for start in range(0, len(order), chunk):
         block = np.asarray(order[start:start + chunk], np.int64)
-        scores = np.asarray(model.score_users(block))
+        scores = np.array(model.score_users(block), dtype=np.float32)  # our own copy
+        n = scores.shape[1]
+        depth = min(depth, n)
         for row, u in enumerate(block):
-            s = scores[row].astype(np.float64)
+            s = scores[row]
             s[model.seen.get(int(u), np.empty(0, np.int64))] = -np.inf
-            top = np.argpartition(-s, depth - 1)[:depth]
-            rankings[int(u)] = top[np.lexsort((top, -s[top]))].tolist()
+            top = np.argpartition(s, n - depth)[n - depth:]  # the largest, no negated copy
+            rankings[int(u)] = top[np.lexsort((top, -s[top].astype(np.float64)))].tolist()
     return rankings
 
 

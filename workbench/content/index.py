@@ -20,9 +20,11 @@ vectors, i.e. cosine similarity). Every type is built by ``faiss.index_factory``
 An approximate index measures itself when it is built: :func:`measure_recall` searches
 :data:`RECALL_QUERIES` sampled catalog vectors, compares the top 10 (the query item itself
 left out) with exact search, and times single queries; while the recall is under
-:data:`RECALL_TARGET` (0.95) the search is widened (efSearch or nprobe doubled, up to 512,
-:func:`tune_search`). The final ``recall_at_10``, ``search_p50_ms`` and breadth go into the
-manifest (and MLflow, by the content task).
+:data:`RECALL_TARGET` (0.95) the search is widened (efSearch or nprobe doubled, up to 512),
+then narrowed back by bisection to about the least breadth that reaches it
+(:func:`tune_search`), the fastest search that meets the target. The final
+``recall_at_10``, ``search_p50_ms`` and breadth go into the manifest (and MLflow, by the
+content task).
 
 :meth:`VectorIndex.save` writes the serialized FAISS index, the vectors, item ids, tabular
 codes and the manifest into one ``.npz`` through a temporary file and a rename, so a crash
@@ -202,16 +204,31 @@ def tune_search(index, vectors: np.ndarray, used: dict) -> tuple[float, float]:
     under :data:`RECALL_TARGET`, double its search breadth (HNSW ``efSearch``, IVF
     ``nprobe``) up to :data:`MAX_BREADTH`; ``used`` gets the final value. Returns (recall,
     p50 ms)."""
-    recall, p50, exact = measure_recall(index, vectors)
     key = "hnsw_ef_search" if used["type"] == "hnsw" else "ivf_nprobe"
     limit = MAX_BREADTH if key == "hnsw_ef_search" else min(MAX_BREADTH, used["ivf_nlist"])
-    while recall < RECALL_TARGET and used[key] < limit:
-        used[key] = min(limit, 2 * used[key])
+
+    def measure(breadth: int, exact=None) -> tuple[float, float, np.ndarray]:
         if key == "hnsw_ef_search":
-            index.hnsw.efSearch = used[key]
+            index.hnsw.efSearch = breadth
         else:
-            index.nprobe = used[key]
-        recall, p50, exact = measure_recall(index, vectors, exact=exact)
+            index.nprobe = breadth
+        return measure_recall(index, vectors, exact=exact)
+
+    recall, p50, exact = measure(used[key])
+    low = used[key]  # the widest breadth known to miss the target
+    while recall < RECALL_TARGET and used[key] < limit:
+        low, used[key] = used[key], min(limit, 2 * used[key])
+        recall, p50, exact = measure(used[key], exact)
+    passing = (used[key], recall, p50)
+    while recall >= RECALL_TARGET and passing[0] - low > max(1, low // 4):  # narrow back
+        middle = (low + passing[0]) // 2
+        recall, p50, exact = measure(middle, exact)
+        if recall >= RECALL_TARGET:
+            passing = (middle, recall, p50)
+        else:
+            low, recall = middle, passing[1]
+    used[key], recall, p50 = passing
+    measure(used[key], exact)  # leave the index at the chosen breadth
     return recall, p50
 
 
