@@ -100,10 +100,11 @@ class ContentKNN(ItemKNN):
     def cost(cls, params, shape) -> Cost:
         """The index with its vectors (384 floats, about 1.7 KB an item with HNSW links)
         and either dense blocks of similarity rows (every pair's dot product) or, past
-        :data:`DENSE_UP_TO` items, the index's search of every item (~0.2 ms each)."""
+        :data:`DENSE_UP_TO` items, the index's search of every item (0.5-5 ms a query
+        measured, on two threads: about 40 minutes for a million items on IVF)."""
         found = sparse_bytes(3 * (params.neighbours + 1) * shape.items, shape.items)
         if shape.items > DENSE_UP_TO:
-            return Cost(1800.0 * shape.items + 2 * found, 2e-4 * shape.items)
+            return Cost(1800.0 * shape.items + 2 * found, 2.4e-3 * shape.items)
         block = min(_BLOCK, shape.items)
         memory = 2 * 4.0 * 384 * shape.items + 3 * 8.0 * block * shape.items + found
         return Cost(memory, 2.0 * 384 * float(shape.items) ** 2 / 3e10)
