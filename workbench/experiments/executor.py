@@ -116,7 +116,21 @@ class Executor(Protocol):
         """Release the workers once every result has been taken."""
 
 
-class LocalExecutor:
+class ExecutorScope:
+    """An executor as a context manager: a Ctrl-C inside the block stops it (its jobs
+    cancelled), a normal exit closes it. Both executors inherit it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            self.stop()
+        else:
+            self.close()
+
+
+class LocalExecutor(ExecutorScope):
     """This machine's executor: ``jobs=1`` runs each job in this process when it is
     submitted; ``jobs>1`` runs them in a pool of ``jobs`` spawned processes (a worker that
     dies breaks the pool: the jobs it held are ``FAILED`` results, and the jobs submitted
@@ -167,14 +181,6 @@ class LocalExecutor:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> LocalExecutor:
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is not None and issubclass(kind, KeyboardInterrupt):
-            self.stop()
-        else:
-            self.close()
 
 
 def _ignore_sigint() -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from workbench import WorkbenchError
 from workbench.experiments.bookkeeping import TAG_NODE
-from workbench.experiments.executor import Job, JobResult, run_job
+from workbench.experiments.executor import ExecutorScope, Job, JobResult, run_job
 
 LOCAL = "local"
 """The address that starts a Ray instance on this machine for one sweep."""
@@ -115,7 +115,7 @@ def _lost(exc: BaseException) -> str:
             + (f": {first[:300]}" if first else "") + ")")
 
 
-class RayExecutor:
+class RayExecutor(ExecutorScope):
     """Runs a sweep's jobs as Ray tasks on the cluster at ``address`` (see the module
     docstring). ``slots``: jobs in flight at once (default: the cluster's CPUs, one task
     each; with ``local``, ``cpus`` or this machine's). ``max_retries``: reruns of a task whose
@@ -174,14 +174,6 @@ class RayExecutor:
             ray.shutdown()
         self._owned = False
 
-    def __enter__(self) -> RayExecutor:
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is not None and issubclass(kind, KeyboardInterrupt):
-            self.stop()
-        else:
-            self.close()
 
 
 def _keep_notebook(output: str, notebook: bytes) -> None:
