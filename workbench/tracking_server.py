@@ -5,9 +5,11 @@ filesystem (``make tracking-server``, ``workbench tracking-server``; docs/cluste
 - **PostgreSQL**: Debian's ``initdb`` and ``postgres`` (package ``postgresql``), a cluster in
   a folder (``experiments/.postgres`` by default; created on first use, kept afterwards), on
   127.0.0.1 only (no Unix socket), trust authentication for the local user ``workbench``,
-  database ``mlflow``. PostgreSQL refuses to run as root: as root, its commands run as the
-  ``postgres`` user, who then owns the folder. Or ``backend_store_uri`` names an existing
-  database (``postgresql://user:password@host:5432/mlflow``) and none is started.
+  databases ``mlflow`` (MLflow's store) and ``optuna`` (the tuning studies:
+  ``WORKBENCH_OPTUNA_URI``, :func:`optuna_uri`). PostgreSQL refuses to run as root: as
+  root, its commands run as the ``postgres`` user, who then owns the folder. Or
+  ``backend_store_uri`` names an existing database
+  (``postgresql://user:password@host:5432/mlflow``) and none is started.
 - **MLflow**: ``mlflow server --backend-store-uri ... --serve-artifacts
   --artifacts-destination FOLDER --host 127.0.0.1 --port PORT``; clients then log with
   ``WORKBENCH_MLFLOW_URI=http://127.0.0.1:PORT`` and upload artifacts through it.
@@ -33,6 +35,7 @@ from workbench import WorkbenchError
 
 HOST = "127.0.0.1"
 DATABASE = "mlflow"
+OPTUNA_DATABASE = "optuna"
 USER = "workbench"
 
 
@@ -45,6 +48,12 @@ def postgres_uri(port: int, database: str = DATABASE, user: str = USER,
     """The SQLAlchemy URI of MLflow's PostgreSQL store for a local cluster (through
     psycopg2: :func:`with_driver`)."""
     return with_driver(f"postgresql://{user}@{host}:{port}/{database}")
+
+
+def optuna_uri(port: int, host: str = HOST) -> str:
+    """The Optuna storage URI of the tuning studies in a local cluster's ``optuna`` database
+    (for ``WORKBENCH_OPTUNA_URI``)."""
+    return postgres_uri(port, OPTUNA_DATABASE, host=host)
 
 
 def with_driver(uri: str) -> str:
@@ -139,8 +148,8 @@ def _wait(ready, process: subprocess.Popen, what: str, log: Path, timeout_s: flo
 @contextmanager
 def postgres(folder: Path, port: int, log: Path, timeout_s: float = 60) -> Iterator[str]:
     """Run the PostgreSQL cluster in ``folder`` (created when missing) on 127.0.0.1:``port``
-    until the block ends, its output in ``log``; yields the URI of its ``mlflow`` database
-    (created when missing)."""
+    until the block ends, its output in ``log``; yields the URI of its ``mlflow`` database.
+    The ``mlflow`` and ``optuna`` databases are created when missing."""
     import psycopg2
 
     folder = Path(folder).resolve()
@@ -168,9 +177,10 @@ def postgres(folder: Path, port: int, log: Path, timeout_s: float = 60) -> Itera
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
-                if cursor.fetchone() is None:
-                    cursor.execute(f"CREATE DATABASE {DATABASE}")
+                for database in (DATABASE, OPTUNA_DATABASE):
+                    cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+                    if cursor.fetchone() is None:
+                        cursor.execute(f"CREATE DATABASE {database}")
         finally:
             connection.close()
         yield postgres_uri(port)

@@ -112,22 +112,20 @@ def experiments_run(
     """Run a sweep: each variant through papermill, a child MLflow run under one parent."""
     from contextlib import nullcontext
 
-    from workbench import tracking
     from workbench.experiments import run_sweep
     from workbench.settings import get_settings
 
     settings = get_settings()
     spec = _find_sweep(sweep)
     address = ray or settings.ray_address
+    executor = None
     if address and not dry_run:
         from workbench.experiments import expand
-        from workbench.experiments.ray_executor import RayExecutor
+        from workbench.experiments.ray_executor import sweep_executor
 
-        expand(spec)  # a bad sweep file fails before the cluster is asked
-        tracking.check_server(settings.mlflow_uri)  # before the cluster: nothing half-made
-        executor = RayExecutor(address, cpus=jobs if address == "local" else None)
-    else:
-        executor = None
+        variants = expand(spec)  # a bad sweep file fails before the cluster is asked
+        executor = sweep_executor(address, jobs, settings,
+                                  studies=any(v.search is not None for v in variants))
     with executor or nullcontext():
         report = run_sweep(spec, settings, jobs=jobs, only=only, dry_run=dry_run, force=force,
                            executor=executor)
@@ -151,12 +149,14 @@ def tracking_server(
         help="Use this existing database (postgresql://user:password@host:5432/mlflow) "
              "instead of starting PostgreSQL.")] = None,
 ) -> None:
-    """Run a tracking server several machines can share until Ctrl-C: PostgreSQL and `mlflow
-    server --serve-artifacts`, on 127.0.0.1 (logs in experiments/runs/; docs/cluster.md)."""
+    """Run a tracking server several machines can share until Ctrl-C: PostgreSQL (databases
+    mlflow and optuna, for the runs and the tuning studies) and `mlflow server
+    --serve-artifacts`, on 127.0.0.1 (logs in experiments/runs/; docs/cluster.md)."""
     import signal
     import time
 
     from workbench.settings import get_settings
+    from workbench.tracking_server import optuna_uri
     from workbench.tracking_server import tracking_server as serve
 
     settings = get_settings()
@@ -169,8 +169,11 @@ def tracking_server(
     signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the children too
     with serve(port, pg_port, pg_data, artifacts, settings.runs_dir, backend_store_uri) as url:
         store = "the given database" if backend_store_uri else f"PostgreSQL in {pg_data}"
+        studies = ("  # tuning studies: a database of your own in WORKBENCH_OPTUNA_URI"
+                   if backend_store_uri else
+                   f"  export WORKBENCH_OPTUNA_URI={optuna_uri(pg_port)}")
         typer.echo(f"tracking server on {url} ({store}, artifacts in {artifacts}); Ctrl-C "
-                   f"stops it\n  export WORKBENCH_MLFLOW_URI={url}")
+                   f"stops it\n  export WORKBENCH_MLFLOW_URI={url}\n{studies}")
         try:
             while True:
                 time.sleep(3600)
@@ -248,12 +251,18 @@ def pipeline(
         list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: all real).")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Sweep variants in parallel.")] = 2,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS",
+        help="Run the sweeps' variants as tasks on the Ray cluster at ADDRESS (as for "
+             "`experiments run --ray`); default: WORKBENCH_RAY_ADDRESS, else the local "
+             "pool.")] = None,
 ) -> None:
     """The main job: fetch and prepare the datasets, build their content indexes, run each
     dataset's default sweep (experiments/<dataset>_default.yaml: content variants, the tuned
     model zoo, which registers the validation champion, then the hybrid's alpha; finished
     variants are skipped), make sure the champion is in models/, print a summary and what to
-    open next (workbench.tasks.pipeline)."""
+    open next (workbench.tasks.pipeline). With --ray the variants run on a Ray cluster
+    (docs/cluster.md)."""
     from workbench.console import LIBRARY_LOG
     from workbench.data import get_dataset
     from workbench.experiments.executor import KERNEL_LOG
@@ -261,6 +270,8 @@ def pipeline(
     from workbench.tasks.pipeline import example_request, run_pipeline
 
     settings = get_settings()
+    if ray:
+        settings = settings.model_copy(update={"ray_address": ray})
     result = run_pipeline(datasets, jobs, settings, log=typer.echo,
                           on_sweep=_print_sweep_report)
     demos = [n for n in result.datasets if get_dataset(n, settings).demo_query]

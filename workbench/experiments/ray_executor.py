@@ -15,7 +15,8 @@ not its own. It keeps the executor's promises:
 - **Ctrl-C** (:meth:`RayExecutor.stop`) cancels every task with ``force``: Ray kills their
   worker processes, and each notebook kernel, which polls its parent, exits with it.
 - **Nothing half-written**: an address that does not answer is refused (:class:`RayUnavailable`,
-  one line naming the address and ``ray start --head``) before the sweep opens any run.
+  one line naming the address and ``ray start --head``) before the sweep opens any run
+  (:func:`sweep_executor`, which checks the tracking server and study storage first).
 
 Ray is imported only here, and only when a :class:`RayExecutor` is made: the CLI's cold start
 does not pay for it. ``local`` as the address starts a throwaway one-machine Ray instance
@@ -36,12 +37,31 @@ from typing import Any
 from workbench import WorkbenchError
 from workbench.experiments.bookkeeping import TAG_NODE
 from workbench.experiments.executor import ExecutorScope, Job, JobResult, run_job
+from workbench.settings import Settings
 
 LOCAL = "local"
 """The address that starts a Ray instance on this machine for one sweep."""
 DEFAULT_RETRIES = 2
 """How often Ray reruns a task whose worker process or node was lost."""
 START_CLUSTER = "start one with `ray start --head` (then `--ray HOST:6379`)"
+
+
+def sweep_executor(address: str | None, jobs: int, settings: Settings,
+                   studies: bool = False) -> RayExecutor | None:
+    """The executor sweeps run on (``workbench experiments run``, ``workbench pipeline``):
+    None without an ``address`` (the sweep's local pool of ``jobs``); else a connected
+    :class:`RayExecutor` (``local``: a throwaway instance with ``jobs`` CPUs). The tracking
+    server is checked first, and with ``studies`` the Optuna storage: each refusal one line,
+    before the cluster is asked and before any run is opened."""
+    if not address:
+        return None
+    from workbench import tracking
+    from workbench.experiments import tuning
+
+    tracking.check_server(settings.mlflow_uri)
+    if studies:
+        tuning.check_storage(settings.optuna_uri)
+    return RayExecutor(address, cpus=jobs if address == LOCAL else None)
 
 
 class RayUnavailable(WorkbenchError):

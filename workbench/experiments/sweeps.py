@@ -102,7 +102,8 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
     names variants or variant groups; ``force`` reruns finished work. Stages run in order. A
     later stage's variants are expanded again once the earlier ones have finished, so their
     identity reflects what those produced (notebook 04's includes the champion that stage 0
-    chose): a changed champion reruns the hybrid variant."""
+    chose): a changed champion reruns the hybrid variant. A sweep with tuning studies checks
+    their storage first (:func:`~workbench.experiments.tuning.check_storage`)."""
     import mlflow
 
     from workbench import tracking
@@ -111,6 +112,8 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
     variants = _selected(spec, expand(spec, base), only)
     if jobs < 1:
         raise SweepError(f"jobs must be >= 1, got {jobs}")
+    if any(v.search is not None for v in variants):
+        tuning.check_storage(settings.optuna_uri)  # before any run is opened
     experiment_id = tracking.set_experiment(spec.experiment, settings)
     client = mlflow.MlflowClient()
     report = SweepReport(spec.name)
@@ -268,7 +271,8 @@ class _Runner:
         """Run the missing trials of ``variant``'s study, as many at a time as the executor
         takes (ask/tell)."""
         name = tuning.study_name(self.spec.experiment, variant.name, variant.params_hash)
-        with tuning.study_lock(name, self.settings.experiments_dir):
+        with tuning.study_lock(name, self.settings.experiments_dir,
+                               self.settings.optuna_uri):
             self._run_study(variant, name, force)
 
     def _run_study(self, variant: Variant, name: str, force: bool) -> None:

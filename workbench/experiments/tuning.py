@@ -24,6 +24,13 @@ read back from that run. The study lives in ``settings.optuna_uri`` (SQLite besi
 store) under a name that includes the variant's parameter hash, so a rerun resumes it: finished
 trials count, an interrupted one is marked failed, and only the missing trials run. A changed
 space or fixed parameter is a new study.
+
+On a cluster (docs/cluster.md) the driver still asks and tells; only the trials run as Ray
+tasks. The storage is then a database several machines reach (``WORKBENCH_OPTUNA_URI=
+postgresql+psycopg2://...``, the ``optuna`` database of ``workbench tracking-server``): one
+that does not answer is refused in one line before any run is opened (:func:`check_storage`),
+and a study is run by one driver at a time across machines, not only on one
+(:func:`study_lock`: a PostgreSQL advisory lock beside the file lock).
 """
 
 from __future__ import annotations
@@ -149,10 +156,65 @@ def decode_params(search: SearchSpec, params: dict[str, Any]) -> dict[str, Any]:
     return {k: search.space[k].decode(v) if k in search.space else v for k, v in params.items()}
 
 
+_ANSWERED: set[str] = set()
+"""Storages that answered in this process (checked once)."""
+
+
+def storage_url(uri: str) -> str:
+    """The Optuna storage URI as SQLAlchemy gets it: ``postgresql://`` names psycopg2, the
+    driver that is installed (:func:`workbench.tracking_server.with_driver`)."""
+    from workbench.tracking_server import with_driver
+
+    return with_driver(uri)
+
+
+def _shown(uri: str) -> str:
+    """``uri`` without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: say so where it is used
+        return uri
+
+
+def check_storage(uri: str, timeout_s: float = 5) -> None:
+    """A :class:`WorkbenchError` naming ``uri`` when the study storage there does not answer
+    (a database server that is down, a missing database); nothing for SQLite, which is
+    created on use, or a storage that answered before in this process. Optuna itself would
+    fail inside the sweep, after its runs were opened, with a page of SQLAlchemy."""
+    uri = storage_url(uri)
+    if uri.startswith("sqlite") or uri in _ANSWERED:
+        return
+    import sqlalchemy
+
+    try:
+        url = sqlalchemy.engine.make_url(uri)
+        timeout = ({"connect_timeout": int(timeout_s)} if url.get_backend_name() in
+                   ("postgresql", "mysql") else {})
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                          connect_args=timeout)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as exc:  # OperationalError, ArgumentError, a missing driver ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WorkbenchError(
+            f"the Optuna storage {_shown(uri)} does not answer ({first[:200]}); start it "
+            f"(`make tracking-server` creates its `optuna` database, docs/cluster.md) or unset "
+            f"WORKBENCH_OPTUNA_URI to keep the studies in experiments/optuna.db") from None
+    _ANSWERED.add(uri)
+
+
 @contextlib.contextmanager
-def study_lock(name: str, folder):
-    """Hold the study's lock file (``<folder>/.studies/<hash>.lock``) or fail at once: two
-    processes running one study would mark each other's trials failed."""
+def study_lock(name: str, folder, storage: str | None = None):
+    """Hold the study's lock or fail at once: two processes running one study would mark
+    each other's trials failed and run more trials than asked. The lock file
+    ``<folder>/.studies/<hash>.lock`` guards this machine; with a PostgreSQL ``storage``
+    (shared by drivers on several machines) a session advisory lock on the study's name
+    guards them all, released when its connection closes, also when the driver dies."""
     import hashlib
     from pathlib import Path
 
@@ -168,9 +230,45 @@ def study_lock(name: str, folder):
         raise WorkbenchError(f"study {name!r} is being run by another process; wait for "
                              f"it to finish") from None
     try:
-        yield
+        with _advisory_lock(name, storage_url(storage or "sqlite://")):
+            yield
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def _advisory_lock(name: str, storage: str):
+    """PostgreSQL's session advisory lock on ``name`` for the block (nothing for other
+    storages); a :class:`WorkbenchError` when another session holds it."""
+    if not storage.startswith("postgresql"):
+        yield
+        return
+    import hashlib
+
+    import sqlalchemy
+
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    # keepalives: a study can run for hours on an idle connection; a dropped one would
+    # release the lock unnoticed
+    engine = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool,
+                                      connect_args={"keepalives": 1, "keepalives_idle": 30})
+    try:
+        with engine.connect() as connection:
+            held = connection.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:key)"),
+                                      {"key": key}).scalar()
+            connection.commit()
+            if not held:
+                raise WorkbenchError(f"study {name!r} is being run by another driver (its "
+                                     f"lock in {_shown(storage)} is held); wait for it to "
+                                     f"finish")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
+                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
+                                       {"key": key})
+    finally:
+        engine.dispose()
 
 
 def study_name(experiment: str, variant: str, params_hash: str) -> str:
@@ -184,6 +282,7 @@ def open_study(name: str, search: SearchSpec, storage: str, fresh: bool = False)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = storage_url(storage)
     if fresh:
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=storage)
@@ -198,10 +297,12 @@ def open_study(name: str, search: SearchSpec, storage: str, fresh: bool = False)
 
 
 def load_study(name: str, storage: str):
-    """An existing study, or a clear error."""
+    """An existing study, or a clear error (also when the storage does not answer)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_storage(storage)
+    storage = storage_url(storage)
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:

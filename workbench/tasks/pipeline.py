@@ -9,6 +9,11 @@ the champion or the index changed. Then the summary table of the datasets and ea
 headline metrics. Finished sweep variants are skipped, so a second run with nothing changed
 only checks.
 
+The sweeps run on the local process pool (``jobs`` variants at a time), or, when
+``settings.ray_address`` names a Ray cluster (``workbench pipeline --ray ADDRESS``), as Ray
+tasks there: the cluster is connected once, before the first dataset is fetched, so an address
+that does not answer is refused in one line before anything runs (docs/cluster.md).
+
 ``log`` receives every line (the CLI passes ``typer.echo``); ``on_sweep`` each sweep's
 report as it finishes.
 """
@@ -145,43 +150,22 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
                  on_sweep: Callable[[Any], Any] | None = None) -> PipelineResult:
     """Run the main job on ``datasets`` (default: every built-in real dataset); see the
     module docstring."""
-    from workbench.collaborative.champion import sync_champion
-    from workbench.console import library_log
-    from workbench.content import ContentConfig, build_content_index, index_is_current
-    from workbench.data import DATASETS, fetch, prepare
-    from workbench.experiments import run_sweep
-    from workbench.serving import ServingError, log_hybrid
+    from contextlib import nullcontext
+
+    from workbench.data import DATASETS
+    from workbench.experiments.ray_executor import sweep_executor
 
     settings = settings or get_settings()
     names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
     started = time.perf_counter()
     result = PipelineResult(names)
-    for name in names:
-        log(f"== {name}: fetch")
-        for f in fetch(name, settings):
-            log(f"   {f.name:<28} {f.source}")
-        log(f"== {name}: prepare")
-        prepare(name, settings)
-        config = ContentConfig(dataset=name)
-        if index_is_current(config, settings):
-            log(f"== {name}: content index up to date")
-        else:
-            log(f"== {name}: content index")
-            _, report = build_content_index(config, settings)
-            log(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
-                f"dim {report.dim}, {report.seconds['total']:.1f}s")
-        sweep = default_sweep(name, settings, log)
-        log(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
-        report = run_sweep(sweep, settings, jobs=jobs)
-        if on_sweep is not None:
-            on_sweep(report)
-        log(f"== {name}: {sync_champion(name, settings)}")
-        try:
-            quiet = library_log(settings)
-            log(f"== {name}: {log_hybrid(name, settings, quiet_log=quiet)}")
-        except ServingError as exc:  # no champion yet: nothing to serve
-            log(f"== {name}: hybrid not registered ({exc})")
-        result.sweeps.append((sweep, report))
+    executor = sweep_executor(settings.ray_address, jobs, settings)
+    if executor is not None:
+        log(f"== sweeps run on the Ray cluster at {settings.ray_address} ({executor.slots} "
+            f"at a time)")
+    with executor or nullcontext():
+        for name in names:
+            result.sweeps.append(_run_dataset(name, jobs, settings, log, on_sweep, executor))
     log("")
     log(summaries_table(names, settings))
     for sweep, _ in result.sweeps:
@@ -189,3 +173,42 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
         log(sweep_summary(sweep, settings))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _run_dataset(name: str, jobs: int, settings: Settings, log: Callable[[str], Any],
+                 on_sweep: Callable[[Any], Any] | None, executor=None) -> tuple[Any, Any]:
+    """One dataset of the main job, from fetch to the registered hybrid; its sweep and the
+    sweep's report. ``executor``: where the sweep's variants run (None: a local pool of
+    ``jobs``)."""
+    from workbench.collaborative.champion import sync_champion
+    from workbench.console import library_log
+    from workbench.content import ContentConfig, build_content_index, index_is_current
+    from workbench.data import fetch, prepare
+    from workbench.experiments import run_sweep
+    from workbench.serving import ServingError, log_hybrid
+
+    log(f"== {name}: fetch")
+    for f in fetch(name, settings):
+        log(f"   {f.name:<28} {f.source}")
+    log(f"== {name}: prepare")
+    prepare(name, settings)
+    config = ContentConfig(dataset=name)
+    if index_is_current(config, settings):
+        log(f"== {name}: content index up to date")
+    else:
+        log(f"== {name}: content index")
+        _, report = build_content_index(config, settings)
+        log(f"   {report.items:,} items, {report.embedding.embedded:,} embedded, "
+            f"dim {report.dim}, {report.seconds['total']:.1f}s")
+    sweep = default_sweep(name, settings, log)
+    log(f"== {name}: sweep {sweep.name} (MLflow experiment {sweep.experiment})")
+    report = run_sweep(sweep, settings, jobs=jobs, executor=executor)
+    if on_sweep is not None:
+        on_sweep(report)
+    log(f"== {name}: {sync_champion(name, settings)}")
+    try:
+        quiet = library_log(settings)
+        log(f"== {name}: {log_hybrid(name, settings, quiet_log=quiet)}")
+    except ServingError as exc:  # no champion yet: nothing to serve
+        log(f"== {name}: hybrid not registered ({exc})")
+    return sweep, report
