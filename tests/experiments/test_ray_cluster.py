@@ -5,7 +5,11 @@ namespace whose only address is loopback, and reports what it saw; this test che
 - the variants of a sweep run as Ray tasks on both nodes (``workbench.node_id`` differs),
   their runs FINISHED on the server, the executed notebooks and models among the server's
   artifacts, the champion alias in the server's registry;
-- a rerun skips every variant; a run left RUNNING by a dead sweep process is marked KILLED;
+- the sweep's tuning study runs its trials as Ray tasks: child runs FINISHED on the server
+  (tagged with the study and the trial), the trials COMPLETE in the study's PostgreSQL
+  database;
+- a rerun skips every variant and the study; a run left RUNNING by a dead sweep process is
+  marked KILLED;
 - a second sweep whose worker node is killed while a notebook runs there ends with that
   variant retried (or FAILED), nothing left RUNNING.
 """
@@ -104,11 +108,14 @@ def cluster_report():
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _by_variant(runs: list[dict], sweep: str) -> dict[str, list[dict]]:
+def _by_variant(runs: list[dict], sweep: str, trials: bool = False
+                ) -> dict[str, list[dict]]:
+    """The sweep's runs by variant: its plain variants', or (``trials``) its study trials'."""
     found: dict[str, list[dict]] = {}
     for run in runs:
         tags = run["tags"]
-        if tags.get("workbench.sweep") == sweep and "workbench.variant" in tags:
+        if (tags.get("workbench.sweep") == sweep and "workbench.variant" in tags
+                and ("workbench.study" in tags) == trials):
             found.setdefault(tags["workbench.variant"], []).append(run)
     return found
 
@@ -132,8 +139,21 @@ def test_sweeps_on_a_two_node_ray_cluster(cluster_report) -> None:
         assert run["artifact_uri"].startswith("mlflow-artifacts:/")  # served, not a path
     assert r["champion"].get("source", "").startswith("mlflow-artifacts:/"), r["champion"]
 
+    trials = _by_variant(r["first_runs"], "first", trials=True)
+    assert sorted(trials) == ["knn/trial-000", "knn/trial-001"], sorted(trials)
+    [study] = r["studies"]  # in the scenario's PostgreSQL, database optuna
+    assert study.startswith("cluster/knn/") and r["studies"][study] == ["COMPLETE"] * 2
+    parents = {run[0]["tags"]["mlflow.parentRunId"] for run in runs.values()}
+    for name, (run,) in trials.items():
+        assert run["status"] == "FINISHED"
+        assert run["tags"]["workbench.study"] == study
+        assert run["tags"]["workbench.trial"] == name[-1]
+        assert run["tags"]["mlflow.parentRunId"] in parents  # the same sweep invocation
+        assert run["tags"].get("workbench.node_id") in (nodes["head"], nodes["worker"])
+    assert "study: 2 trials, best val_full_ndcg_at_10" in first["stdout"]
+
     assert r["rerun"]["rc"] == 0
-    assert r["rerun"]["stdout"].count("SKIPPED") == 3, r["rerun"]["stdout"]
+    assert r["rerun"]["stdout"].count("SKIPPED") == 4, r["rerun"]["stdout"]  # + the study
     assert len(r["rerun_runs"]) == len(r["first_runs"]) + 1  # + the orphan, nothing new
 
     assert r["kill"]["kernel_seen"], f"no notebook ran on the worker node: {context}"

@@ -81,6 +81,7 @@ def test_a_tuning_study_runs_trials_as_child_runs_and_resumes(workbench_env, tmp
 
     again = run_sweep(spec, workbench_env, progress=False)  # resume: nothing left to run
     assert {o.status for o in again.outcomes} == {"SKIPPED"}
+    assert again.parent_run_id == ""  # no run opened, as for finished plain variants
     storage = workbench_env.optuna_uri
     name = best["study"]
     optuna.load_study(study_name=name, storage=storage).ask()  # an interrupted trial

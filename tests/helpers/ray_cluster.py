@@ -5,10 +5,11 @@ inside a network namespace where loopback is the only address (Ray would otherwi
     unshare -n sh -c 'ip link set lo up && exec python -m tests.helpers.ray_cluster WORK OUT'
 
 It starts PostgreSQL and an ``mlflow server --serve-artifacts`` on it
-(:func:`workbench.tracking_server.tracking_server`), a Ray head and one worker node (one CPU
-each, token auth off in every process, HOME and Ray's temp dir under ``WORK``), then runs
-sweeps with ``workbench experiments run --ray`` and writes what it saw to ``OUT`` (JSON) for
-the test to check. Every process it starts carries ``WORKBENCH_TEST_CLUSTER`` (the test
+(:func:`workbench.tracking_server.tracking_server`; the tuning studies in its ``optuna``
+database), a Ray head and one worker node (one CPU each, token auth off in every process, HOME
+and Ray's temp dir under ``WORK``), then runs sweeps with ``workbench experiments run --ray``
+(the first with a small tuning study beside its variants) and writes what it saw to ``OUT``
+(JSON) for the test to check. Every process it starts carries ``WORKBENCH_TEST_CLUSTER`` (the test
 kills whatever is left with it) and this script is their subreaper: it kills every
 descendant on the way out, also on failure.
 """
@@ -40,7 +41,13 @@ variants:
   - name: zoo
     grid:
       model: [{models}]
+{study}"""
+STUDY = """  - name: knn
+    parameters: {model: itemknn, trial: true, tuned: false, save_model: false,
+                 register_model: false}
+    search: {trials: 2, seed: 3, space: {params.neighbours: {int: [2, 20]}}}
 """
+"""A tuning study of two item-kNN trials (cheap: one round on the two nodes)."""
 
 
 def _become_subreaper() -> None:
@@ -111,9 +118,10 @@ def _node_ids(timeout_s: float = 60) -> dict[str, str]:
 
 
 def _sweep(work: Path, env: dict[str, str], name: str, models: str, seed: int,
-           save: bool) -> list[str]:
+           save: bool, study: bool = False) -> list[str]:
     path = work / f"{name}.yaml"
-    path.write_text(SWEEP.format(models=models, seed=seed, save=str(save).lower()))
+    path.write_text(SWEEP.format(models=models, seed=seed, save=str(save).lower(),
+                                 study=STUDY if study else ""))
     return [sys.executable, "-m", "workbench", "experiments", "run", str(path), "--ray",
             f"127.0.0.1:{RAY_PORT}"]
 
@@ -140,6 +148,15 @@ def _runs(url: str) -> list[dict]:
         out.append({"id": run.info.run_id, "status": run.info.status, "tags": tags,
                     "notebook": files, "artifact_uri": run.info.artifact_uri})
     return out
+
+
+def _studies(storage: str) -> dict[str, list[str]]:
+    """Every tuning study in the Optuna storage: its trials' states."""
+    import optuna
+
+    return {summary.study_name: [t.state.name for t in optuna.load_study(
+        study_name=summary.study_name, storage=storage).trials]
+        for summary in optuna.get_all_study_summaries(storage)}
 
 
 def _orphan(url: str) -> str:
@@ -193,7 +210,7 @@ def _cmdline(process: psutil.Process) -> list[str]:
 
 
 def main(work: Path, out: Path) -> None:
-    from workbench.tracking_server import tracking_server
+    from workbench.tracking_server import optuna_uri, tracking_server
 
     _become_subreaper()
     started = time.monotonic()
@@ -225,15 +242,18 @@ def main(work: Path, out: Path) -> None:
                              work / "logs") as url:
             step("tracking server up")
             env["WORKBENCH_MLFLOW_URI"] = url
+            env["WORKBENCH_OPTUNA_URI"] = optuna_uri(5433)
             _wait_port(RAY_PORT)
             nodes.append(_ray_node(env, work, False, work / "logs" / "worker.log"))
             report["nodes"] = _node_ids()
             step("ray cluster up")
 
-            first = _sweep(work, env, "first", "popularity, itemknn, ease", 1, True)
+            first = _sweep(work, env, "first", "popularity, itemknn, ease", 1, True,
+                           study=True)
             report["first"] = _run(first, env)
             step("first sweep")
             report["first_runs"] = _runs(url)
+            report["studies"] = _studies(env["WORKBENCH_OPTUNA_URI"])
             report["champion"] = _champion(url)
             report["orphan"] = _orphan(url)
             report["rerun"] = _run(first, env)

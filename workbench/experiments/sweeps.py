@@ -125,7 +125,11 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
             done = {} if force else finished_hashes(client, experiment_id)
             todo = []
             for v in (v for v in variants if v.stage == stage):
-                if v.search is not None:
+                finished = (None if v.search is None or dry_run or force else
+                            _finished_study(spec, v, settings))
+                if finished is not None:  # no run opened for it, as for a finished variant
+                    report.outcomes.append(finished)
+                elif v.search is not None:
                     todo.append(v)  # a study decides per trial what is left to run
                 elif v.params_hash in done:
                     report.outcomes.append(Outcome(v.name, "SKIPPED",
@@ -331,16 +335,9 @@ class _Runner:
     def _study_outcome(self, variant: Variant, study, status: str) -> None:
         import matplotlib.pyplot as plt
 
-        info = tuning.summary(study)
-        if "best_params" in info:
-            info["best_params"] = tuning.decode_params(variant.search, info["best_params"])
-        best = info.get("best_value")
-        text = (f"study: {info['trials_complete']} trials, best {variant.search.objective} "
-                f"{best:.4f} with {json.dumps(info['best_params'])}" if best is not None
-                else "study: no finished trial")
-        self.report.outcomes.append(Outcome(f"{variant.name} (study)", status, error="" if
-                                            best is not None else text, value=best,
-                                            output=text))
+        outcome, info = _study_report(variant, study, status)
+        self.report.outcomes.append(outcome)
+        best = outcome.value
         if best is None:
             return
         key = re.sub(r"[^A-Za-z0-9_.-]", "_", variant.name)  # MLflow's allowed characters
@@ -363,6 +360,33 @@ class _Runner:
         if self.owns_executor:
             self.executor.close()
         self.runs.finish(self.ran, len(self.report.failed))
+
+
+def _study_report(variant: Variant, study, status: str) -> tuple[Outcome, dict[str, Any]]:
+    """A study's outcome line (best value and parameters) and its summary
+    (:func:`~workbench.experiments.tuning.summary`, the best parameters decoded)."""
+    info = tuning.summary(study)
+    if "best_params" in info:
+        info["best_params"] = tuning.decode_params(variant.search, info["best_params"])
+    best = info.get("best_value")
+    text = (f"study: {info['trials_complete']} trials, best {variant.search.objective} "
+            f"{best:.4f} with {json.dumps(info['best_params'])}" if best is not None
+            else "study: no finished trial")
+    return Outcome(f"{variant.name} (study)", status, error="" if best is not None else text,
+                   value=best, output=text), info
+
+
+def _finished_study(spec: SweepSpec, variant: Variant, settings: Settings) -> Outcome | None:
+    """The SKIPPED outcome of a study whose trials have all finished; None when some are
+    left (or there is no study yet)."""
+    try:
+        study = tuning.load_study(tuning.study_name(spec.experiment, variant.name,
+                                                    variant.params_hash), settings.optuna_uri)
+    except WorkbenchError:
+        return None
+    if len(tuning.completed(study)) < variant.search.trials:
+        return None
+    return _study_report(variant, study, "SKIPPED")[0]
 
 
 def _trials_left(spec: SweepSpec, variant: Variant, settings: Settings, force: bool) -> int:
