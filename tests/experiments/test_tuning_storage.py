@@ -94,3 +94,32 @@ def test_one_driver_at_a_time_runs_a_study_across_machines(optuna_db, tmp_path) 
             pass  # another study is free
     with tuning.study_lock("e/v/hash", tmp_path / "two", optuna_db):
         pass  # released with the block
+
+
+@pytest.mark.parametrize("backend", [None, "postgresql://mlflow:secret@db:5432/mlflow"])
+def test_the_tracking_server_prints_the_exports(workbench_env, monkeypatch, backend) -> None:
+    """Both exports when it runs PostgreSQL itself; with a database of the user's, only
+    MLflow's (the studies' database is then theirs to make)."""
+    import contextlib
+    import signal
+    import time
+
+    from workbench import tracking_server
+
+    @contextlib.contextmanager
+    def serve(port, pg_port, *args):
+        yield f"http://127.0.0.1:{port}"
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tracking_server, "tracking_server", serve)
+    monkeypatch.setattr(time, "sleep", interrupted)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's SIGTERM
+    extra = ["--backend-store-uri", backend] if backend else []
+    result = runner.invoke(app, ["tracking-server", "--port", "5001", "--pg-port", "5434",
+                                 *extra])
+    assert result.exit_code == 0, result.output
+    assert "  export WORKBENCH_MLFLOW_URI=http://127.0.0.1:5001\n" in result.output
+    optuna = "  export WORKBENCH_OPTUNA_URI=postgresql+psycopg2://workbench@127.0.0.1:5434/optuna"
+    assert (optuna in result.output) == (backend is None), result.output
