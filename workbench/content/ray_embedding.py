@@ -43,6 +43,7 @@ from workbench.content.embeddings import (
 from workbench.ray_connection import LOCAL, connect
 
 log = logging.getLogger(__name__)
+DATA_LOG_LEVEL = "RAY_DATA_LOG_LEVEL"
 
 
 class EncoderActor:
@@ -78,9 +79,10 @@ def ray_batches(keys: list[str], texts: list[str], encoder: TextEncoder, address
     owned = connect(address)
     import ray
 
-    quiet = logging.getLogger("ray.data")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # its start and finish lines; the build's bar counts texts
+    # Ray Data's start and finish lines off the terminal (it resets its logger's level for
+    # each dataset, except to this variable); the build's own bar counts the texts
+    level = os.environ.get(DATA_LOG_LEVEL)
+    os.environ[DATA_LOG_LEVEL] = "ERROR"
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
@@ -106,7 +108,10 @@ def ray_batches(keys: list[str], texts: list[str], encoder: TextEncoder, address
                     f"is {encoder.identity}: install the same checkout on every node")
             yield [str(k) for k in batch["key"]], np.asarray(batch["vector"], np.float32)
     finally:
-        quiet.setLevel(level)
+        if level is None:
+            os.environ.pop(DATA_LOG_LEVEL, None)
+        else:
+            os.environ[DATA_LOG_LEVEL] = level
         if owned and ray.is_initialized():
             ray.shutdown()
 
