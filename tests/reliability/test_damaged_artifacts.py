@@ -60,6 +60,7 @@ def test_a_damaged_index_is_stale_named_and_rebuilt(toy, how) -> None:
 def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(toy, how) -> None:
     folder = toy.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8-fused"
     shards = sorted(folder.glob("shard-*.npz"))
+    assert shards
     for shard in shards:
         _damage(shard, how)
     engine, report = build_content_index(CONFIG, toy, progress=False)
