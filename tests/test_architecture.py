@@ -104,7 +104,7 @@ def test_the_cycle_finder_can_fail() -> None:
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("workbench", "workbench.settings", "workbench.storage", "workbench.errors",
                     "workbench.console", "workbench.tracking", "workbench.tracking_server",
-                    "workbench.plots")),
+                    "workbench.plots", "workbench.ray_connection")),
     ("data", ("workbench.data",)),
     ("engines", ("workbench.content", "workbench.collaborative", "workbench.evaluation")),
     ("hybrid", ("workbench.hybrid", "workbench.enrich")),

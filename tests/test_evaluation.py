@@ -91,3 +91,22 @@ def test_evaluation_at_scale_samples_users_and_bounds_the_score_block() -> None:
     model = Wide()
     evaluation.rank_users(model, [0, 1, 2], depth=3)
     assert model.blocks == [1, 1, 1]
+
+
+def test_top_per_row_torch_and_numpy_agree(monkeypatch):
+    """Past TORCH_TOPK_FROM items the selection runs in torch.topk: the same items as NumPy's
+    argpartition (no ties), masked and NaN scores never selected."""
+    from workbench import evaluation
+
+    rng = np.random.default_rng(7)
+    scores = rng.standard_normal((5, 3000)).astype(np.float32)
+    scores[:, :40] = -np.inf  # seen items
+    scores[0, 40:60] = np.nan
+    expected = evaluation.top_per_row(scores.copy(), 100)
+    monkeypatch.setattr(evaluation, "TORCH_TOPK_FROM", 1000)
+    got = evaluation.top_per_row(scores.copy(), 100)
+    assert got.shape == (5, 100)
+    for row in range(5):
+        assert set(got[row]) == set(expected[row])
+        assert not set(got[row]) & set(range(60 if row == 0 else 40))
+    assert evaluation.top_per_row(scores.copy(), 100).dtype.kind == "i"

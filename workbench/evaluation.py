@@ -355,19 +355,41 @@ def rank_users(model, users: Sequence[int], depth: int, chunk: int = 64
     order = list(users)
     depth = min(depth, model.n_items)
     chunk = max(1, min(chunk, SCORE_BLOCK // max(1, model.n_items)))
+    empty = np.empty(0, np.int64)
     for start in range(0, len(order), chunk):
         block = np.asarray(order[start:start + chunk], np.int64)
         scores = np.array(model.score_users(block), dtype=np.float32)  # our own copy
-        n = scores.shape[1]
-        depth = min(depth, n)
+        depth = min(depth, scores.shape[1])
+        seen = [model.seen.get(int(u), empty) for u in block]
+        rows = np.repeat(np.arange(len(block)), [len(s) for s in seen])
+        scores[rows, np.concatenate(seen) if seen else empty] = -np.inf
+        top = top_per_row(scores, depth)
         for row, u in enumerate(block):
-            s = scores[row]
-            s[model.seen.get(int(u), np.empty(0, np.int64))] = -np.inf
-            # kth at the front: selecting near the end of a row of mostly equal scores (a
-            # sparse model's zeros) is 30x slower in NumPy's introselect (measured)
-            top = np.argpartition(-s, depth - 1)[:depth]
-            rankings[int(u)] = top[np.lexsort((top, -s[top].astype(np.float64)))].tolist()
+            cut = top[row]
+            rankings[int(u)] = cut[np.lexsort((cut, -scores[row, cut].astype(np.float64)))
+                                   ].tolist()
     return rankings
+
+
+TORCH_TOPK_FROM = 100_000
+"""Catalog size from which :func:`top_per_row` selects with ``torch.topk`` (multi-threaded;
+about 10x faster than NumPy's introselect over a million items, measured) instead of NumPy's
+``argpartition`` (no torch import below it)."""
+
+
+def top_per_row(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Column indices of the ``depth`` highest scores of each row, in no particular order
+    (``(rows, depth)``; which of several equal scores at the cut is taken is unspecified).
+    NaN never counts as high."""
+    if scores.shape[1] >= TORCH_TOPK_FROM:
+        import torch
+
+        scores[np.isnan(scores)] = -np.inf
+        return torch.topk(torch.from_numpy(scores), depth, dim=1, sorted=False
+                          ).indices.numpy()
+    # kth at the front: selecting near the end of a row of mostly equal scores (a sparse
+    # model's zeros) is 30x slower in NumPy's introselect (measured)
+    return np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
 
 
 def full_ranking(model, test: pd.DataFrame, k: int = 10, chunk: int = 64,

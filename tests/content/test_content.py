@@ -263,8 +263,8 @@ def test_int8_encoder_stays_close_to_fp32_and_never_mixes(toy_settings, fp32_enc
                                     toy_settings, encoder=int8, progress=False)
     assert engine.manifest.embedding_model == "all-MiniLM-L6-v2+int8"
     cache = toy_settings.models_dir / "cache"
-    assert (cache / "embeddings-all-MiniLM-L6-v2+int8-fused.npz").is_file()
-    assert (cache / "embeddings-all-MiniLM-L6-v2.npz").is_file()
+    assert list((cache / "embeddings-all-MiniLM-L6-v2+int8-fused").glob("shard-*.npz"))
+    assert list((cache / "embeddings-all-MiniLM-L6-v2").glob("shard-*.npz"))
     assert engine.search("a physicist travels back in time", 3)["item_id"].tolist()
     with pytest.raises(ContentError, match="encoder is 'all-MiniLM-L6-v2' but the build"):
         build_content_index(_config(fusion=False), toy_settings, encoder=fp32, progress=False)
@@ -348,7 +348,7 @@ def test_a_killed_embedding_resumes_from_the_last_saved_chunk(tmp_path) -> None:
             return np.tile(np.eye(4, dtype=np.float32)[0], (len(texts), 1))
 
     texts = [f"text {i}" for i in range(50)]
-    path = tmp_path / "embeddings-fake.npz"
+    path = tmp_path / "embeddings-fake"
     with pytest.raises(KeyboardInterrupt):
         embed_texts(texts, Fake(fail_on=3), EmbeddingCache(path), chunk=10)
     assert len(EmbeddingCache(path)) == 20
@@ -383,7 +383,7 @@ def test_a_shorter_window_is_an_encoder_of_its_own(toy_settings, encoder) -> Non
     config = _config(fusion=False, max_tokens=16)
     engine, _ = build_content_index(config, toy_settings, progress=False)
     cache = toy_settings.models_dir / "cache"
-    assert (cache / "embeddings-all-MiniLM-L6-v2+int8-fused-16tok.npz").is_file()
+    assert list((cache / "embeddings-all-MiniLM-L6-v2+int8-fused-16tok").glob("shard-*.npz"))
     assert engine.manifest.encoder == "all-MiniLM-L6-v2+int8-fused-16tok"
     assert index_is_current(config, toy_settings)
     assert not index_is_current(_config(fusion=False), toy_settings)

@@ -58,11 +58,14 @@ def test_a_damaged_index_is_stale_named_and_rebuilt(toy, how) -> None:
 
 @pytest.mark.parametrize("how", list(DAMAGE))
 def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(toy, how) -> None:
-    cache = toy.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8-fused.npz"
-    _damage(cache, how)
+    folder = toy.models_dir / "cache" / "embeddings-all-MiniLM-L6-v2+int8-fused"
+    shards = sorted(folder.glob("shard-*.npz"))
+    assert shards
+    for shard in shards:
+        _damage(shard, how)
     engine, report = build_content_index(CONFIG, toy, progress=False)
     assert report.embedding.embedded == report.items  # every text embedded again
-    assert cache.with_name(cache.name + ".corrupt").is_file()
+    assert all(s.with_name(s.name + ".corrupt").is_file() for s in shards)
     assert len(engine.search(QUERY, 3)) == 3
     _, again = build_content_index(CONFIG, toy, progress=False)
     assert again.embedding.embedded == 0  # the rebuilt cache serves the next build

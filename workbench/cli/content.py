@@ -31,7 +31,9 @@ def content_build(
     config = ContentConfig(dataset=name, fusion=fusion, index_type=index_type,
                            latent_dim=latent_dim, tabular_weight=tabular_weight)
     _, report = build_content_index(config)
-    typer.echo(f"{name}: {report.items:,} items, {report.embedding.embedded:,} embedded, "
+    ray = (f" ({report.embedding.on_ray:,} on Ray, {report.embedding.texts_per_s:.0f} texts/s)"
+           if report.embedding.on_ray else "")
+    typer.echo(f"{name}: {report.items:,} items, {report.embedding.embedded:,} embedded{ray}, "
                f"dim {report.dim}, {report.seconds['total']:.1f}s")
 
 

@@ -5,13 +5,13 @@ The model is ``all-MiniLM-L6-v2`` (384-d), loaded offline from the PyPI package
 (``ContentConfig.model``). Vectors are L2-normalised float32. The default is its int8 version
 (``all-MiniLM-L6-v2+int8``, below); ``all-MiniLM-L6-v2`` selects the fp32 PyTorch model.
 
-The cache (``models/cache/embeddings-<identity>.npz``) maps sha256(encoder identity + text) to
-a vector, so a rebuild embeds only new or changed items. The identity
-(:attr:`TextEncoder.identity`) is the model name plus what else changes the vectors: the int8
-graph's revision and a window shorter than the model's (``max_tokens``), e.g.
-``all-MiniLM-L6-v2+int8-fused``. It is written atomically after every :data:`CHUNK` texts
-embedded, so a killed build resumes where it stopped; a damaged cache is set aside
-(``*.corrupt``) and rebuilt.
+The cache (``models/cache/embeddings-<identity>/``, :mod:`~workbench.content.embedding_cache`)
+maps sha256(encoder identity + text) to a vector, so a rebuild embeds only new or changed
+items. The identity (:attr:`TextEncoder.identity`) is the model name plus what else changes
+the vectors: the int8 graph's revision and a window shorter than the model's (``max_tokens``),
+e.g. ``all-MiniLM-L6-v2+int8-fused``. Every :data:`CHUNK` texts embedded are written as a
+shard of their own (atomically), so a killed build resumes where it stopped; a damaged shard
+is set aside (``*.corrupt``) and its texts embedded again.
 
 **int8** (a model name ending in ``+int8``, the default ``all-MiniLM-L6-v2+int8``): the same
 model exported to ONNX (eager attention), with ONNX Runtime's transformer fusions applied
@@ -24,7 +24,7 @@ Once it exists, encoding needs neither PyTorch nor sentence-transformers: the mo
 ``max_seq_length`` (256 word pieces, or ``max_tokens``) and mean pooling; a catalog goes
 through in batches of similar token length (:func:`token_batches`). The int8 path
 therefore serves plain mean-pooling models only (checked at export). The identity is part of
-every cache key, of the cache file's name and of the index manifest; so fp32 and int8 vectors
+every cache key, of the cache folder's name and of the index manifest; so fp32 and int8 vectors
 (or two graph revisions, or two windows) never mix, and an index is always queried with the
 encoder that built it.
 """
@@ -38,7 +38,7 @@ import os
 import threading
 import time
 import warnings
-import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import WorkbenchError
+from workbench.content.embedding_cache import EmbeddingCache
 from workbench.storage import atomic_path
 
 FP32_MODEL = "all-MiniLM-L6-v2"
@@ -459,8 +460,9 @@ def encoder_identity(model: str, max_tokens: int | None = None) -> str:
 
 
 def cache_path(folder: Path, identity: str) -> Path:
-    """The embedding cache file of an encoder identity in ``folder``."""
-    return Path(folder) / f"embeddings-{Path(identity).name}.npz"
+    """The embedding cache of an encoder identity in ``folder``: the shard folder
+    ``embeddings-<identity>/`` (:class:`~workbench.content.embedding_cache.EmbeddingCache`)."""
+    return Path(folder) / f"embeddings-{Path(identity).name}"
 
 
 def text_key(model: str, text: str) -> str:
@@ -476,84 +478,72 @@ class EmbeddingStats:
     embedded: int
     """Texts that were not in the cache and went through the model."""
     seconds: float
+    on_ray: int = 0
+    """Of ``embedded``, the texts embedded on a Ray cluster (``Settings.ray_address``)."""
+    embed_seconds: float = 0.0
+    """Seconds from the first missing text sent to the last vector cached."""
 
-
-class EmbeddingCache:
-    """Vectors keyed by :func:`text_key`, persisted in one ``.npz`` (no pickle)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._vectors: dict[str, np.ndarray] = {}
-        self.discarded = False
-        """Whether a damaged cache file was found and set aside (its texts are re-embedded)."""
-        if path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    keys, vectors = npz["keys"], npz["vectors"]
-                self._vectors = dict(zip(keys.tolist(), vectors, strict=True))
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-                # a cache is only a speed-up: set the damaged file aside and rebuild it
-                aside = path.with_name(path.name + ".corrupt")
-                os.replace(path, aside)
-                log.warning("embedding cache %s is damaged (%s): moved to %s; its texts are "
-                            "embedded again", path, exc, aside.name)
-                self.discarded = True
-
-    def __len__(self) -> int:
-        return len(self._vectors)
-
-    def get(self, key: str) -> np.ndarray | None:
-        """The cached vector of ``key``, if any."""
-        return self._vectors.get(key)
-
-    def put(self, keys: list[str], vectors: np.ndarray) -> None:
-        """Add vectors (in memory; :meth:`save` persists)."""
-        self._vectors.update(zip(keys, vectors, strict=True))
-
-    def save(self) -> None:
-        """Write the cache atomically."""
-        if not self._vectors:
-            return
-        keys = np.array(list(self._vectors), dtype="U64")
-        vectors = np.stack(list(self._vectors.values())).astype(np.float32)
-        with atomic_path(self.path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, keys=keys, vectors=vectors)
+    @property
+    def texts_per_s(self) -> float:
+        """Throughput of the embedding itself (0.0 when nothing was embedded)."""
+        return self.embedded / self.embed_seconds if self.embedded and self.embed_seconds else 0.0
 
 
 CHUNK = 2048
-"""Texts embedded between two saves of the cache: a killed build resumes from the last one."""
+"""Texts embedded together and saved as one cache shard: a killed build resumes from the last
+one."""
+
+Batches = Iterable[tuple[list[str], np.ndarray]]
+"""Keys and their vectors, one chunk at a time, in any order."""
+
+
+def encode_chunks(keys: list[str], texts: list[str], encoder: TextEncoder,
+                  chunk: int = CHUNK) -> Iterator[tuple[list[str], np.ndarray]]:
+    """``texts`` through ``encoder`` in this process, ``chunk`` at a time (the local path)."""
+    for start in range(0, len(texts), chunk):
+        yield keys[start:start + chunk], encoder.encode(texts[start:start + chunk])
 
 
 def embed_texts(
     texts: list[str], encoder: TextEncoder, cache: EmbeddingCache | None = None,
     progress: bool = False, chunk: int = CHUNK,
+    runner: Callable[[list[str], list[str]], Batches] | None = None,
 ) -> tuple[np.ndarray, EmbeddingStats]:
     """Embed ``texts``, taking cached vectors and embedding only the missing ones.
 
-    The missing texts go through the model ``chunk`` at a time and the cache is saved
-    (atomically) after each chunk, so an interrupted build keeps what it embedded and the next
-    one embeds only the rest.
+    ``runner(keys, texts)`` embeds the missing texts and yields ``(keys, vectors)`` chunk by
+    chunk (default: :func:`encode_chunks`, here; :mod:`~workbench.content.ray_embedding`: on
+    a Ray cluster). Each chunk is saved as a cache shard as it comes, so an interrupted
+    build keeps what it embedded and the next one embeds only the rest.
     """
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
     keys = [text_key(encoder.identity, t) for t in texts]
     text_of = dict(zip(keys, texts, strict=True))
-    missing = [k for k in text_of if cache is None or cache.get(k) is None]
+    missing = [k for k in text_of if cache is None or k not in cache]
+    if runner is None:
+        def runner(keys: list[str], texts: list[str]) -> Batches:
+            return encode_chunks(keys, texts, encoder, chunk)
     found: dict[str, np.ndarray] = {}
+    embed_started = time.perf_counter()
     with tqdm(total=len(missing), desc="Embedding", unit="text",
               disable=not progress or not missing) as bar:
-        for start in range(0, len(missing), chunk):
-            part = missing[start:start + chunk]
-            fresh = encoder.encode([text_of[k] for k in part])
-            found.update(zip(part, fresh, strict=True))
-            if cache is not None:
-                cache.put(part, fresh)
-                cache.save()
-            bar.update(len(part))
+        if missing:
+            for part, fresh in runner(missing, [text_of[k] for k in missing]):
+                found.update(zip(part, fresh, strict=True))
+                if cache is not None:
+                    cache.put(part, fresh)
+                    cache.save()
+                bar.update(len(part))
+    embed_seconds = time.perf_counter() - embed_started
+    if len(found) < len(missing):
+        raise EmbeddingError(f"{len(missing) - len(found)} of {len(missing)} texts came back "
+                             f"without a vector")
     vectors = [found[k] if k in found else cache.get(k) for k in keys]
     if not vectors:
         raise EmbeddingError("nothing to embed: the catalog has no items")
     out = np.stack(vectors)
-    return out.astype(np.float32), EmbeddingStats(len(texts), len(missing),
-                                                  time.perf_counter() - started)
+    return out.astype(np.float32), EmbeddingStats(
+        len(texts), len(missing), time.perf_counter() - started,
+        embed_seconds=embed_seconds if missing else 0.0)

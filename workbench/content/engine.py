@@ -48,6 +48,7 @@ from workbench.content.ranking import RankingConfig, fused_scores, quality_prior
 from workbench.data import load_items
 from workbench.data.fetch import sha256_file
 from workbench.errors import check_k
+from workbench.ray_connection import check_address
 from workbench.settings import Settings, get_settings
 from workbench.storage import file_lock
 
@@ -128,7 +129,8 @@ def build_content_index(
     config: ContentConfig, settings: Settings | None = None, encoder: TextEncoder | None = None,
     progress: bool = True, save: bool = True,
 ) -> tuple[ContentEngine, BuildReport]:
-    """Embed the catalog (cached), train the tabular branch, build the index.
+    """Embed the catalog (cached; on the Ray cluster at ``settings.ray_address`` when set:
+    :mod:`~workbench.content.ray_embedding`), train the tabular branch, build the index.
 
     ``save=False`` builds in memory only (a comparison variant that must not replace the
     saved index); the embedding cache is still used and updated.
@@ -143,8 +145,17 @@ def build_content_index(
     if encoder.identity != wanted:
         raise ContentError(f"the encoder is {encoder.identity!r} but the build config names "
                            f"{wanted!r}; pass a matching encoder or model")
+    if settings.ray_address:  # a bad address is one line before anything is written
+        check_address(settings.ray_address)
     cache = EmbeddingCache(cache_path(settings.cache_dir, encoder.identity))
-    text_vectors, stats = embed_texts(item_texts(items).tolist(), encoder, cache, progress)
+    texts = item_texts(items).tolist()
+    if settings.ray_address:
+        from workbench.content.ray_embedding import embed_on_ray
+
+        text_vectors, stats = embed_on_ray(texts, encoder, cache, settings.ray_address,
+                                           progress)
+    else:
+        text_vectors, stats = embed_texts(texts, encoder, cache, progress)
     seconds = {"embed": stats.seconds}
     history: dict[str, list[float]] = {}
     codes = None

@@ -26,24 +26,24 @@ does not pay for it. ``local`` as the address starts a throwaway one-machine Ray
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
-import socket
 from collections.abc import Callable, Hashable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from workbench import WorkbenchError
 from workbench.experiments.bookkeeping import TAG_NODE
 from workbench.experiments.executor import ExecutorScope, Job, JobResult, run_job
+from workbench.ray_connection import (  # noqa: F401 - the names sweeps have imported from here
+    LOCAL,
+    START_CLUSTER,
+    RayUnavailable,
+    connect,
+    parse_address,
+)
 from workbench.settings import Settings
 
-LOCAL = "local"
-"""The address that starts a Ray instance on this machine for one sweep."""
 DEFAULT_RETRIES = 2
 """How often Ray reruns a task whose worker process or node was lost."""
-START_CLUSTER = "start one with `ray start --head` (then `--ray HOST:6379`)"
 
 
 def sweep_executor(address: str | None, jobs: int, settings: Settings,
@@ -62,56 +62,6 @@ def sweep_executor(address: str | None, jobs: int, settings: Settings,
     if studies:
         tuning.check_storage(settings.optuna_uri)
     return RayExecutor(address, cpus=jobs if address == LOCAL else None)
-
-
-class RayUnavailable(WorkbenchError):
-    """The Ray cluster at the given address cannot be used."""
-
-
-def parse_address(address: str) -> tuple[str, int] | None:
-    """The host and port to check before connecting to ``address`` (``HOST:PORT`` or
-    ``ray://HOST:PORT``); None for ``local`` and ``auto`` (found by Ray itself)."""
-    if address in (LOCAL, "auto"):
-        return None
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise RayUnavailable(f"{address!r} is not a Ray address (HOST:PORT, ray://HOST:PORT, "
-                             f"auto or local); {START_CLUSTER}")
-    return host.strip("[]"), int(port)
-
-
-def connect(address: str, cpus: int | None = None) -> bool:
-    """Connect this process to the Ray cluster at ``address`` (``local``: start one here
-    with ``cpus`` CPUs). Whether this call connected (False: it already was).
-
-    An address where nothing answers is a :class:`RayUnavailable` naming it, at once (Ray
-    itself would wait a minute and then print a page); so is one where Ray refuses."""
-    target = parse_address(address)
-    if target is not None:
-        try:
-            socket.create_connection(target, timeout=5).close()
-        except OSError as exc:
-            raise RayUnavailable(f"no Ray cluster answers at {address} ({exc.strerror or exc})"
-                                 f"; {START_CLUSTER}") from None
-    import ray
-
-    if ray.is_initialized():
-        return False
-    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
-                               "configure_logging": True}
-    try:
-        if target is None and address == LOCAL:
-            # a throwaway instance: no token written to ~/.ray (a later `ray start --head`
-            # would find it and turn token auth on for that cluster; docs/cluster.md)
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(num_cpus=cpus, include_dashboard=False, **options)
-        else:
-            ray.init(address=address, **options)
-    except Exception as exc:  # ConnectionError, AuthenticationError, version mismatch ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RayUnavailable(f"cannot use the Ray cluster at {address}: {first[:300]}; "
-                             f"{START_CLUSTER}") from None
-    return True
 
 
 def run_on_node(job: Job, run: Callable[[Job], JobResult] = run_job

@@ -133,6 +133,9 @@ def build_and_evaluate(task: ContentTask, settings: Settings | None = None,
                "items": build.items, "items_embedded": build.embedding.embedded,
                "index_bytes": build.index_bytes, "dim": build.dim,
                "index_recall_at_10": engine.manifest.recall_at_10}
+    if build.embedding.on_ray:
+        results.update(items_embedded_on_ray=build.embedding.on_ray,
+                       embed_texts_per_s=build.embedding.texts_per_s)
     if engine.manifest.search_p50_ms is not None:
         results["index_search_p50_ms"] = engine.manifest.search_p50_ms
     params = {**config.model_dump(), "index_type_built": engine.manifest.index_type,
