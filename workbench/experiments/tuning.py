@@ -250,8 +250,11 @@ def _advisory_lock(name: str, storage: str):
     key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
     # keepalives: a study can run for hours on an idle connection; a dropped one would
     # release the lock unnoticed
-    engine = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool,
-                                      connect_args={"keepalives": 1, "keepalives_idle": 30})
+    url = sqlalchemy.engine.make_url(storage)
+    keepalive = ({"keepalives": 1, "keepalives_idle": 30} if url.get_driver_name() == "psycopg2"
+                 else {})
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                      connect_args=keepalive)
     try:
         with engine.connect() as connection:
             held = connection.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:key)"),
