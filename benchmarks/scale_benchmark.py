@@ -10,10 +10,12 @@ peak memory is its own:
 4. ``index``: the content index of the catalog's size (``auto``: exact, then HNSW, then
    IVF+SQ8), its recall@10 against exact search on 1,000 sampled queries and single-query
    p50. Embedding a million plots takes this machine hours, so the index is built over
-   **synthetic vectors**: each item's theme centroid (the mean of the embedded sample's
-   vectors of that theme) plus Gaussian noise with the sample's within-theme spread,
-   normalised. The recall and latency are those of clustered 384-d vectors like the real
-   ones, not of the real plots;
+   **stand-in vectors** (:func:`standin_vectors`): each item's theme centroid (the mean of
+   the embedded sample's vectors of that theme) plus Gaussian noise with the covariance of
+   the sample's vectors of that theme (a random mix of their deviations from the centroid,
+   so the noise lies along the directions real encodings of the theme vary), normalised.
+   ``benchmarks/standin_check.py`` compares them with the real encodings of a whole
+   100,000-item catalog (docs/scale.md);
 5. one step per model (``popularity``, ``itemknn``, ``ials`` with 64 factors and 10
    iterations, ``sansa``, ``ease``, ``content_knn``): the memory check first (a refusal is
    recorded with its one-line message, as a user sees it), then training on the
@@ -102,16 +104,7 @@ def step_content(home: str, name: str, sample: int, budget: float | None) -> dic
     embedded = encoder.encode(texts)
     embed_seconds = time.perf_counter() - started
     theme = items["genres"].map(tuple).astype("category").cat.codes.to_numpy()
-    vectors = np.empty((len(items), embedded.shape[1]), np.float32)
-    for code in np.unique(theme):
-        mine = embedded[theme[rows] == code]
-        if not len(mine):
-            mine = embedded
-        centre, spread = mine.mean(axis=0), mine.std(axis=0) + 1e-3
-        where = np.flatnonzero(theme == code)
-        vectors[where] = centre + spread * rng.standard_normal((len(where), len(centre)),
-                                                                np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = standin_vectors(embedded, theme[rows], theme, rng)
     manifest = IndexManifest(dataset=name, embedding_model=encoder.identity,
                              encoder=encoder.identity, text_dim=vectors.shape[1],
                              tabular_dim=0, fusion=False, tabular_weight=0.0,
@@ -132,6 +125,31 @@ def step_content(home: str, name: str, sample: int, budget: float | None) -> dic
             "index_type": m.index_type, "index_factory": m.index_params["factory"],
             "index_seconds": build_seconds, "recall_at_10": m.recall_at_10,
             "search_p50_ms": m.search_p50_ms, "index_bytes": index.nbytes()}
+
+
+def standin_vectors(sample: np.ndarray, sample_theme: np.ndarray, theme: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
+    """One normalised vector per entry of ``theme``: its theme's centroid in ``sample`` (real
+    encodings, ``sample_theme`` their themes) plus Gaussian noise with the covariance of the
+    theme's sample vectors (standard normal weights on their deviations from the centroid).
+    Independent noise per dimension instead is far harder for an index than real encodings
+    (no structure below the theme): at 100k items IVF needed four times the probes."""
+    import numpy as np
+
+    vectors = np.empty((len(theme), sample.shape[1]), np.float32)
+    for code in np.unique(theme):
+        mine = sample[sample_theme == code]
+        if len(mine) < 2:
+            mine = sample
+        centre = mine.mean(axis=0)
+        deviations = (mine - centre) / np.sqrt(len(mine))
+        where = np.flatnonzero(theme == code)
+        for start in range(0, len(where), 65536):  # bounded memory at a million items
+            part = where[start:start + 65536]
+            weights = rng.standard_normal((len(part), len(mine)), np.float32)
+            vectors[part] = centre + weights @ deviations
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
 
 
 def step_model(home: str, name: str, model: str, eval_users: int, budget: float | None
