@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 SIZES = {"small": (10_000, 5_000, 100_000), "medium": (100_000, 50_000, 1_000_000),
          "large": (1_000_000, 500_000, 10_000_000)}
 """name: (items, users, interactions)."""
@@ -86,8 +88,6 @@ def step_prepare(home: str, name: str, budget: float | None) -> dict:
 
 def step_content(home: str, name: str, sample: int, budget: float | None) -> dict:
     """Embed a sample, then build the index over synthetic vectors (module docstring)."""
-    import numpy as np
-
     from workbench import data
     from workbench.content import TextEncoder, VectorIndex
     from workbench.content.embeddings import item_texts, onnx_dir
@@ -134,8 +134,6 @@ def standin_vectors(sample: np.ndarray, sample_theme: np.ndarray, theme: np.ndar
     theme's sample vectors (standard normal weights on their deviations from the centroid).
     Independent noise per dimension instead is far harder for an index than real encodings
     (no structure below the theme): at 100k items IVF needed four times the probes."""
-    import numpy as np
-
     vectors = np.empty((len(theme), sample.shape[1]), np.float32)
     for code in np.unique(theme):
         mine = sample[sample_theme == code]
