@@ -83,7 +83,8 @@ def measure(vectors: np.ndarray, rng: np.random.Generator) -> list[tuple[int, fl
     for probe in PROBES:
         index.nprobe = probe
         _, got = index.search(queries, 10)
-        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, truth, strict=True)]))
+        recall = float(np.mean([len(set(a) & set(b)) / 10
+                                for a, b in zip(got, truth, strict=True)]))
         times = []
         for q in queries[:200]:
             started = time.perf_counter()
