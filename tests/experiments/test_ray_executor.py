@@ -51,13 +51,19 @@ def test_an_unreachable_ray_address_is_one_line_and_writes_nothing(workbench_env
 
         get_settings.cache_clear()
     result = runner.invoke(app, ["experiments", "run", str(path), *extra])
-    assert result.exit_code == 1
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert f"no Ray cluster answers at 127.0.0.1:{port}" in lines[0]
-    assert "ray start --head" in lines[0]
+    line = _one_error_line(result)
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in line
+    assert "ray start --head" in line
     assert not (workbench_env.experiments_dir / "mlflow.db").exists()  # nothing half-written
     assert "ray" not in str(result.exception or "")
+
+
+def _one_error_line(result) -> str:
+    """The one line a refused command printed (exit status 1)."""
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
 
 
 def test_an_unreachable_tracking_server_is_one_line(workbench_env, tmp_path,
@@ -69,12 +75,9 @@ def test_an_unreachable_tracking_server_is_one_line(workbench_env, tmp_path,
     get_settings.cache_clear()
     path = write_sweep(tmp_path, SWEEP)
     for extra in ([], ["--ray", "local"]):  # refused before Ray is even started
-        result = runner.invoke(app, ["experiments", "run", str(path), *extra])
-        assert result.exit_code == 1
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1, result.output
-        assert f"the MLflow tracking server {url} does not answer" in lines[0]
-        assert "make tracking-server" in lines[0]
+        line = _one_error_line(runner.invoke(app, ["experiments", "run", str(path), *extra]))
+        assert f"the MLflow tracking server {url} does not answer" in line
+        assert "make tracking-server" in line
     assert "ray" not in sys.modules or not __import__("ray").is_initialized()
 
 
