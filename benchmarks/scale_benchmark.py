@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="Markdown file whose generated section gets the table.")
     parser.add_argument("--update", action="store_true",
                         help="Keep the other sizes' results from OUT/scale.json (rerun only "
-                             "--sizes).")
+                             "--sizes; at those, the models not in --models keep theirs).")
     parser.add_argument("--render", action="store_true",
                         help="Run nothing: write the table and plot from OUT/scale.json.")
     args = parser.parse_args(argv)
@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.update and (args.out / "scale.json").is_file():
         fresh = {r["size"]: r for r in results}
         kept = json.loads((args.out / "scale.json").read_text())
-        results = [fresh.pop(r["size"], r) for r in kept] + list(fresh.values())
+        # a rerun size keeps the steps it did not rerun (models left out with --models)
+        results = [{**r, **fresh.pop(r["size"])} if r["size"] in fresh else r
+                   for r in kept] + list(fresh.values())
         results.sort(key=lambda r: list(SIZES).index(r["size"]))
     (args.out / "scale.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, args.out / "scale.png")

@@ -30,10 +30,22 @@ def test_ease_past_the_budget_is_refused_in_one_line_naming_what_fits() -> None:
     assert "\n" not in message
     assert message.startswith("ease needs ~") and "50,000 users x 100,000 items" in message
     assert "memory budget of 12.0 GB" in message and "use sansa (~" in message
-    with pytest.raises(ModelTooLarge, match=r"use ials \(~1\.3 GB\)$"):  # sansa: too big
+    # past 200k items SANSA skips COLAMD and keeps 20 weights per item: it fits at a million
+    with pytest.raises(ModelTooLarge, match=r"use sansa \(~6\.\d GB\) or ials \(~1\.3 GB\)$"):
         check_fits("ease", {}, MILLION, settings)
+    with pytest.raises(ModelTooLarge, match=r"^sansa needs ~\d+\.\d GB .*use ials"):
+        check_fits("sansa", {"ordering": "colamd", "weights_per_item": 100}, MILLION, settings)
     assert check_fits("ease", {}, MOVIES, settings).gb < 1  # the catalogs here: EASE fits
     assert check_fits("ials", {}, MILLION, settings).gb < 2
+
+
+def test_sansa_plans_its_ordering_and_weights_by_catalog_size() -> None:
+    from workbench.collaborative.models.sansa import LARGE_FROM, plan
+
+    params = model_class("sansa").Params
+    assert plan(params(), LARGE_FROM) == ("colamd", 100)  # our catalogs: as before
+    assert plan(params(), LARGE_FROM + 1) == ("natural", 20)
+    assert plan(params(ordering="colamd", weights_per_item=50), 10**6) == ("colamd", 50)
 
 
 def test_training_refuses_before_it_fits(monkeypatch) -> None:

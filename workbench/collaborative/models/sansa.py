@@ -22,6 +22,7 @@ training this model is an error saying so.
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Literal
 
 import numpy as np
@@ -32,6 +33,20 @@ from workbench.collaborative.base import CollaborativeError, CollaborativeModel,
 from workbench.collaborative.capacity import Cost, gram_nnz, sparse_bytes
 from workbench.collaborative.models.ease import history_rows, liked_row
 from workbench.collaborative.registry import register
+
+LARGE_FROM = 200_000
+"""Catalog size past which ``ordering: auto`` skips COLAMD and ``weights_per_item`` defaults
+to 20 instead of 100 (both measured at 100k and 1M items)."""
+
+
+def plan(params, items: int) -> tuple[str, int]:
+    """The ordering and the weights per item a fit on ``items`` items uses (resolving
+    ``auto`` and ``None``)."""
+    large = items > LARGE_FROM
+    ordering = params.ordering if params.ordering != "auto" else (
+        "natural" if large else "colamd")
+    return ordering, params.weights_per_item or (20 if large else 100)
+
 
 INSTALL = ("the sansa model needs the `sansa` package with SuiteSparse: `apt-get install "
            "libsuitesparse-dev`, then `make setup`")
@@ -55,8 +70,15 @@ class SANSA(CollaborativeModel):
     class Params(ModelParams):
         l2: float = Field(20.0, gt=0)
         """The L2 penalty lambda (on ``X'X`` with columns scaled to unit norm)."""
-        weights_per_item: int = Field(100, gt=0)
-        """Target non-zeros per item in each sparse factor of the weights."""
+        weights_per_item: int | None = Field(None, gt=0)
+        """Target non-zeros per item in each sparse factor of the weights; None: 100 up to
+        :data:`LARGE_FROM` items, 20 past it (refining the inverse multiplies two factors,
+        about ``items x weights^2`` entries: 37 GB at a million items with 100)."""
+        ordering: Literal["auto", "colamd", "natural"] = "auto"
+        """The fill-reducing ordering before the factorisation: ``colamd`` (sansa's),
+        ``natural`` (none; the incomplete factorisation caps the fill by itself) or ``auto``:
+        COLAMD up to :data:`LARGE_FROM` items, none past it (at a million items COLAMD had not
+        finished after 10 minutes on 2 cores; with none, the whole fit took 218 s)."""
         factorizer: Literal["icf", "cholmod"] = "icf"
         """``icf``: incomplete Cholesky (less memory, scales); ``cholmod``: exact CHOLMOD
         factorisation then sparsified (more memory, more accurate on dense ``X'X``)."""
@@ -68,13 +90,17 @@ class SANSA(CollaborativeModel):
 
     @classmethod
     def cost(cls, params, shape) -> Cost:
-        """Calibrated on a synthetic catalog (100k items, 50k users, 976k interactions:
-        158 s and a 6.2 GB peak on 2 cores, most of it the fill-reducing ordering and
-        ``X'X``): about 160 bytes and 4 microseconds per co-occurring item pair."""
-        weights = min(float(shape.items), params.weights_per_item) * shape.items
-        memory = (160.0 * gram_nnz(shape) + 4 * sparse_bytes(weights, shape.items)
+        """Calibrated on synthetic catalogs, 2 cores: with COLAMD at 100k items (50k users,
+        976k interactions: 158 s, 6.2 GB peak, most of it the ordering and ``X'X``) about 160
+        bytes and 4 microseconds per co-occurring item pair; with no ordering at 1M items
+        (500k users, 9.3M interactions, 20 weights per item: 218 s, 8.3 GB peak with the
+        data) about 16 bytes and 0.6 microseconds."""
+        ordering, per_item = plan(params, shape.items)
+        weights = min(float(shape.items), per_item) * shape.items
+        pair_bytes, pair_seconds = (160.0, 4e-6) if ordering == "colamd" else (16.0, 6e-7)
+        memory = (pair_bytes * gram_nnz(shape) + 4 * sparse_bytes(weights, shape.items)
                   + 3 * sparse_bytes(shape.interactions, shape.users))
-        return Cost(memory, 4e-6 * gram_nnz(shape) + 2e-6 * weights)
+        return Cost(memory, pair_seconds * gram_nnz(shape) + 2e-6 * weights)
 
     def fit(self, train, validation, context) -> None:
         sansa = _sansa()
@@ -85,10 +111,15 @@ class SANSA(CollaborativeModel):
         )
 
         p = self.params
+        ordering, per_item = plan(p, train.n_items)
         factorizer = (ICFGramianFactorizerConfig() if p.factorizer == "icf"
                       else CHOLMODGramianFactorizerConfig())
+        if ordering != "colamd":
+            # sansa 1.1's ReorderingMethod names only COLAMD; it hands the name to CHOLMOD's
+            # analyse, which takes any of its orderings by name
+            factorizer.reordering_method = SimpleNamespace(value=ordering)
         config = sansa.SANSAConfig(
-            l2=p.l2, weight_matrix_density=min(1.0, p.weights_per_item / max(1, train.n_items)),
+            l2=p.l2, weight_matrix_density=min(1.0, per_item / max(1, train.n_items)),
             gramian_factorizer_config=factorizer,
             lower_triangle_inverter_config=UMRUnitLowerTriangleInverterConfig(
                 scans=1, finetune_steps=5))
