@@ -303,3 +303,16 @@ def test_one_input_with_a_mode(dash) -> None:
     assert dash.answers == answered + 1 and "Content match" in dash.content_box.value
     dash.input_mode.value = "describe a plot"
     assert dash.query.options == ()
+
+
+def test_a_failed_warm_up_is_said_in_place_of_warming_up(toy, toy_recommender,
+                                                          monkeypatch) -> None:
+    """A warm-up that raises must not leave "warming up" on the page for ever."""
+    def broken() -> None:
+        raise RuntimeError("the encoder graph is damaged")
+
+    monkeypatch.setattr(toy_recommender, "warm_up", broken)
+    board = Dashboard(settings=toy, loader=lambda _name: toy_recommender)
+    assert board.ready.wait(60)
+    assert "wb-error" in board.status.value
+    assert "toy: warming up failed: the encoder graph is damaged" in board.status.value

@@ -273,7 +273,11 @@ class Dashboard:
         first = self.dataset.value
         try:
             with self._work:  # the shown dataset: a request waits for this
-                self.recommender.warm_up()
+                try:
+                    self.recommender.warm_up()
+                except Exception as exc:  # said in place of "warming up", never left there
+                    self._show_error(f"{first}: warming up failed: {exc}")
+                    raise
             self._last_request = time.monotonic()  # the idle clock starts at "ready"
             self.ready.set()
             if self._request is None and "wb-busy" in self.status.value:
