@@ -331,21 +331,8 @@ def test_int8_queries_need_no_pytorch(tmp_path) -> None:
 def test_a_killed_embedding_resumes_from_the_last_saved_chunk(tmp_path) -> None:
     """The cache is saved after every chunk: a build killed in its third chunk keeps the
     first two, and the next build embeds only the rest."""
+    from tests.helpers.fake_encoder import Fake
     from workbench.content.embeddings import EmbeddingCache, embed_texts
-
-    class Fake:
-        model_name = identity = "fake"
-        dim = 4
-
-        def __init__(self, fail_on: int | None = None) -> None:
-            self.calls, self.seen, self.fail_on = 0, 0, fail_on
-
-        def encode(self, texts, progress=False):
-            self.calls += 1
-            if self.calls == self.fail_on:
-                raise KeyboardInterrupt  # the kill
-            self.seen += len(texts)
-            return np.tile(np.eye(4, dtype=np.float32)[0], (len(texts), 1))
 
     texts = [f"text {i}" for i in range(50)]
     path = tmp_path / "embeddings-fake"
