@@ -105,6 +105,21 @@ def finalize_interactions(
     return validate_interactions(inter, spec.rating_scale, items)
 
 
+def require_rows(table: pd.DataFrame, what: str, spec: DatasetSpec,
+                 report: PrepareReport) -> None:
+    """Refuse a dataset left with no ``what`` (item, interaction) rows: a file with only a
+    header, or every row skipped; the error names the rows read and why they were skipped."""
+    if len(table):
+        return
+    read = ", ".join(f"{name} {rows:,}" for name, rows in report.inputs.items()) or "none"
+    skipped = [f"{reason} ({issue.count:,})" for reason, issue in report.issues.items()
+               if issue.action == "skipped"][:3]
+    why = f"; skipped: {'; '.join(skipped)}" if skipped else ""
+    where = f" (spec {spec.origin})" if spec.origin else ""
+    raise PrepareError(f"dataset {spec.name}{where}: no {what} left to prepare (data rows read: "
+                       f"{read}{why}); fix the data or the spec's column mapping")
+
+
 def _reader(spec: DatasetSpec) -> Callable[[Path, PrepareReport], PreparedTables]:
     """The dataset's reader function, imported from its spec's ``module:function``."""
     from importlib import import_module
@@ -128,9 +143,11 @@ def prepare(name: str, settings: Settings | None = None, seed: int | None = None
     seed = settings.seed if seed is None else seed
     report = PrepareReport(dataset=spec.name)
     tables = _reader(spec)(settings.raw_dir(spec.name), report, spec)
+    require_rows(tables.items, "item", spec, report)
     try:
         items = finalize_items(tables.items, report)
         interactions = finalize_interactions(tables.interactions, items, spec, report)
+        require_rows(interactions, "interaction", spec, report)
     except SchemaError as exc:
         if not spec.origin:
             raise

@@ -9,7 +9,9 @@ imports only this module; :mod:`workbench.data.prepare` finds the reader by the 
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -129,17 +131,72 @@ def read_source_csv(path: Path, report: PrepareReport, delimiter: str = ",",
 _STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
 
 
-def _csv_header(path: Path, delimiter: str, encoding: str) -> list[str]:
-    """The first row of a CSV file (a byte order mark dropped); an empty file is an error."""
+HEADER_BYTES = 1 << 20
+"""How much of a CSV file is read for its header row (1 MB): a file with no line end in it
+(``/dev/zero``, a binary file) is refused instead of read whole."""
+
+
+@dataclass(frozen=True)
+class CsvHead:
+    """A CSV file's header row and whether any data row follows it."""
+
+    names: list[str]
+    has_rows: bool
+
+
+def _codec(encoding: str) -> str:
+    """``utf-8-sig`` for UTF-8 (a byte order mark, as Excel's "CSV UTF-8" writes, dropped)."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def csv_head(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> CsvHead:
+    """The header row of the CSV file ``path`` (names stripped, a byte order mark dropped),
+    read from at most its first :data:`HEADER_BYTES`; a :class:`PrepareError` names the file,
+    the line and the fix for an empty file, a header with no line end in the first 1 MB, a
+    field over the csv module's limit (a quote never closed) or any other CSV error. An
+    unknown ``encoding`` (LookupError) or undecodable bytes (UnicodeDecodeError) are left to
+    the caller, which knows the key that set them."""
+    decoder = codecs.getincrementaldecoder(_codec(encoding))()
+    with open(path, "rb") as fh:
+        chunk = fh.read(HEADER_BYTES + 1)
+    cut = len(chunk) > HEADER_BYTES
+    text = decoder.decode(chunk[:HEADER_BYTES], final=not cut)
+    if cut and "\n" not in text and "\r" not in text:
+        raise PrepareError(f"{path.name}: no line end in the first {HEADER_BYTES >> 20} MB, so "
+                           f"no header row (is it a CSV file?); give a CSV file whose first "
+                           f"line names the columns")
+    lines = io.StringIO(text, newline="")
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
-        with open(path, encoding="utf-8-sig" if encoding.lower().replace("_", "-") in (
-                "utf-8", "utf8") else encoding, newline="") as fh:
-            header = next(csv.reader(fh, delimiter=delimiter), None)
-    except (csv.Error, UnicodeDecodeError, LookupError) as exc:
-        raise PrepareError(f"cannot parse {path.name}: {exc}") from None
+        header = next(reader, None)
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise PrepareError(
+                f"{path.name}, line 1 (the header): a field longer than "
+                f"{csv.field_size_limit():,} characters (a quote that is never closed?); "
+                f"fix the file's first line") from None
+        raise PrepareError(f"{path.name}, line {reader.line_num}: {exc}; fix the file (is it "
+                           f"a CSV file?)") from None
+    rest = lines.read()
+    if cut and not rest:
+        raise PrepareError(f"{path.name}: the header row does not end in the first "
+                           f"{HEADER_BYTES >> 20} MB (a quote that is never closed?); fix the "
+                           f"file's first line")
+    if header is None:
+        raise PrepareError(f"{path.name} is empty (no header row); give a CSV file whose "
+                           f"first line names the columns")
     if not header:
-        raise PrepareError(f"{path.name} is empty (no header row)")
-    return [name.strip() for name in header]
+        raise PrepareError(f"{path.name}, line 1 is blank; the first line must name the "
+                           f"columns")
+    return CsvHead([name.strip() for name in header], cut or bool(rest.strip()))
+
+
+def _csv_header(path: Path, delimiter: str, encoding: str) -> list[str]:
+    """The first row of a CSV file (:func:`csv_head`, decoding errors as a PrepareError)."""
+    try:
+        return csv_head(path, delimiter, encoding).names
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise PrepareError(f"cannot read {path.name} as {encoding!r}: {exc}") from None
 
 
 def read_source_parquet(path: Path, report: PrepareReport,

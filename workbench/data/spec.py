@@ -38,16 +38,23 @@ are the user's; every error names the spec file, the key and the fix.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    ValidationError,
+    field_validator,
+)
 
 from workbench import WorkbenchError
+from workbench.data.readers import PrepareError, csv_head
 from workbench.errors import describe_errors
 from workbench.storage import read_yaml
 
@@ -192,7 +199,7 @@ class Layout(BaseModel):
     title: str = ""
     description: str = ""
     license: str = ""
-    rating_scale: tuple[float, float] | None = None
+    rating_scale: tuple[FiniteFloat, FiniteFloat] | None = None
     provider: Literal["", "none", "tmdb", "jikan"] = ""
     demo_query: str = ""
     items: ItemsFile
@@ -244,28 +251,49 @@ def load_spec(path: Path) -> DatasetSpec:
 
 
 def header(spec: DatasetSpec, part: Literal["items", "interactions"]) -> list[str]:
-    """The header of one of the spec's files, checked: the file exists, the delimiter splits
-    it, and every mapped column is there; a :class:`SpecError` says what to fix."""
+    """The header of one of the spec's files, checked: the file is a regular file with at
+    least one data row (read from its first 1 MB for a CSV), the delimiter splits it, and
+    every mapped column is there; a :class:`SpecError` says what to fix."""
     where = spec.layout.items if part == "items" else spec.layout.interactions
-    if not where.file.is_file():
-        raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} does not "
-                        f"exist") from None
+    problem = _not_a_file(where.file)
+    if problem:
+        raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} {problem}")
+    empty = (f"dataset spec {spec.origin}: {part}.file: {where.file.name} has no data rows"
+             f"{'' if where.kind == 'parquet' else ' (only a header)'}; give a file with at "
+             f"least one row")
     if where.kind == "parquet":
         try:
-            names = list(pq.read_schema(where.file).names)
+            schema = pq.read_schema(where.file)
+            rows = pq.read_metadata(where.file).num_rows
         except (pa.ArrowException, OSError) as exc:
             raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} is not a "
                             f"Parquet file ({exc}); set {part}.format: csv if it is a "
                             f"CSV") from None
-        return _check_columns(spec, part, where, names)
+        if rows == 0:
+            raise SpecError(empty)
+        return _check_columns(spec, part, where, list(schema.names))
     try:
-        with open(where.file, encoding=where.encoding, newline="") as fh:
-            names = next(csv.reader(fh, delimiter=where.delimiter), [])
+        head = csv_head(where.file, where.delimiter, where.encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise SpecError(f"dataset spec {spec.origin}: {part}.encoding: cannot read "
                         f"{where.file} as {where.encoding!r} ({exc})") from None
-    names = [n.strip().lstrip("\ufeff") for n in names]
-    return _check_columns(spec, part, where, names)
+    except PrepareError as exc:
+        raise SpecError(f"dataset spec {spec.origin}: {part}.file: {exc}") from None
+    names = _check_columns(spec, part, where, head.names)
+    if not head.has_rows:
+        raise SpecError(empty)
+    return names
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a data file (empty when it can)."""
+    if path.is_dir():
+        return "is a folder; name the file in it"
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a regular file (a device or a pipe); name a CSV or Parquet file"
+    return ""
 
 
 def _check_columns(spec: DatasetSpec, part: str, where: FileSpec, names: list[str]
@@ -285,6 +313,12 @@ def _check_columns(spec: DatasetSpec, part: str, where: FileSpec, names: list[st
     if missing:
         key, column = next(iter(missing.items()))
         raise SpecError(f"dataset spec {spec.origin}: {part}.columns.{key}: {where.file.name} "
-                        f"has no column {column!r} (its columns: {', '.join(names)}); fix "
-                        f"the spec")
+                        f"has no column {column!r} (its columns: {_listed(names)}); fix the "
+                        f"spec")
     return names
+
+
+def _listed(names: list[str], most: int = 20) -> str:
+    """A header's names for an error line: at most ``most``, each cut to 60 characters."""
+    shown = ", ".join(name if len(name) <= 60 else f"{name[:60]}..." for name in names[:most])
+    return shown + (f", ... ({len(names)} columns)" if len(names) > most else "")
