@@ -52,9 +52,32 @@ def describe_errors(exc: ValidationError, prefix: str = "", dashes: bool = False
         value = err.get("input")
         hidden = kind == "missing" or kind in (messages or {}) or isinstance(value, dict) or (
             kind == "value_error" and not dashes)  # a validator's message names the value
-        shown = "" if hidden else f" (got {value!r})"
+        shown = "" if hidden else f" (got {short_repr(value)})"
         parts.append(f"{prefix}{where}: {message}{shown}" if where else f"{message}{shown}")
     return "; ".join(dict.fromkeys(parts))
+
+
+ECHO_CHARS = 200
+"""The most characters of a given value an error line echoes."""
+
+
+def short_repr(value: Any, limit: int = ECHO_CHARS) -> str:
+    """``repr(value)`` for an error line, at most about ``limit`` characters: a longer string
+    is cut and its length given (``'xxx...'... (300000 chars)``); a container is abbreviated
+    by :mod:`reprlib` without being written out whole (a YAML alias bomb is 10^9 values)."""
+    import reprlib
+
+    if isinstance(value, str | bytes) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value):,} chars)"
+    if isinstance(value, int) and value.bit_length() > 3 * limit:
+        return f"an integer of {value.bit_length():,} bits"
+    if isinstance(value, str | bytes | int | float | bool) or value is None:
+        return repr(value)
+    brief = reprlib.Repr()
+    brief.maxlevel, brief.maxstring, brief.maxlong, brief.maxother = 3, 60, limit, limit
+    brief.maxlist = brief.maxtuple = brief.maxdict = brief.maxset = 10
+    text = brief.repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def is_int(value: Any) -> bool:

@@ -9,6 +9,7 @@ through here.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -19,6 +20,8 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
+from workbench import WorkbenchError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -27,6 +30,38 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+
+_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+class DiskFullError(WorkbenchError):
+    """A write failed because the disk (or the user's quota) is full; nothing was replaced."""
+
+
+def disk_full(exc: BaseException) -> str:
+    """What ``exc`` says when it is a full disk or quota (``no space left on device``),
+    by its errno or, for a library that wraps it, its text; empty otherwise."""
+    code = getattr(exc, "errno", None)
+    if code in _FULL:
+        return _FULL[code]
+    text = str(exc)
+    return next((why for code, why in _FULL.items() if os.strerror(code) in text), "")
+
+
+@contextlib.contextmanager
+def _named_when_full(target: Path) -> Iterator[None]:
+    """Turn a full disk while writing ``target`` into a :class:`DiskFullError` naming it."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        why = disk_full(exc)
+        if not why:
+            raise
+        raise DiskFullError(f"{why} writing {target.name} in {target.parent}; free space "
+                            f"there and rerun (the previous {target.name}, if any, is "
+                            f"untouched)") from None
 
 
 @contextlib.contextmanager
@@ -38,22 +73,23 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     ``suffix`` keeps an extension that a writer insists on (``.keras``, ``.parquet``).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=suffix,
-                                    dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; keep the usual permissions
-    try:
-        yield tmp
-        if tmp.is_file():
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with _named_when_full(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=suffix,
+                                        dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; keep the usual permissions
+        try:
+            yield tmp
+            if tmp.is_file():
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -88,22 +124,88 @@ def write_parquet(target: str | os.PathLike[str], frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False, engine="pyarrow")
 
 
+YAML_VALUES = 100_000
+"""The most values a YAML file's aliases may expand it to (a "billion laughs" file, nine
+nested lists of nine aliases, expands to 10^9 and is refused); a file without aliases has no
+limit but its size."""
+
+
 def read_yaml(path: str | os.PathLike[str], what: str,
               error: type[Exception] = ValueError) -> Any:
-    """The YAML document in the file ``path``; a missing file, a folder, undecodable text or
-    invalid YAML is ``error`` naming ``what`` the file is ("sweep file", "query set") and
-    the path."""
+    """The YAML document in the file ``path``; a missing file, a folder, undecodable text,
+    invalid YAML (one line: the line, the column and the problem) or aliases that expand past
+    :data:`YAML_VALUES` values (or into themselves) is ``error`` naming ``what`` the file is
+    ("sweep file", "query set") and the path."""
     import yaml
 
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
     except IsADirectoryError:
         raise error(f"{what} {path} is a folder, not a file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise error(f"{what} {path} is not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not valid YAML: not UTF-8 text ({exc})") from None
+    except yaml.MarkedYAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML: {_yaml_problem(exc)}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise error(f"{what} {path} is nested too deeply to read") from None
+    except ValueError as exc:  # a scalar PyYAML cannot convert (an integer of 5,000 digits)
+        raise error(f"{what} {path} has a value that cannot be read: {exc}") from None
+    problem = _alias_problem(doc)
+    if problem:
+        raise error(f"{what} {path}: {problem}; write the values out instead") from None
+    return doc
+
+
+def _yaml_problem(exc: Any) -> str:
+    """PyYAML's error on one line: where (line and column, from 1), the problem, and what
+    the parser was doing."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    text = " ".join(f"{exc.problem or ''}".split()) or "invalid"
+    if exc.context:
+        text += f" ({exc.context}"
+        if exc.context_mark and exc.context_mark is not mark:
+            text += f" at line {exc.context_mark.line + 1}"
+        text += ")"
+    return where + text
+
+
+def _alias_problem(doc: Any) -> str:
+    """Why a loaded YAML document's aliases make it unsafe to use (empty when they don't):
+    it contains itself, or written out it would hold over :data:`YAML_VALUES` values."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    unique = 0
+
+    def size(value: Any) -> int:
+        nonlocal unique
+        if not isinstance(value, dict | list):
+            unique += 1
+            return 1
+        key = id(value)
+        if key in active:
+            raise ValueError
+        if key not in sizes:
+            active.add(key)
+            unique += 1
+            children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            sizes[key] = 1 + sum(size(child) for child in children)
+            active.discard(key)
+        return sizes[key]
+
+    try:
+        total = size(doc)
+    except ValueError:
+        return "an alias refers to a value that contains it"
+    if total > YAML_VALUES and total > unique:
+        return (f"its aliases expand it to {total:,} values (over {YAML_VALUES:,}: a "
+                f"\"billion laughs\" file?)")
+    return ""
 
 
 def file_lock(path: str | os.PathLike[str], timeout: float = -1) -> FileLock:
@@ -132,11 +234,13 @@ def replace_folder(source: str | os.PathLike[str], target: str | os.PathLike[str
     staged = source
     if copy:
         staged = target.with_name(f".{target.name}.tmp-{stamp}")
-        shutil.copytree(source, staged)
     old = target.with_name(f".{target.name}.old-{stamp}")
     try:
-        if prepare is not None:
-            prepare(staged)
+        with _named_when_full(target):
+            if copy:
+                shutil.copytree(source, staged)
+            if prepare is not None:
+                prepare(staged)
         moved = False
         if target.exists():
             os.replace(target, old)

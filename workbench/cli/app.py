@@ -68,10 +68,27 @@ def _log_traceback(exc: BaseException) -> str:
         return "no log (it could not be written)"
 
 
+def _full_disk_line(exc: BaseException) -> str:
+    """A full disk or quota met outside the storage helpers (which name their file): the file
+    when the error has one, else the workbench home it was writing under."""
+    from workbench.storage import disk_full
+
+    where = getattr(exc, "filename", None)
+    if not where:
+        try:
+            from workbench.settings import get_settings
+
+            where = f"a file under {get_settings().home}"
+        except Exception:  # the settings themselves failed: still one line
+            where = "a file"
+    return f"{disk_full(exc)} writing {where}; free space there and rerun"
+
+
 def clean_errors(func: F) -> F:
     """One ``error:`` line and exit code 1 for every failure: a WorkbenchError as it is, an
     invalid option value with the field and the rule, anything unexpected with its type and
-    message plus the log holding its traceback (``experiments/runs/errors.log``)."""
+    message plus the log holding its traceback (``experiments/runs/errors.log``); a full disk
+    names what was being written and asks to free space."""
     from pydantic import ValidationError
 
     from workbench.errors import describe_errors
@@ -91,6 +108,10 @@ def clean_errors(func: F) -> F:
         except ValidationError as exc:
             raise fail(f"invalid option {describe_errors(exc, dashes=True)}") from None
         except Exception as exc:  # a bug or an unforeseen input: one line, traceback logged
+            from workbench.storage import disk_full
+
+            if disk_full(exc):
+                raise fail(_full_disk_line(exc)) from None
             where = _log_traceback(exc)
             first = (str(exc).strip().splitlines() or [""])[0]
             raise fail(f"unexpected {type(exc).__name__}: {first} (traceback: {where})"

@@ -46,7 +46,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench import WorkbenchError
-from workbench.errors import describe_errors
+from workbench.errors import describe_errors, short_repr
 from workbench.experiments.notebooks import NOTEBOOKS_DIR, declared_parameters
 from workbench.experiments.tuning import SearchSpec
 from workbench.settings import Settings, get_settings
@@ -171,8 +171,8 @@ def _check_value(where: str, name: str, value: Any, default: Any) -> None:
           isinstance(value, dict) if isinstance(default, dict) else
           isinstance(value, str) if isinstance(default, str) else True)
     if not ok:
-        raise SweepError(f"{where}: parameter {name!r} = {value!r} should be a "
-                         f"{type(default).__name__} like the notebook's default {default!r}")
+        raise SweepError(f"{where}: parameter {name!r} = {short_repr(value)} should be "
+                         f"a {type(default).__name__} like the notebook's default {default!r}")
 
 
 def _parse_default(text: str) -> Any:
