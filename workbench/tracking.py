@@ -67,6 +67,25 @@ def _recorded_homes(db, here: str) -> set[str]:
     return homes
 
 
+DEFAULT_EXPERIMENT = "0"
+"""MLflow's "Default" experiment: created with the store, its artifacts in ``./mlruns/0`` of
+whatever folder the first command ran in."""
+
+
+def _default_experiment_home(db, here: str) -> int:
+    """Point the "Default" experiment's artifacts at ``<here>/mlartifacts/Default`` when they
+    are anywhere else (the folder the store was created from, or another home's after a copy):
+    a run logged there (``mlflow.start_run()`` without an experiment) stays in this home. Its
+    existing runs keep their artifact locations (the files are where they were written).
+    How many values changed (0 or 1)."""
+    row = db.execute("SELECT artifact_location FROM experiments WHERE experiment_id = ?",
+                     (int(DEFAULT_EXPERIMENT),)).fetchone()
+    if row is None or (row[0] or "").startswith(here + "/"):
+        return 0  # read first: most calls change nothing and take no write lock
+    return db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+                      (f"{here}/mlartifacts/Default", int(DEFAULT_EXPERIMENT))).rowcount
+
+
 @functools.lru_cache(maxsize=8)
 def _relocate(path: str, here: str, _mtime_ns: int, _size: int) -> int:
     """Rewrite the artifact locations of a store that was copied or moved along with its
@@ -78,6 +97,9 @@ def _relocate(path: str, here: str, _mtime_ns: int, _size: int) -> int:
         with contextlib.closing(sqlite3.connect(path, timeout=30)) as db, db:
             tables = {row[0] for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "experiments" not in tables:
+                return 0
+            changed += _default_experiment_home(db, here)
             for old in _recorded_homes(db, here):
                 for table, column in LOCATION_COLUMNS:
                     if table not in tables:
@@ -100,7 +122,9 @@ def relocate_artifacts(settings: Settings | None = None) -> int:
     ``.../experiments/mlartifacts/``, the home was copied or moved: every recorded location
     (experiments, runs, registered model versions, logged models) under the old folder is
     rewritten to this one, so new runs do not write into the old checkout and old runs'
-    artifacts are read from the copy. A store kept elsewhere (``WORKBENCH_MLFLOW_URI``) is
+    artifacts are read from the copy. The "Default" experiment, which MLflow creates in
+    ``./mlruns`` of the folder the first command ran in, keeps new artifacts in this home too
+    (:func:`_default_experiment_home`). A store kept elsewhere (``WORKBENCH_MLFLOW_URI``) is
     shared on purpose and left alone. Returns how many locations changed."""
     settings = settings or get_settings()
     uri = settings.mlflow_uri
@@ -112,6 +136,30 @@ def relocate_artifacts(settings: Settings | None = None) -> int:
     stat = path.stat()
     return _relocate(str(path), settings.experiments_dir.resolve().as_uri(),
                      stat.st_mtime_ns, stat.st_size)
+
+
+EMPTY_GRACE_S = 5.0
+"""How long a 0-byte store may be a new one (SQLite creates the file, MLflow writes its tables
+within a second); older and still empty, it is a damaged one."""
+
+
+def _stays_empty(path: Path) -> bool:
+    """Whether the store file ``path`` exists with 0 bytes and has for
+    :data:`EMPTY_GRACE_S` (a younger one is waited for: another process may be creating it)."""
+    import time
+
+    deadline = time.time() + EMPTY_GRACE_S
+    while True:
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        if stat.st_size:
+            return False
+        now = time.time()
+        if now - stat.st_mtime >= EMPTY_GRACE_S or now >= deadline:
+            return True
+        time.sleep(0.25)
 
 
 _ANSWERED: set[str] = set()
@@ -150,6 +198,12 @@ def configure(settings: Settings | None = None) -> str:
     if uri.startswith("sqlite:///"):
         settings.experiments_dir.mkdir(parents=True, exist_ok=True)
         path = Path(uri.removeprefix("sqlite:///"))
+        if _stays_empty(path):
+            raise TrackingError(
+                f"the MLflow store {path} is empty (0 bytes): a damaged store (a copy or a "
+                f"disk that was cut short), not a new one; move it away (mv {path} "
+                f"{path}.damaged) and rerun `make pipeline` to record the runs again in a new "
+                f"store; the models in models/ keep working without it")
         if path.is_file() and path.stat().st_size:
             stat = path.stat()
             problem = _store_problem(str(path), stat.st_mtime_ns, stat.st_size)
@@ -315,3 +369,63 @@ def register_if_better(
         client.set_registered_model_alias(name, alias, version.version)
         return True, str(version.version)
     return False, str(version.version)
+
+
+TAG_RUNNER = "workbench.runner"
+"""``host:pid`` of the process that opened a run (a sweep's parent, a hybrid registration):
+how a later process tells a run whose process is gone from one still working."""
+ABANDONED_AFTER_S = 3600
+"""A RUNNING run without :data:`TAG_RUNNER` (logged before the tag existed) counts as
+abandoned once it is this old, in the experiments :func:`mark_abandoned_runs` cleans."""
+
+
+def runner_id() -> str:
+    """``host:pid`` of this process (the value of :data:`TAG_RUNNER`)."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def runner_alive(runner: str) -> bool:
+    """Whether the process ``host:pid`` still runs (another host's: assumed so)."""
+    import socket
+
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def mark_abandoned_runs(experiment: str, settings: Settings | None = None) -> int:
+    """Mark KILLED the RUNNING runs of ``experiment`` whose process is gone (a kill -9, a
+    closed terminal, by their :data:`TAG_RUNNER`), and untagged ones older than
+    :data:`ABANDONED_AFTER_S`; runs of a live process are left alone. For experiments whose
+    runs are opened one process at a time and last minutes (``hybrid-serving``), not sweep
+    experiments (their children carry no runner: :mod:`workbench.experiments.bookkeeping`).
+    Returns how many."""
+    import time
+
+    configure(settings)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return 0
+    client = mlflow.MlflowClient()
+    running = client.search_runs([found.experiment_id],
+                                 filter_string="attributes.status = 'RUNNING'",
+                                 max_results=5000)
+    old = (time.time() - ABANDONED_AFTER_S) * 1000
+    killed = 0
+    for run in running:
+        runner = run.data.tags.get(TAG_RUNNER)
+        gone = (not runner_alive(runner) if runner is not None
+                else (run.info.start_time or 0) < old)
+        if gone:
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed += 1
+    return killed

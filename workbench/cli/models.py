@@ -134,19 +134,23 @@ def recommend(
                "mmr_lambda": mmr_lambda}
     rec = Recommender.load(dataset, collaborative=model)
     has_user = user is not None or liked_ids is not None
-    if query is not None or item is not None:
-        _print_recommendations("Content match", rec.content_match(query, item, k, **options))
-        if has_user:
-            _print_recommendations("AI pick", rec.ai_pick(query, item, user, k, alpha,
-                                                          liked=liked_ids, **options))
-        else:
-            typer.echo("\n(AI pick needs --user or --liked)")
-    elif not feed:
+    if query is None and item is None and not feed:
         raise WorkbenchError("give --query or --item (and --user or --liked for AI pick), or "
                              "--feed with --user or --liked")
-    if feed:
-        _print_recommendations("For you", rec.personalized_feed(user, k, liked=liked_ids,
-                                                                **options))
+    # every list is computed before any is printed: a bad user or option is the only output
+    asked = query is not None or item is not None
+    content = rec.content_match(query, item, k, **options) if asked else None
+    pick = (rec.ai_pick(query, item, user, k, alpha, liked=liked_ids, **options)
+            if asked and has_user else None)
+    personal = rec.personalized_feed(user, k, liked=liked_ids, **options) if feed else None
+    if content is not None:
+        _print_recommendations("Content match", content)
+        if pick is not None:
+            _print_recommendations("AI pick", pick)
+        else:
+            typer.echo("\n(AI pick needs --user or --liked)")
+    if personal is not None:
+        _print_recommendations("For you", personal)
 
 
 @app.command("franchises")

@@ -22,10 +22,13 @@ on locks (``busy_timeout``) while the notebooks' kernels log their own runs.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
+
+from workbench.tracking import TAG_RUNNER
+from workbench.tracking import runner_alive as _alive
+from workbench.tracking import runner_id as _runner_id
 
 TAG_SWEEP = "workbench.sweep"
 TAG_VARIANT = "workbench.variant"
@@ -34,8 +37,6 @@ TAG_UID = "workbench.variant_uid"
 TAG_ERROR = "workbench.error"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_SWEEP_PARENT = "workbench.sweep_parent"
-TAG_RUNNER = "workbench.runner"
-"""``host:pid`` of the process running a sweep's parent run (to tell orphans)."""
 TAG_NODE = "workbench.node_id"
 """The Ray node a variant ran on (:mod:`workbench.experiments.ray_executor`)."""
 
@@ -45,28 +46,6 @@ def finished_hashes(client, experiment_id: str) -> dict[str, str]:
     runs = client.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
                               max_results=5000)
     return {r.data.tags[TAG_HASH]: r.info.run_id for r in runs if TAG_HASH in r.data.tags}
-
-
-def _runner_id() -> str:
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(runner: str) -> bool:
-    """Whether the sweep process ``host:pid`` still runs (another host's: assumed so)."""
-    import socket
-
-    host, _, pid = runner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def mark_orphaned_runs(client, experiment_id: str) -> int:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from workbench import WorkbenchError
 from workbench.errors import describe_errors, short_repr
@@ -90,6 +90,14 @@ class SweepSpec(BaseModel):
     search: SearchSpec | None = None
     """Defaults of every variant's ``search`` (a variant without a space is a plain run)."""
 
+    _folder: Path | None = PrivateAttr(None)
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the sweep file it was read from (:func:`load_sweep`); its notebooks
+        may sit there. None for a spec built in code: notebooks come from ``notebooks/``."""
+        return self._folder
+
     @model_validator(mode="after")
     def _has_variants(self) -> SweepSpec:
         if not self.variants and not self.grid:
@@ -127,21 +135,23 @@ class Variant:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _resolve_notebook(name: str, base: Path) -> Path:
+def _resolve_notebook(name: str, base: Path | None) -> Path:
     """The notebook a sweep names: found in the project's ``notebooks/`` or beside the sweep
-    file, and only there (a name climbing out with ``..`` or an absolute path elsewhere is
-    refused: a sweep file must not run any notebook on disk)."""
-    roots = [NOTEBOOKS_DIR.resolve(), base.resolve()]
+    file (``base``; None: ``notebooks/`` only), and only there (never the current directory;
+    a name climbing out with ``..`` or an absolute path elsewhere is refused: a sweep file
+    must not run any notebook on disk)."""
+    roots = [NOTEBOOKS_DIR.resolve(), *([base.resolve()] if base is not None else [])]
+    places = f"{NOTEBOOKS_DIR} and the sweep file's folder {base}" if base else NOTEBOOKS_DIR
     candidates = [root / name for root in roots]
     candidates += [p.with_suffix(".ipynb") for p in candidates if p.suffix != ".ipynb"]
     for path in candidates:
         resolved = path.resolve()
         if resolved.is_file():
             if not any(resolved.is_relative_to(root) for root in roots):
-                raise SweepError(f"notebook {name!r} is outside {NOTEBOOKS_DIR} and the sweep "
-                                 f"file's folder {base}; sweeps run only notebooks from there")
+                raise SweepError(f"notebook {name!r} is outside {places}; sweeps run only "
+                                 f"notebooks from there")
             return resolved
-    raise SweepError(f"notebook {name!r} not found (looked in {NOTEBOOKS_DIR} and {base})")
+    raise SweepError(f"notebook {name!r} not found (looked in {places})")
 
 
 def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
@@ -153,9 +163,11 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
                          f"parameters, variants, grid), got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
     try:
-        return SweepSpec(**raw)
+        spec = SweepSpec(**raw)
     except ValidationError as exc:
         raise SweepError(f"{path}: invalid sweep file: {describe_errors(exc)}") from None
+    spec._folder = path.resolve().parent
+    return spec
 
 
 def _check_value(where: str, name: str, value: Any, default: Any) -> None:
@@ -224,8 +236,9 @@ def task_checks() -> dict[str, Callable[..., dict[str, Any]]]:
 
 
 def expand(spec: SweepSpec, base: Path | None = None) -> list[Variant]:
-    """The sweep's variants with complete parameters, validated against their notebooks."""
-    base = base or Path.cwd()
+    """The sweep's variants with complete parameters, validated against their notebooks
+    (found in ``notebooks/`` or in ``base``, by default the sweep file's folder)."""
+    base = base or spec.folder
     entries: list[tuple[str, str | None, dict[str, Any], int, SearchSpec | None]] = []
     for v in spec.variants:
         points = _grid_points(v.grid)

@@ -14,15 +14,21 @@ The sweeps run on the local process pool (``jobs`` variants at a time), or, when
 tasks there: the cluster is connected once, before the first dataset is fetched, so an address
 that does not answer is refused in one line before anything runs (docs/cluster.md).
 
+One pipeline runs on a home at a time: it holds a file lock in ``experiments/runs/``
+(:func:`pipeline_lock`), and a second one started meanwhile stops at once, naming the first's
+process (it would repeat every variant the first is training and register each model twice).
+
 ``log`` receives every line (the CLI passes ``typer.echo``); ``on_sweep`` each sweep's
 report as it finishes.
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +151,46 @@ def example_request(dataset: str, settings: Settings | None = None) -> str:
     return f".venv/bin/workbench recommend --dataset {dataset} {what} --user {int(first.user_id)}"
 
 
+LOCK_FILE = "pipeline.lock"
+OWNER_FILE = "pipeline.owner"
+"""Beside the lock: the pid and start time of the pipeline holding it (for the refusal)."""
+
+
+class PipelineBusy(WorkbenchError):
+    """Another pipeline holds this home's lock."""
+
+
+@contextmanager
+def pipeline_lock(settings: Settings | None = None) -> Iterator[None]:
+    """Hold this home's pipeline lock (``<experiments_dir>/runs/pipeline.lock``) for the
+    block; :class:`PipelineBusy`, naming the holder's pid, when another process holds it.
+    The lock is the operating system's (``filelock``): a killed pipeline leaves no stale
+    one."""
+    from filelock import Timeout
+
+    from workbench.storage import file_lock, write_text
+
+    settings = settings or get_settings()
+    folder = settings.runs_dir
+    lock = file_lock(folder / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            owner = (folder / OWNER_FILE).read_text().strip() or "pid unknown"
+        except OSError:
+            owner = "pid unknown"
+        raise PipelineBusy(f"another pipeline is running on this home ({owner}); wait for it "
+                           f"to finish (it does this work) or stop it, then run this one "
+                           f"again") from None
+    try:
+        write_text(folder / OWNER_FILE,
+                   f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        yield
+    finally:
+        lock.release()
+
+
 def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
                  settings: Settings | None = None, log: Callable[[str], Any] = print,
                  on_sweep: Callable[[Any], Any] | None = None) -> PipelineResult:
@@ -159,13 +205,15 @@ def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
     names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
     started = time.perf_counter()
     result = PipelineResult(names)
-    executor = sweep_executor(settings.ray_address, jobs, settings)
-    if executor is not None:
-        log(f"== sweeps run on the Ray cluster at {settings.ray_address} ({executor.slots} "
-            f"at a time)")
-    with executor or nullcontext():
-        for name in names:
-            result.sweeps.append(_run_dataset(name, jobs, settings, log, on_sweep, executor))
+    with pipeline_lock(settings):
+        executor = sweep_executor(settings.ray_address, jobs, settings)
+        if executor is not None:
+            log(f"== sweeps run on the Ray cluster at {settings.ray_address} "
+                f"({executor.slots} at a time)")
+        with executor or nullcontext():
+            for name in names:
+                result.sweeps.append(_run_dataset(name, jobs, settings, log, on_sweep,
+                                                  executor))
     log("")
     log(summaries_table(names, settings))
     for sweep, _ in result.sweeps:
