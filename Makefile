@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 
 .DEFAULT_GOAL := help
 .PHONY: help setup pipeline test test-fast lint constraints mlflow-ui dashboard screenshot serve \
-  tracking-server
+  tracking-server mlflow-screenshot
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,9 +39,8 @@ serve: $(STAMP) ## Serve models:/$(DATASET)-hybrid@champion over HTTP on 127.0.0
 	  $(BIN)/mlflow models serve -m "models:/$(DATASET)-hybrid@champion" --env-manager local \
 	  --host 127.0.0.1 --port $(SERVE_PORT)
 
-mlflow-ui: $(STAMP) ## MLflow UI for the runs on http://127.0.0.1:5000 (MLFLOW_PORT=...)
-	$(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
-	  --backend-store-uri "$$($(BIN)/python -c 'from workbench import tracking; print(tracking.configure())')"
+mlflow-ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000; prints each experiment's model-table link (MLFLOW_PORT=...)
+	$(BIN)/workbench mlflow-ui --port $(MLFLOW_PORT)
 
 TRACKING_PORT ?= 5000
 PG_PORT ?= 5433
@@ -57,6 +56,10 @@ dashboard: $(STAMP) ## The dashboard (Voila) on 127.0.0.1:8866: open the URL wit
 screenshot: $(STAMP) ## Browser test on the real pipeline artifacts; saves docs/dashboard.png
 	DASHBOARD_TEST_HOME="$(CURDIR)" DASHBOARD_SCREENSHOT="$(CURDIR)/docs/dashboard.png" \
 	  $(BIN)/pytest -q tests/test_dashboard_browser.py
+
+mlflow-screenshot: $(STAMP) ## Browser test of the MLflow UI on a copy of this home's runs; saves docs/mlflow-ui.png
+	MLFLOW_UI_TEST_HOME="$(CURDIR)" MLFLOW_UI_SCREENSHOT="$(CURDIR)/docs/mlflow-ui.png" \
+	  $(BIN)/pytest -q tests/test_mlflow_ui_browser.py
 
 TEST_WORKERS ?= 2
 test: $(STAMP) ## Run the whole test suite (unit + integration) on TEST_WORKERS processes (2)

@@ -144,8 +144,8 @@ def test_collaborative_notebook_selects_on_validation_and_tests_once(workbench_e
                           "mlflow_experiment": "test-cf"})
     mlflow.set_tracking_uri(workbench_env.mlflow_uri)
     runs = _runs("test-cf")
-    assert set(runs) == {f"toy-{m}-implicit-s42" for m in ("popularity", "neumf", "ease")}
-    neumf = runs["toy-neumf-implicit-s42"]
+    assert set(runs) == {f"toy/{m} seed 42" for m in ("popularity", "neumf", "ease")}
+    neumf = runs["toy/neumf seed 42"]
     for name in ("val_full_ndcg_at_10", "test_full_ndcg_at_10", "test_full_recall_at_10",
                  "test_sampled_hr_at_10", "train_seconds", "select_seconds", "refit_seconds",
                  "best_epoch", "test_coverage_at_10", "test_novelty_at_10", "test_few_rows"):

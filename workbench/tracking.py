@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import WorkbenchError
-from workbench.settings import Settings, get_settings
+from workbench.settings import CHECKOUT, Settings, get_settings
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Loading the champion downloads its artifacts; a progress bar would land in the dashboard.
@@ -222,8 +222,53 @@ def configure(settings: Settings | None = None) -> str:
 
 EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
-"""MLflow 3's UI opens an experiment by its kind: tagged as model training, it shows the
-training runs, not the GenAI views."""
+"""The experiment's kind for MLflow 3's UI: model training, not GenAI. MLflow 3.17's UI
+decides by the browser's GenAI / Model training switch instead (a link says
+``workflowType=machine_learning``: :mod:`workbench.experiments.mlflow_ui`); the tag is for
+the versions that read it."""
+
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
+METRIC_DIGITS = 6
+"""Significant digits of the summary metrics logged (:func:`log_metrics`)."""
+
+
+def source_tags(notebook: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``mlflow.source.*`` tags naming ``notebook`` as a run's source (the UI's "Source"
+    column): its path relative to the checkout when inside it, else as given."""
+    path = Path(notebook)
+    try:
+        shown = str(path.resolve().relative_to(CHECKOUT))
+    except ValueError:
+        shown = str(path)
+    return {SOURCE_NAME: shown, SOURCE_TYPE: "NOTEBOOK"}
+
+
+def notebook_source() -> dict[str, str]:
+    """:func:`source_tags` of the notebook this process runs as a Jupyter kernel (Jupyter
+    names it in ``JPY_SESSION_NAME``); empty elsewhere (MLflow's own guess then stands, which
+    in a kernel is ``ipykernel_launcher.py``; a sweep names its notebook in the run tags)."""
+    name = os.environ.get("JPY_SESSION_NAME", "")
+    return source_tags(name) if name.endswith(".ipynb") else {}
+
+
+def model_run_name(dataset: str, model: str, seed: int, objective: str = "implicit",
+                   trial: bool = False) -> str:
+    """The MLflow run name of a trained model, short enough for the UI's table:
+    ``anime/ease seed 42`` (``... explicit`` for a rating model, ``... trial`` for a tuning
+    trial)."""
+    return (f"{dataset}/{model} seed {seed}" + ("" if objective == "implicit" else
+                                                f" {objective}") + (" trial" if trial else ""))
+
+
+def round_metric(value: float) -> float:
+    """``value`` to :data:`METRIC_DIGITS` significant digits, never rounding digits before
+    the decimal point away (the UI shows what is stored: 0.174787, not 0.174787145934416)."""
+    import math
+
+    if not math.isfinite(value) or value == 0:
+        return value
+    return round(value, max(0, METRIC_DIGITS - 1 - math.floor(math.log10(abs(value)))))
 
 
 def set_experiment(name: str, settings: Settings | None = None) -> str:
@@ -276,13 +321,15 @@ def start_run(
     """Open an MLflow run in ``experiment`` with ``params`` (nested dicts flattened).
 
     The settings' ``run_tags`` are added (a sweep's parent run id, so the run nests under it
-    in the MLflow UI, and the variant's name and parameter hash). ``started_at`` (a
+    in the MLflow UI, the variant's name and parameter hash, its notebook as the source); in
+    a notebook kernel run by hand, the notebook is the source (:func:`notebook_source`).
+    ``started_at`` (a
     ``time.time()`` taken when the work began) back-dates the run's start, so a notebook that
     records its results at the end still shows how long the work took.
     """
     settings = settings or get_settings()
     experiment_id = set_experiment(experiment, settings)
-    all_tags = {**settings.run_tags, **dict(tags or {})}
+    all_tags = {**notebook_source(), **settings.run_tags, **dict(tags or {})}
     run_id = None
     if started_at is not None:
         created = mlflow.MlflowClient().create_run(
@@ -314,8 +361,9 @@ def progress_reporter(settings: Settings | None = None) -> Callable[[str], None]
 
 
 def log_metrics(metrics: Mapping[str, float | int | bool], step: int | None = None) -> None:
-    """Log numeric metrics (booleans as 0/1) to the active run."""
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+    """Log numeric metrics (booleans as 0/1) to the active run, rounded
+    (:func:`round_metric`)."""
+    mlflow.log_metrics({k: round_metric(float(v)) for k, v in metrics.items()}, step=step)
 
 
 def log_figure(figure: Any, name: str) -> None:

@@ -181,6 +181,75 @@ def tracking_server(
             typer.echo("stopping")
 
 
+@experiments_app.command("ui-link")
+@clean_errors
+def experiments_ui_link(
+    port: Annotated[int, typer.Option(help="The MLflow UI's port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Print, for each experiment with trained models, the MLflow UI link that opens its
+    model table (validation and test NDCG@10, best first); stores the table's saved view in
+    the experiment and names older runs' notebooks (docs/sweeps.md#the-mlflow-ui)."""
+    from workbench.experiments.mlflow_ui import HOST, prepare
+
+    links = prepare(base_url=f"http://{HOST}:{port}")
+    for name, link in links:
+        typer.echo(f"{name}: {link}")
+    if not links:
+        typer.echo("no experiment has trained models yet (`make pipeline`)")
+
+
+@app.command("mlflow-ui")
+@clean_errors
+def mlflow_ui(
+    port: Annotated[int, typer.Option(help="The MLflow UI's port on 127.0.0.1.")] = 5000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """`make mlflow-ui`: the MLflow UI on 127.0.0.1 until Ctrl-C (one server process, no
+    GenAI job runner: it answers in seconds), and the link to each experiment's model table
+    (`experiments ui-link`); its log is experiments/runs/mlflow-ui.log."""
+    import signal
+    import time
+
+    from workbench import tracking
+    from workbench.experiments.mlflow_ui import HOST, prepare, ui_server, wait_ready
+    from workbench.settings import get_settings
+
+    settings = get_settings()
+    uri = tracking.configure(settings)
+    if uri.startswith(("http://", "https://")):
+        for name, link in prepare(settings, base_url=uri):
+            typer.echo(f"{name}: {link}")
+        typer.echo(f"the runs are on the tracking server {uri}: it serves the UI itself")
+        return
+    base = f"http://{HOST}:{port}"
+    log = settings.runs_dir / "mlflow-ui.log"
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the server too
+    started = time.monotonic()
+    with ui_server(uri, port, log, workers) as process:
+        links = prepare(settings, base_url=base)  # while the server starts
+        wait_ready(process, port, log)
+        typer.echo(f"MLflow UI on {base} (answered after {time.monotonic() - started:.0f} s;"
+                   f" log: {log}); "
+                   f"Ctrl-C stops it")
+        for name, link in links:
+            typer.echo(f"  {name}: {link}")
+        if links:
+            typer.echo("  (each opens the experiment's trained models, best validation "
+                       "NDCG@10 first)")
+        try:
+            while process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            typer.echo("stopping")
+            return
+    raise WorkbenchError(f"mlflow ui stopped (exit code {process.returncode}); its log: "
+                         f"{log}")
+
+
 def _print_sweep_report(report) -> None:
     typer.echo(f"\nsweep {report.sweep}" + (f" (parent run {report.parent_run_id})"
                                             if report.parent_run_id else ""))
@@ -263,9 +332,12 @@ def pipeline(
     variants are skipped), make sure the champion is in models/, print a summary and what to
     open next (workbench.tasks.pipeline). With --ray the variants run on a Ray cluster
     (docs/cluster.md)."""
+    import mlflow
+
     from workbench.console import LIBRARY_LOG
     from workbench.data import get_dataset
     from workbench.experiments.executor import KERNEL_LOG
+    from workbench.experiments.mlflow_ui import ui_link
     from workbench.settings import get_settings
     from workbench.tasks.pipeline import example_request, run_pipeline
 
@@ -280,8 +352,13 @@ def pipeline(
     runs = settings.runs_dir
     typer.echo(f"start-up and library output: {runs / KERNEL_LOG} (notebook kernels), "
                f"{runs / LIBRARY_LOG} (TensorFlow, MLflow)")
-    typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000\n"
-               "  make dashboard        # content match vs AI pick: open the URL it prints "
+    typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000; then "
+               "open each sweep's model table:")
+    for sweep, _ in result.sweeps:
+        experiment = mlflow.get_experiment_by_name(sweep.experiment)
+        if experiment is not None:
+            typer.echo(f"    {ui_link(experiment.experiment_id)}")
+    typer.echo("  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"
                f"  {example_request(shown, settings)}")
     if result.failed:

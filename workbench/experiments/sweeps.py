@@ -202,14 +202,18 @@ class _Runner:
 
     def _job(self, name: str, variant: Variant, parameters: dict[str, Any],
              extra_tags: dict[str, str] | None = None) -> tuple[Job, str]:
-        """The job running variant (or trial) ``name``, and the uid its run is tagged with."""
+        """The job running variant (or trial) ``name``, and the uid its run is tagged with
+        (the run's source: the variant's notebook)."""
+        from workbench.tracking import source_tags
+
         uid = uuid.uuid4().hex
         stem = name.replace("/", ".")
         progress = self.out_dir / f"{stem}.progress"
         if self.status is not None:
             self.status.add(name, progress)
         job = Job(str(variant.notebook), str(self.out_dir / f"{stem}.ipynb"), parameters,
-                  self.runs.child_tags(name, variant.params_hash, uid, extra_tags),
+                  self.runs.child_tags(name, variant.params_hash, uid,
+                                       {**source_tags(variant.notebook), **(extra_tags or {})}),
                   {**self.env, "WORKBENCH_PROGRESS_FILE": str(progress)},
                   str(self.settings.runs_dir / KERNEL_LOG))
         return job, uid
@@ -357,9 +361,13 @@ class _Runner:
         return outcome
 
     def finish(self) -> None:
+        from workbench.experiments.mlflow_ui import publish_model_table
+
         if self.owns_executor:
             self.executor.close()
         self.runs.finish(self.ran, len(self.report.failed))
+        publish_model_table(self.runs.client, self.runs.experiment_id, self.spec.name,
+                            self.runs.parent_id)
 
 
 def _study_report(variant: Variant, study, status: str) -> tuple[Outcome, dict[str, Any]]:

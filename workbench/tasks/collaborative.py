@@ -173,8 +173,8 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
     params = {**task.model_dump(exclude={"params", "mlflow_experiment"}),
               "params": config.params, "tuned_from": str(source) if source else "-",
               "selected_by": SELECTION_METRIC, "validation_rows": len(val_rows)}
-    suffix = "-trial" if task.trial else ""
-    run_name = f"{task.dataset}-{task.model}-{task.objective}-s{task.seed}{suffix}"
+    run_name = tracking.model_run_name(task.dataset, task.model, task.seed, task.objective,
+                                      task.trial)
     report = tracking.progress_reporter(settings)
     with tracking.start_run(task.mlflow_experiment, run_name=run_name, params=params,
                             settings=settings) as run:
