@@ -12,7 +12,13 @@ Decisions:
 - **Models**: each dataset loads the champion collaborative model (chosen on validation
   NDCG@10 by `make pipeline`: the local copy, else the MLflow registry's alias); without one
   (or without a content index), the panel says to run ``make pipeline``. The panel names the
-  model ("champion: blend v4"). Datasets load on first use and stay loaded.
+  model and what it is ("champion = blend v7 (implicit feedback; ease 1 + itemknn 1.04 + ...)",
+  :mod:`workbench.dashboard.legend`). Datasets load on first use and stay loaded.
+- **Numbers**: the similarity bar is the cosine to the query or seed item (0-1, both modes);
+  the preference bar the item's percentile among the user's unrated catalog items (or a
+  predicted rating on the catalog's scale): :mod:`workbench.hybrid.explain`.
+- **Users** are per dataset: each dataset keeps its last picked user, and a switch says
+  which user is shown and why (no id is carried over: movies' user 17 is not anime's).
 - **Requests**: the last thing typed wins: a free-text query (Enter or "Search") or a title
   picked in "more like this". The alpha slider, the franchise controls, k and the user
   re-rank without re-encoding the query when only AI pick depends on them.

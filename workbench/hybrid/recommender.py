@@ -62,10 +62,8 @@ registry's ``champion`` alias)."""
 TRENDING = ("blend", "popularity", "recent", "rating")
 RESULT_COLUMNS = ["rank", "item_id", "title", "year", "genres", "franchise", "similarity",
                   "preference", "score", "reason", "cosine", "preference_percentile"]
-"""``similarity``: what the content order used (a free-text query's fused search score, a seed
-item's cosine); ``cosine``: the item's cosine to the query or seed (the same 0-1 scale in both
-modes); ``preference_percentile``: the share of the user's unrated catalog items the model
-scores lower (:mod:`workbench.hybrid.explain`)."""
+"""``similarity``: what the content order used (a query's fused search score); ``cosine`` and
+``preference_percentile``: the numbers a person reads (:mod:`workbench.hybrid.explain`)."""
 
 
 class RecommenderError(WorkbenchError):
@@ -87,8 +85,16 @@ class Candidates:
     """What the candidates are similar to (the quoted query or seed title)."""
     cosine: np.ndarray | None = None
     """Cosine of each candidate to the query or seed (NaN: none, e.g. the feed)."""
-    percentile: np.ndarray | None = None
-    """Each candidate's preference percentile among the user's unrated catalog items."""
+    catalog: np.ndarray | None = None
+    """The user's scores of the catalog items they have not rated (for :meth:`percentile`,
+    computed only when a list is shown, not for an evaluation's candidates)."""
+
+    def percentile(self, values: np.ndarray | None = None) -> np.ndarray:
+        """Each preference's (or ``values``') percentile among :attr:`catalog`."""
+        pref = self.preference if values is None else values
+        if self.catalog is None:
+            return np.full(len(pref), np.nan)
+        return explain.percentiles(pref, self.catalog)
 
 
 @dataclass
@@ -316,7 +322,7 @@ class Recommender:
     def _preference(self, user: int | NewUser, item_ids: np.ndarray, options: HybridConfig
                     ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
         """Preference scores of ``item_ids`` for ``user``, a mask of those the model could
-        score, a note (fallbacks), and each score's percentile among the user's unrated
+        score, a note (fallbacks), and the user's scores of the unrated
         catalog items (the whole catalog is scored: one model row)."""
         model = self._require_model()
         index = model.ids.lookup_items(item_ids)
@@ -347,7 +353,7 @@ class Recommender:
                 scores[known] = catalog[index[known]]
                 rated = model.seen.get(user, np.empty(0, np.int64))
             catalog = np.delete(np.asarray(catalog, np.float64), rated)
-        return scores, known, note, explain.percentiles(scores, catalog)
+        return scores, known, note, catalog
 
     def _get_fold_in(self, neighbours: int) -> FoldIn:
         if self._fold_in is None or self._fold_in.neighbours != neighbours:
@@ -395,9 +401,9 @@ class Recommender:
         keep = (ids >= 0) & ~np.isin(ids, list(excluded))
         ids, sims = ids[keep][:opts.candidates], sims[keep][:opts.candidates]
         pref, known, note = np.full(len(ids), np.nan), np.zeros(len(ids), bool), ""
-        label, pct = None, np.full(len(ids), np.nan)
+        label, catalog = None, None
         if with_preference and user is not None:
-            pref, known, note, pct = self._preference(user, ids, opts)
+            pref, known, note, catalog = self._preference(user, ids, opts)
             label = user.label if isinstance(user, NewUser) else f"user {user_id}"
         seed = self._franchise_of.get(int(item_id)) if item_id is not None else None
         target = (self.content.query_vector(query) if query is not None
@@ -405,7 +411,7 @@ class Recommender:
         cosine = (self.content.index.vectors[self.content.index.rows_of(ids)] @ target
                   ).astype(np.float64)
         return Candidates(ids, sims.astype(np.float64), pref, known, seed, label, note, about,
-                          cosine, pct)
+                          cosine, catalog)
 
     def rank_positions(self, cands: Candidates, k: int, mode: Literal["content", "hybrid"],
                        **options) -> tuple[list[int], np.ndarray, int]:
@@ -467,14 +473,15 @@ class Recommender:
         pref = _fill_unknown(cands.preference, cands.has_preference)
         sim_rank, pref_rank = rerank.ranks(cands.similarity), rerank.ranks(pref)
         what = self._preference_label(liked is not None)
-        reasons = []
+        reasons, pct = [], cands.percentile()
         for p in top:
-            liking = (f"{self._preference_text(what, cands, p)} (#{pref_rank[p]})"
+            liking = (f"{self._preference_text(what, cands.preference[p], pct[p])} "
+                      f"(#{pref_rank[p]})"
                       if cands.has_preference[p] else "no ratings yet")
             reasons.append(f"{self._similarity_label(cands.item_ids[p])} "
                            f"{cands.cosine[p]:.2f} (#{sim_rank[p]}) · {liking} "
                            f"for {cands.user_label}")
-        frame = self._frame(cands, top, final, reasons)
+        frame = self._frame(cands, top, final, reasons, pct)
         return Recommendations("AI pick", frame, hidden, len(cands.item_ids), cands.note,
                                opts.model_dump())
 
@@ -490,7 +497,7 @@ class Recommender:
         seen = set(self._seen_ids(user).tolist()) if opts.exclude_seen else set()
         pool = trend[~trend.index.isin(list(seen))].head(opts.feed_pool)
         ids = pool.index.to_numpy(np.int64)
-        raw, known, note, pct = self._preference(user, ids, opts)
+        raw, known, note, catalog = self._preference(user, ids, opts)
         pref = _fill_unknown(raw, known)
         if isinstance(user, NewUser) and not note:
             rows = self.content.index.rows_of(ids)
@@ -498,7 +505,7 @@ class Recommender:
             pref = 0.5 * rerank.minmax(pref) + 0.5 * rerank.minmax(profile_sim)
         cands = Candidates(ids, np.full(len(ids), np.nan), pref, known, None,
                            user.label if isinstance(user, NewUser) else f"user {user_id}", note,
-                           cosine=np.full(len(ids), np.nan), percentile=pct)
+                           cosine=np.full(len(ids), np.nan), catalog=catalog)
         order = np.argsort(-pref, kind="stable")
         groups = [self.franchise_of(i) for i in ids]
         kept, dropped = rerank.cap_per_group(order, groups, opts.max_per_franchise or None)
@@ -506,11 +513,11 @@ class Recommender:
         hidden = rerank.hidden_above(order, top, dropped)
         what = self._preference_label(isinstance(user, NewUser))
         trend_rank = trend.index.get_indexer(ids[top]) + 1
-        shown = Candidates(ids, cands.similarity, raw, known, percentile=pct)
+        pct = cands.percentile(raw)  # of the model's own score (a new user's is blended)
         reasons = [f"trending #{trend_rank[n]} ({opts.trending}) · "
-                   f"{self._preference_text(what, shown, p)} for {cands.user_label}"
+                   f"{self._preference_text(what, raw[p], pct[p])} for {cands.user_label}"
                    for n, p in enumerate(top)]
-        frame = self._frame(cands, top, pref, reasons)
+        frame = self._frame(cands, top, pref, reasons, pct)
         return Recommendations("for you", frame, hidden, len(ids), note, opts.model_dump())
 
     def trending(self, how: str = "blend") -> pd.Series:
@@ -544,10 +551,10 @@ class Recommender:
     def _similarity_label(self, item_id: int) -> str:
         return explain.similarity_label(bool(self._has_plot[self._row_of[int(item_id)]]))
 
-    def _preference_text(self, label: str, cands: Candidates, p: int) -> str:
-        """The preference of candidate ``p`` in words (a rating on the scale, a percentile)."""
-        return explain.preference_text(label, float(cands.preference[p]),
-                                       float(cands.percentile[p]), self.rating_scale)
+    def _preference_text(self, label: str, value: float, percentile: float) -> str:
+        """A preference in words (a rating on the scale, a percentile)."""
+        return explain.preference_text(label, float(value), float(percentile),
+                                       self.rating_scale)
 
     def _preference_label(self, new_user: bool) -> str:
         model = self.collaborative
@@ -561,7 +568,7 @@ class Recommender:
         return "predicted preference"
 
     def _frame(self, cands: Candidates, top: list[int], final: np.ndarray,
-               reasons: list[str]) -> pd.DataFrame:
+               reasons: list[str], percentile: np.ndarray | None = None) -> pd.DataFrame:
         top = np.asarray(top, np.int64)
         ids = cands.item_ids[top]
         rows = np.fromiter((self._row_of[int(i)] for i in ids), np.int64, len(ids))
@@ -575,9 +582,8 @@ class Recommender:
             "preference": np.where(cands.has_preference[top], cands.preference[top], np.nan),
             "score": np.asarray(final, np.float64)[top], "reason": reasons,
             "cosine": _or_nan(cands.cosine, len(cands.item_ids))[top],
-            "preference_percentile": np.where(cands.has_preference[top],
-                                              _or_nan(cands.percentile,
-                                                      len(cands.item_ids))[top], np.nan),
+            "preference_percentile": np.where(cands.has_preference[top], _or_nan(
+                percentile, len(cands.item_ids))[top], np.nan),
         }, columns=RESULT_COLUMNS)
 
 
