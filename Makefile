@@ -51,7 +51,8 @@ tracking-server: $(STAMP) ## Shared tracking server: PostgreSQL (experiments/.po
 
 DASHBOARD_PORT ?= 8866
 dashboard: $(STAMP) ## The dashboard (Voila) on 127.0.0.1:8866: open the URL with the token it prints
-	$(BIN)/voila notebooks/dashboard.ipynb --no-browser --port=$(DASHBOARD_PORT) --Voila.ip=127.0.0.1
+	$(BIN)/python -m workbench.dashboard.serve notebooks/dashboard.ipynb --no-browser \
+	  --port=$(DASHBOARD_PORT) --Voila.ip=127.0.0.1
 
 screenshot: $(STAMP) ## Browser test on the real pipeline artifacts; saves docs/dashboard.png
 	DASHBOARD_TEST_HOME="$(CURDIR)" DASHBOARD_SCREENSHOT="$(CURDIR)/docs/dashboard.png" \

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 
+import numpy as np
 import pytest
 
 from workbench.dashboard import Dashboard, placeholder_poster, render_cards
@@ -316,3 +318,147 @@ def test_a_failed_warm_up_is_said_in_place_of_warming_up(toy, toy_recommender,
     assert board.ready.wait(60)
     assert "wb-error" in board.status.value
     assert "toy: warming up failed: the encoder graph is damaged" in board.status.value
+
+
+def _bars(page: str) -> list[str]:
+    """The bars' labels ("similarity 0.54", "preference top 3%") in card order."""
+    return re.findall(r'class="wb-bar[^"]*"[^>]*><div class="wb-track">.*?</div></div>([^<]*)',
+                      page)
+
+
+def test_the_similarity_bar_is_one_cosine_scale_in_both_modes(dash) -> None:
+    """Free text and more like this: the same bar, labelled "similarity", the cosine (0-1) of
+    the item to the query or seed, never the fused search score (which runs above 1)."""
+    dash.franchise_filter.value = False
+    dash.query.value = QUERY
+    free = dash.recommender.content_match(query=QUERY, k=10).frame
+    assert (free["similarity"] > 1).any()  # the fused search score: no fixed scale
+    _pick(dash, "Paradox Loop (2010)")
+    seed = dash.recommender.content_match(item_id=dash.resolve_title("Paradox Loop (2010)"),
+                                          k=10, max_per_franchise=0).frame
+    for frame in (free, seed):
+        assert frame["cosine"].between(-1, 1).all() and frame["cosine"].max() <= 1 + 1e-6
+    labels = _bars(dash.content_box.value)
+    assert labels and all(label.startswith("similarity 0.") for label in labels)
+    shown = [float(label.split()[1]) for label in labels]
+    assert shown == [round(c, 2) for c in seed["cosine"]]
+    assert "match " not in dash.content_box.value and "match " not in dash.ai_box.value
+
+
+def test_preference_is_a_percentile_of_the_catalog(dash, toy_recommender) -> None:
+    """An implicit model's score has no unit: the bar and the reason give the item's place
+    among the user's unrated catalog items ("top 3%"), computed from the model's full row."""
+    dash.franchise_filter.value = False
+    dash.query.value = QUERY
+    rec, user = toy_recommender, int(dash.user.value)
+    frame = rec.ai_pick(query=QUERY, user_id=user, k=10, max_per_franchise=0).frame
+    model = rec.collaborative
+    row = model.score_users(np.array([model.ids.user_index(user)]))[0].astype(float)
+    unrated = np.delete(row, model.seen[model.ids.user_index(user)])
+    expected = [(unrated < p).mean() for p in frame["preference"]]
+    assert np.allclose(frame["preference_percentile"], expected)
+    labels = [b for b in _bars(dash.ai_box.value) if b.startswith("preference")]
+    assert len(labels) == 10 and all(re.fullmatch(r"preference top [\d.]+%", b) for b in labels)
+    assert "of the catalog" in frame["reason"].iloc[0]
+    assert "preference = " not in dash.model_note.value and "top 3% = above 97%" in \
+        dash.model_note.value  # the legend says what the numbers mean
+
+
+def test_a_catalog_without_plots_says_title_and_genres_similarity(toy_recommender) -> None:
+    rec = toy_recommender
+    saved = rec.items[["item_id", "text"]].copy()
+    try:
+        rec.update_items(saved.assign(text=None))
+        for frame in (rec.content_match(query=QUERY, k=3).frame,
+                      rec.content_match(item_id=PLANTED_PAIR[0], k=3).frame,
+                      rec.ai_pick(item_id=PLANTED_PAIR[0], user_id=int(
+                          rec.collaborative.ids.users[0]), k=3).frame):
+            assert frame["reason"].str.startswith("title + genres similarity ").all()
+            assert not frame["reason"].str.contains("plot").any()
+    finally:
+        rec.update_items(saved)
+    assert rec.content_match(query=QUERY, k=3).frame["reason"].str.startswith(
+        "plot similarity ").all()
+
+
+def test_the_champion_is_described_members_and_weights() -> None:
+    from types import SimpleNamespace
+
+    from workbench.dashboard.legend import model_description
+
+    config = SimpleNamespace(objective="implicit", params={
+        "members": {"ease": 1.0, "itemknn": 1.0391, "content_knn": 0.8287, "ials": 0.0},
+        "member_params": {"ease": {"l2": 116.7}}})
+    rec = SimpleNamespace(collaborative=SimpleNamespace(config=config), model_label="blend",
+                          dataset="toy")
+    text = model_description(rec)
+    assert "ease 1 + itemknn 1.04 + content_knn 0.829" in text and "ials" not in text
+    config.params = {"l2": 116.7293, "weighting": "binary"}
+    assert model_description(rec) == "implicit feedback; l2 117, weighting binary"
+
+
+def test_the_model_line_names_the_champion_and_its_selection(toy) -> None:
+    from workbench.dashboard import load_for_dashboard
+
+    rec = load_for_dashboard("toy", toy)  # the toy home's champion: mf, version 1
+    board = Dashboard(settings=toy, loader=lambda _name: rec, warm=False)
+    assert "champion = mf v1" in board.model_note.value
+    assert "implicit feedback; " in board.model_note.value
+
+
+def test_switching_datasets_keeps_each_users_pick_and_says_so(toy, toy_recommender) -> None:
+    """User ids are per dataset: switching shows the other dataset's last pick (first: its
+    first user) and the status says so; switching back restores the pick."""
+    board = Dashboard(datasets=["toy", "toy-copy"], settings=toy,
+                      loader=lambda _name: toy_recommender, warm=False)
+    picked = board.user.options[3]
+    board.user.value = picked
+    board.query.value = QUERY
+    board.dataset.value = "toy-copy"
+    first = board.user.options[0]
+    assert board.user.value == first
+    assert (f"user {first} (toy-copy's first user: user ids are per dataset; toy keeps user "
+            f"{picked} for when you switch back)") in board.status.value
+    board.user.value = board.user.options[5]
+    assert "per dataset" not in board.status.value  # another pick: said no more
+    board.dataset.value = "toy"
+    assert board.user.value == picked
+    assert f"user {picked} (picked before here" in board.status.value
+
+
+def test_start_timings_are_on_the_page(dash) -> None:
+    assert dash.ready.wait(60)
+    for _ in range(100):  # "ready" is stamped by the warm-up thread right before ready is set
+        if "ready" in dash.timings:
+            break
+        time.sleep(0.05)
+    stamps = dash.timings
+    assert stamps["kernel_started"] <= stamps["imported"] <= stamps["built"] <= stamps["ready"]
+    import html
+    import json
+
+    shown = re.search(r"data-timings='([^']*)'", dash.timings_html.value).group(1)
+    assert json.loads(html.unescape(shown)) == stamps
+
+
+def test_after_ready_the_status_is_sent_again(toy, toy_recommender, monkeypatch) -> None:
+    """A change made while the page restores its widgets is lost by the page: the status
+    line (and the timings) are sent again after "ready"."""
+    board = Dashboard(settings=toy, loader=lambda _name: toy_recommender, warm=False)
+    monkeypatch.setattr("workbench.dashboard.RESEND_AFTER_READY_S", (0.0, 0.0, 0.0))
+    sent = []
+    monkeypatch.setattr(board.status, "send_state", lambda key=None: sent.append(key))
+    board._resend_status()
+    assert sent == ["value"] * 3
+
+
+def test_the_launcher_keeps_rfc3987_syntax_out_of_the_server() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom workbench.dashboard.serve import main\ntry:\n"
+             "    main(['--version'])\nexcept SystemExit:\n    pass\n"
+             "import jsonschema._format\nprint(sys.modules['rfc3987_syntax'])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "None"

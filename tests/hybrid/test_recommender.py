@@ -39,7 +39,10 @@ def test_content_match_is_the_content_engines_order(rec) -> None:
     assert match.item_ids == rec.content.search(QUERY, 8)["item_id"].tolist()
     assert list(match.frame.columns) == RESULT_COLUMNS
     assert match.frame["preference"].isna().all()
-    assert match.frame["reason"].iloc[0].startswith("match ")  # the search ranking's score
+    # the cosine on the 0-1 scale of "more like this", and the place in the search ranking
+    first = match.frame.iloc[0]
+    assert first["reason"].startswith(f"plot similarity {first['cosine']:.2f} to “")
+    assert first["reason"].endswith("· search #1") and 0 < first["cosine"] <= 1
     similar = rec.content_match(item_id=PLANTED_PAIR[0], k=5, **NO_FILTER)
     assert similar.item_ids == rec.content.similar(PLANTED_PAIR[0], 5)["item_id"].tolist()
     assert "plot similarity" in similar.frame["reason"].iloc[0]

@@ -47,8 +47,9 @@ from pydantic import ValidationError
 from workbench import WorkbenchError
 from workbench.collaborative.champion import ALIAS
 from workbench.content.engine import ContentEngine, ContentError, load_content_engine
+from workbench.content.ranking import weak_text_mask
 from workbench.errors import check_k, describe_errors, is_int
-from workbench.hybrid import rerank
+from workbench.hybrid import explain, rerank
 from workbench.hybrid.config import HybridConfig
 from workbench.hybrid.franchise import franchise_table
 from workbench.hybrid.users import FoldIn, NewUser
@@ -60,7 +61,9 @@ chose on validation NDCG@10 (``models/<dataset>/collaborative/champion``, else t
 registry's ``champion`` alias)."""
 TRENDING = ("blend", "popularity", "recent", "rating")
 RESULT_COLUMNS = ["rank", "item_id", "title", "year", "genres", "franchise", "similarity",
-                  "preference", "score", "reason"]
+                  "preference", "score", "reason", "cosine", "preference_percentile"]
+"""``similarity``: what the content order used (a query's fused search score); ``cosine`` and
+``preference_percentile``: the numbers a person reads (:mod:`workbench.hybrid.explain`)."""
 
 
 class RecommenderError(WorkbenchError):
@@ -80,6 +83,18 @@ class Candidates:
     note: str = ""
     about: str = ""
     """What the candidates are similar to (the quoted query or seed title)."""
+    cosine: np.ndarray | None = None
+    """Cosine of each candidate to the query or seed (NaN: none, e.g. the feed)."""
+    catalog: np.ndarray | None = None
+    """The user's scores of the catalog items they have not rated (for :meth:`percentile`,
+    computed only when a list is shown, not for an evaluation's candidates)."""
+
+    def percentile(self, values: np.ndarray | None = None) -> np.ndarray:
+        """Each preference's (or ``values``') percentile among :attr:`catalog`."""
+        pref = self.preference if values is None else values
+        if self.catalog is None:
+            return np.full(len(pref), np.nan)
+        return explain.percentiles(pref, self.catalog)
 
 
 @dataclass
@@ -135,9 +150,12 @@ class Recommender:
                          for name in ("title", "year", "genres")}
         self._columns["franchise"] = self.franchises.loc[self.items["item_id"],
                                                          "franchise_name"].to_numpy(object)
+        self._has_plot = ~weak_text_mask(self.items)
+        """Per catalog row: whether the item has a plot text (its similarity is named so)."""
         self._fold_in = None
         self._trending: dict[str, pd.Series] = {}
-        self._ratings: dict[int, pd.Series] | None = None
+        self._ratings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        """(user ids sorted, their item ids, ratings) for :meth:`user_history`."""
         self.settings: Settings | None = None
         """Where :meth:`user_history` reads ratings (set by :meth:`load`)."""
 
@@ -148,6 +166,7 @@ class Recommender:
                 self.items.loc[rows["item_id"].to_numpy(), column] = rows[column].to_numpy()
         for name in ("title", "year", "genres"):
             self._columns[name] = self.items[name].to_numpy(dtype=object)
+        self._has_plot = ~weak_text_mask(self.items)
         self.content.changed()  # BM25 and the weak-text mask see the healed texts
 
     def franchise_of(self, item_id: int) -> str:
@@ -282,11 +301,14 @@ class Recommender:
         from workbench.data import load_interactions
 
         seen = self._seen_ids(self._user(user_id, None, required=True))
-        if self._ratings is None:
+        if self._ratings is None:  # sorted arrays: one user's rows by bisection (no groupby)
             inter = load_interactions(self.dataset, self.settings)
-            self._ratings = {int(u): group.set_index("item_id")["rating"]
-                             for u, group in inter.groupby("user_id")}
-        by_item = self._ratings.get(int(user_id), pd.Series(dtype=float))
+            order = np.argsort(inter["user_id"].to_numpy(), kind="stable")
+            self._ratings = tuple(inter[c].to_numpy()[order]
+                                  for c in ("user_id", "item_id", "rating"))
+        users, item_ids, values = self._ratings
+        lo, hi = np.searchsorted(users, int(user_id)), np.searchsorted(users, int(user_id), "right")
+        by_item = pd.Series(values[lo:hi], index=item_ids[lo:hi], dtype=float)
         ratings = by_item.reindex(seen).dropna().sort_values(ascending=False, kind="stable")
         top = ratings.head(n)
         rows = [self._row_of[int(i)] for i in top.index if int(i) in self._row_of]
@@ -297,20 +319,23 @@ class Recommender:
                                               dtype="Int64"),
                              "rating": top.loc[known].to_numpy(float)})
 
-    def _preference(self, user: int | NewUser, item_ids: np.ndarray,
-                    options: HybridConfig) -> tuple[np.ndarray, np.ndarray, str]:
+    def _preference(self, user: int | NewUser, item_ids: np.ndarray, options: HybridConfig
+                    ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
         """Preference scores of ``item_ids`` for ``user``, a mask of those the model could
-        score, and a note (fallbacks)."""
+        score, a note (fallbacks), and the user's scores of the unrated
+        catalog items (the whole catalog is scored: one model row)."""
         model = self._require_model()
         index = model.ids.lookup_items(item_ids)
         known = index >= 0
         scores = np.full(len(item_ids), np.nan)
-        note = ""
+        note, catalog = "", np.empty(0)
         if known.any():
+            everything = np.arange(model.n_items)
             if isinstance(user, NewUser):
                 fold = self._get_fold_in(options.neighbours)
                 liked = model.ids.lookup_items(user.liked)
-                folded = fold.score(liked[liked >= 0], index[known])
+                folded = fold.score(liked[liked >= 0], everything)
+                rated = liked[liked >= 0]
                 if folded is None:
                     note = ("no training user shares a liked item: preference from the content "
                             "profile only")
@@ -318,12 +343,17 @@ class Recommender:
                     vectors = self.content.index.vectors[self.content.index.rows_of(item_ids)]
                     scores = (vectors @ profile).astype(np.float64)
                     known = np.ones(len(item_ids), bool)
+                    catalog = self.content.index.vectors @ profile
+                    rated = self.content.index.rows_of(list(user.liked))
                 else:
-                    scores[known] = folded
+                    scores[known] = folded[index[known]]
+                    catalog = folded
             else:
-                scores[known] = model.score_indices(np.full(int(known.sum()), user),
-                                                    index[known])
-        return scores, known, note
+                catalog = model.score_users(np.array([user], np.int64))[0]
+                scores[known] = catalog[index[known]]
+                rated = model.seen.get(user, np.empty(0, np.int64))
+            catalog = np.delete(np.asarray(catalog, np.float64), rated)
+        return scores, known, note, catalog
 
     def _get_fold_in(self, neighbours: int) -> FoldIn:
         if self._fold_in is None or self._fold_in.neighbours != neighbours:
@@ -371,12 +401,17 @@ class Recommender:
         keep = (ids >= 0) & ~np.isin(ids, list(excluded))
         ids, sims = ids[keep][:opts.candidates], sims[keep][:opts.candidates]
         pref, known, note = np.full(len(ids), np.nan), np.zeros(len(ids), bool), ""
-        label = None
+        label, catalog = None, None
         if with_preference and user is not None:
-            pref, known, note = self._preference(user, ids, opts)
+            pref, known, note, catalog = self._preference(user, ids, opts)
             label = user.label if isinstance(user, NewUser) else f"user {user_id}"
         seed = self._franchise_of.get(int(item_id)) if item_id is not None else None
-        return Candidates(ids, sims.astype(np.float64), pref, known, seed, label, note, about)
+        target = (self.content.query_vector(query) if query is not None
+                  else self.content.index.vector(item_id))
+        cosine = (self.content.index.vectors[self.content.index.rows_of(ids)] @ target
+                  ).astype(np.float64)
+        return Candidates(ids, sims.astype(np.float64), pref, known, seed, label, note, about,
+                          cosine, catalog)
 
     def rank_positions(self, cands: Candidates, k: int, mode: Literal["content", "hybrid"],
                        **options) -> tuple[list[int], np.ndarray, int]:
@@ -419,8 +454,9 @@ class Recommender:
         cands = self.candidates(query, item_id, with_preference=False,
                                 **{**options, **depth})
         top, final, hidden = self.rank_positions(cands, k, "content", **options)
-        what = "plot similarity" if item_id is not None else "match"
-        reasons = [f"{what} {cands.similarity[p]:.2f} to {cands.about}" for p in top]
+        search = "" if item_id is not None else " · search #{}"
+        reasons = [f"{self._similarity_label(cands.item_ids[p])} {cands.cosine[p]:.2f} to "
+                   f"{cands.about}{search.format(p + 1)}" for p in top]
         frame = self._frame(cands, top, final, reasons)
         return Recommendations("content match", frame, hidden, len(cands.item_ids),
                                options=opts.model_dump())
@@ -437,14 +473,15 @@ class Recommender:
         pref = _fill_unknown(cands.preference, cands.has_preference)
         sim_rank, pref_rank = rerank.ranks(cands.similarity), rerank.ranks(pref)
         what = self._preference_label(liked is not None)
-        content = "match" if query is not None else "plot similarity"
-        reasons = []
+        reasons, pct = [], cands.percentile()
         for p in top:
-            liking = (f"{what} {cands.preference[p]:.2f} (#{pref_rank[p]})"
+            liking = (f"{self._preference_text(what, cands.preference[p], pct[p])} "
+                      f"(#{pref_rank[p]})"
                       if cands.has_preference[p] else "no ratings yet")
-            reasons.append(f"{content} {cands.similarity[p]:.2f} (#{sim_rank[p]}) · {liking} "
+            reasons.append(f"{self._similarity_label(cands.item_ids[p])} "
+                           f"{cands.cosine[p]:.2f} (#{sim_rank[p]}) · {liking} "
                            f"for {cands.user_label}")
-        frame = self._frame(cands, top, final, reasons)
+        frame = self._frame(cands, top, final, reasons, pct)
         return Recommendations("AI pick", frame, hidden, len(cands.item_ids), cands.note,
                                opts.model_dump())
 
@@ -460,14 +497,15 @@ class Recommender:
         seen = set(self._seen_ids(user).tolist()) if opts.exclude_seen else set()
         pool = trend[~trend.index.isin(list(seen))].head(opts.feed_pool)
         ids = pool.index.to_numpy(np.int64)
-        pref, known, note = self._preference(user, ids, opts)
-        pref = _fill_unknown(pref, known)
+        raw, known, note, catalog = self._preference(user, ids, opts)
+        pref = _fill_unknown(raw, known)
         if isinstance(user, NewUser) and not note:
             rows = self.content.index.rows_of(ids)
             profile_sim = self.content.index.vectors[rows] @ self.content_profile(user.liked)
             pref = 0.5 * rerank.minmax(pref) + 0.5 * rerank.minmax(profile_sim)
         cands = Candidates(ids, np.full(len(ids), np.nan), pref, known, None,
-                           user.label if isinstance(user, NewUser) else f"user {user_id}", note)
+                           user.label if isinstance(user, NewUser) else f"user {user_id}", note,
+                           cosine=np.full(len(ids), np.nan), catalog=catalog)
         order = np.argsort(-pref, kind="stable")
         groups = [self.franchise_of(i) for i in ids]
         kept, dropped = rerank.cap_per_group(order, groups, opts.max_per_franchise or None)
@@ -475,9 +513,11 @@ class Recommender:
         hidden = rerank.hidden_above(order, top, dropped)
         what = self._preference_label(isinstance(user, NewUser))
         trend_rank = trend.index.get_indexer(ids[top]) + 1
-        reasons = [f"trending #{trend_rank[n]} ({opts.trending}) · {what} "
-                   f"{pref[p]:.2f} for {cands.user_label}" for n, p in enumerate(top)]
-        frame = self._frame(cands, top, pref, reasons)
+        pct = cands.percentile(raw)  # of the model's own score (a new user's is blended)
+        reasons = [f"trending #{trend_rank[n]} ({opts.trending}) · "
+                   f"{self._preference_text(what, raw[p], pct[p])} for {cands.user_label}"
+                   for n, p in enumerate(top)]
+        frame = self._frame(cands, top, pref, reasons, pct)
         return Recommendations("for you", frame, hidden, len(ids), note, opts.model_dump())
 
     def trending(self, how: str = "blend") -> pd.Series:
@@ -497,6 +537,25 @@ class Recommender:
 
     # -- output -------------------------------------------------------------------------------
 
+    @property
+    def rating_scale(self) -> tuple[float, float] | None:
+        """The catalog's rating scale when the model predicts ratings (explicit objective),
+        else None (its scores have no unit: shown as percentiles)."""
+        model = self.collaborative
+        if model is None or model.config.objective != "explicit" or model.score_label:
+            return None
+        from workbench.data import get_dataset
+
+        return tuple(get_dataset(self.dataset, self.settings).rating_scale)
+
+    def _similarity_label(self, item_id: int) -> str:
+        return explain.similarity_label(bool(self._has_plot[self._row_of[int(item_id)]]))
+
+    def _preference_text(self, label: str, value: float, percentile: float) -> str:
+        """A preference in words (a rating on the scale, a percentile)."""
+        return explain.preference_text(label, float(value), float(percentile),
+                                       self.rating_scale)
+
     def _preference_label(self, new_user: bool) -> str:
         model = self.collaborative
         if new_user:
@@ -509,7 +568,7 @@ class Recommender:
         return "predicted preference"
 
     def _frame(self, cands: Candidates, top: list[int], final: np.ndarray,
-               reasons: list[str]) -> pd.DataFrame:
+               reasons: list[str], percentile: np.ndarray | None = None) -> pd.DataFrame:
         top = np.asarray(top, np.int64)
         ids = cands.item_ids[top]
         rows = np.fromiter((self._row_of[int(i)] for i in ids), np.int64, len(ids))
@@ -522,7 +581,14 @@ class Recommender:
             "similarity": cands.similarity[top],
             "preference": np.where(cands.has_preference[top], cands.preference[top], np.nan),
             "score": np.asarray(final, np.float64)[top], "reason": reasons,
+            "cosine": _or_nan(cands.cosine, len(cands.item_ids))[top],
+            "preference_percentile": np.where(cands.has_preference[top], _or_nan(
+                percentile, len(cands.item_ids))[top], np.nan),
         }, columns=RESULT_COLUMNS)
+
+
+def _or_nan(values: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if values is None else np.asarray(values, np.float64)
 
 
 def _fill_unknown(pref: np.ndarray, known: np.ndarray) -> np.ndarray:

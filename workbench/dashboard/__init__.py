@@ -12,7 +12,13 @@ Decisions:
 - **Models**: each dataset loads the champion collaborative model (chosen on validation
   NDCG@10 by `make pipeline`: the local copy, else the MLflow registry's alias); without one
   (or without a content index), the panel says to run ``make pipeline``. The panel names the
-  model ("champion: blend v4"). Datasets load on first use and stay loaded.
+  model and what it is ("champion = blend v7 (implicit feedback; ease 1 + itemknn 1.04 + ...)",
+  :mod:`workbench.dashboard.legend`). Datasets load on first use and stay loaded.
+- **Numbers**: the similarity bar is the cosine to the query or seed item (0-1, both modes);
+  the preference bar the item's percentile among the user's unrated catalog items (or a
+  predicted rating on the catalog's scale): :mod:`workbench.hybrid.explain`.
+- **Users** are per dataset: each dataset keeps its last picked user, and a switch says
+  which user is shown and why (no id is carried over: movies' user 17 is not anime's).
 - **Requests**: the last thing typed wins: a free-text query (Enter or "Search") or a title
   picked in "more like this". The alpha slider, the franchise controls, k and the user
   re-rank without re-encoding the query when only AI pick depends on them.
@@ -32,21 +38,23 @@ Decisions:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
+import json
 import threading
 import time
 from collections.abc import Callable
 
 import ipywidgets as w
-import numpy as np
-import pandas as pd
 
 from workbench import WorkbenchError
-from workbench.data import display_title, safe_image_url
-from workbench.hybrid import HybridConfig, Recommendations, Recommender, RecommenderError
+from workbench.dashboard.cards import placeholder_poster, render_cards
+from workbench.data import display_title
+from workbench.hybrid import HybridConfig, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
+
+__all__ = ["Dashboard", "load_for_dashboard", "placeholder_poster", "render_cards"]
+IMPORTED_AT = time.time()
+"""When this module (and what it imports) finished importing: a start-up timestamp."""
 
 PLOT, TITLE = "describe a plot", "more like a title"
 INPUT_MODES = {PLOT: "describe a plot, e.g. time travel thriller",
@@ -57,105 +65,13 @@ WARMING = "warming up the models: the first answer comes right after"
 IDLE_BEFORE_PRELOAD_S = 8.0
 """The other datasets are loaded in the background once the page has had no request for this
 long (loading one takes a few seconds of CPU that a first query should not share)."""
+RESEND_AFTER_READY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""Pauses between the re-sends of the status line after "ready" (see
+:meth:`Dashboard._resend_status`): they cover a page that restores within half a minute."""
 LIKED_CHOICES = 24
 """Popular items offered as ticks in "new user" mode."""
 PICKER_OPTIONS = 3000
 """Titles offered in the "more like this" picker (by popularity; any exact title works)."""
-
-CSS = """<style>
-.wb-col h3 {margin: 4px 0 8px 0; font: 600 15px sans-serif;}
-.wb-card {display: flex; gap: 10px; padding: 8px; margin-bottom: 8px; border: 1px solid #ddd;
-          border-radius: 6px; background: #fff; font: 13px sans-serif; max-width: 560px;}
-.wb-card img {width: 60px; height: 90px; object-fit: cover; border-radius: 4px; flex: none;}
-.wb-title {font-weight: 600;} .wb-year {color: #666; font-weight: 400;}
-.wb-badge {display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 8px;
-           background: #eef; color: #335; font-size: 11px; font-weight: 400;}
-.wb-genres {color: #555; font-size: 12px;}
-.wb-synopsis {color: #333; display: -webkit-box; -webkit-line-clamp: 2;
-              -webkit-box-orient: vertical; overflow: hidden; margin: 2px 0;}
-.wb-bar {display: flex; align-items: center; gap: 6px; font-size: 11px; color: #444;}
-.wb-bar .wb-track {width: 120px; height: 6px; background: #eee; border-radius: 3px;}
-.wb-bar .wb-fill {height: 6px; border-radius: 3px; background: #4a7bd0;}
-.wb-bar.pref .wb-fill {background: #d07a4a;}
-.wb-why {color: #777; font-size: 11px; margin-top: 2px;}
-.wb-note {color: #666; font: 12px sans-serif; margin: 0 0 6px 0;}
-.wb-error {color: #b00020; font: 13px sans-serif;}
-.wb-model {color: #444; font: 12px sans-serif; margin: 2px 0 6px 0;}
-.wb-busy {color: #335; font: 12px sans-serif; margin: 0 0 6px 0;}
-.wb-busy::before {content: ""; display: inline-block; width: 10px; height: 10px;
-                  margin-right: 6px; border: 2px solid #99b; border-top-color: transparent;
-                  border-radius: 50%; animation: wb-spin 0.8s linear infinite;}
-@keyframes wb-spin {to {transform: rotate(360deg);}}
-.wb-history {font: 12px sans-serif; color: #333; max-width: 520px;}
-.wb-history b {font-weight: 600;} .wb-history .wb-rating {color: #a60;}
-</style>"""
-
-
-def placeholder_poster(title: str, year: object = None) -> str:
-    """A data-URI SVG poster: the title's initials on a colour derived from the title."""
-    hue = int(hashlib.sha256(title.encode()).hexdigest()[:4], 16) % 360
-    initials = "".join(word[0] for word in title.split()[:2] if word[:1].isalnum()).upper()
-    label = html.escape(initials or title[:2].upper())
-    year_text = "" if year is None or pd.isna(year) else html.escape(str(year))
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="60" height="90">'
-           f'<rect width="60" height="90" fill="hsl({hue},45%,45%)"/>'
-           f'<text x="30" y="48" font-family="sans-serif" font-size="20" fill="white" '
-           f'text-anchor="middle">{label}</text>'
-           f'<text x="30" y="80" font-family="sans-serif" font-size="10" fill="white" '
-           f'text-anchor="middle">{year_text}</text></svg>')
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
-
-
-def _bar(label: str, value: float | None, fraction: float | None, css: str = "") -> str:
-    if value is None or fraction is None or not np.isfinite(value):
-        return ""
-    width = max(0.0, min(1.0, float(fraction))) * 100
-    return (f'<div class="wb-bar {css}"><div class="wb-track"><div class="wb-fill" '
-            f'style="width:{width:.0f}%"></div></div>{html.escape(label)} {value:.2f}</div>')
-
-
-def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
-    """HTML for one column: a heading, a one-line summary and a card per result."""
-    frame = recs.frame
-    pref = frame["preference"].to_numpy(dtype=float)
-    finite = pref[np.isfinite(pref)]
-    scale = float(finite.max()) if len(finite) and finite.max() > 1 else 1.0
-    # a free-text match score is cosine + BM25 + prior (up to 1 + both weights): bars are
-    # drawn relative to the column's best when it is above 1
-    sims = frame["similarity"].to_numpy(dtype=float)
-    sims = sims[np.isfinite(sims)]
-    sim_scale = float(sims.max()) if len(sims) and sims.max() > 1 else 1.0
-    parts = [f'<div class="wb-col"><h3>{html.escape(heading)}</h3>',
-             f'<p class="wb-note">{html.escape(recs.summary())}</p>']
-    items = rec.items
-    for row in frame.itertuples(index=False):
-        item = items.loc[row.item_id]
-        src = safe_image_url(item.get("poster_url")) or placeholder_poster(row.title, row.year)
-        shown = display_title(row.title, row.year)
-        year = ("" if shown == row.title else
-                f' <span class="wb-year">{html.escape(shown[len(row.title):].strip())}</span>')
-        size = int(rec.franchises.at[row.item_id, "franchise_size"])
-        badge = (f'<span class="wb-badge" title="franchise">{html.escape(row.franchise)} '
-                 f'· {size}</span>' if size > 1 else "")
-        text = item.get("text")
-        synopsis = html.escape(text) if isinstance(text, str) else "<i>no synopsis</i>"
-        genres = " · ".join(html.escape(g) for g in row.genres)
-        sim = None if pd.isna(row.similarity) else float(row.similarity)
-        prf = None if pd.isna(row.preference) else float(row.preference)
-        parts.append(
-            f'<div class="wb-card" data-item="{int(row.item_id)}">'
-            f'<img src="{html.escape(src, quote=True)}" alt="poster">'
-            f'<div><div class="wb-title">{row.rank}. {html.escape(row.title)}{year}{badge}'
-            f'</div><div class="wb-genres">{genres}</div>'
-            f'<div class="wb-synopsis">{synopsis}</div>'
-            f'{_bar("match", sim, None if sim is None else sim / sim_scale)}'
-            f'{_bar("preference", prf, None if prf is None else prf / scale, "pref")}'
-            f'<div class="wb-why">{html.escape(row.reason)}</div></div></div>')
-    if frame.empty:
-        parts.append('<p class="wb-note">no results</p>')
-    parts.append("</div>")
-    return CSS + "".join(parts)
-
 
 def load_for_dashboard(dataset: str, settings: Settings | None = None,
                        model: str = "champion") -> Recommender:
@@ -199,6 +115,16 @@ class Dashboard:
         self.answers = 0
         """Answers shown so far (each search, pick or control change that re-ranked)."""
         self._last_request = time.monotonic()
+        self._users: dict[str, str] = {}
+        """Each dataset's last picked user (user ids are per dataset: movies' user 17 is not
+        anime's), restored when the dataset is shown again."""
+        self._user_note: tuple[str, str] | None = None
+        """After a dataset switch: the user shown and the sentence saying why."""
+        self.timings = {"kernel_started": _process_started(), "imported": IMPORTED_AT}
+        """Start-up timestamps (epoch seconds): the kernel process, the imports done, the
+        dashboard built (first dataset loaded, first feed), warmed up ("ready"); the page
+        carries them (``data-timings``) for benchmarks/dashboard_start_benchmark.py."""
+        self.timings_html = w.HTML(layout=w.Layout(display="none"))
 
         self.dataset = w.Dropdown(options=names, value=names[0], description="Dataset")
         self.input_mode = w.ToggleButtons(options=list(INPUT_MODES), value=PLOT,
@@ -245,6 +171,7 @@ class Dashboard:
         if not warm:
             self.ready.set()
         self._on_dataset()
+        self._stamp("built")
         if warm:
             threading.Thread(target=self._warm_up, name="dashboard-warm-up", daemon=True).start()
 
@@ -261,7 +188,14 @@ class Dashboard:
             w.HBox([self.alpha, self.franchise_filter, self.max_per_franchise]),
             self.model_note,
         ])
-        return w.VBox([controls, w.HBox([self.status, self.fetch_button]), self.tabs])
+        return w.VBox([controls, w.HBox([self.status, self.fetch_button]), self.tabs,
+                       self.timings_html])
+
+    def _stamp(self, event: str) -> None:
+        """Record a start-up timestamp, in :attr:`timings` and on the page."""
+        self.timings.setdefault(event, time.time())
+        self.timings_html.value = (f"<span class=\"wb-timings\" data-timings='"
+                                   f"{html.escape(json.dumps(self.timings))}'></span>")
 
     # -- warm start ---------------------------------------------------------------------------
 
@@ -278,10 +212,14 @@ class Dashboard:
                 except Exception as exc:  # said in place of "warming up", never left there
                     self._show_error(f"{first}: warming up failed: {exc}")
                     raise
+                # under the lock: an answer in progress cannot put "warming up" back after
+                self._stamp("ready")
+                self.ready.set()
+                if self._request is None and "wb-busy" in self.status.value:
+                    self._show_note(self._with_user_note(READY))
             self._last_request = time.monotonic()  # the idle clock starts at "ready"
-            self.ready.set()
-            if self._request is None and "wb-busy" in self.status.value:
-                self._show_note(READY)
+            threading.Thread(target=self._resend_status, name="dashboard-resend",
+                             daemon=True).start()
             for name in [n for n in self.dataset.options if n != first]:
                 while time.monotonic() - self._last_request < IDLE_BEFORE_PRELOAD_S:
                     time.sleep(0.5)  # a person is using the page: do not compete for the CPU
@@ -296,8 +234,19 @@ class Dashboard:
         finally:
             self.ready.set()
 
+    def _resend_status(self) -> None:
+        """Send the status line (and the start-up timings) to the page again a few times
+        after "ready". A change made while the page is restoring its widgets (between the
+        kernel's answer to the page's state request and the page registering each widget)
+        is dropped by the page, which then showed "warming up" for ever (1 reload in 10);
+        the same value sent again is harmless."""
+        for delay in RESEND_AFTER_READY_S:
+            time.sleep(delay)
+            self.status.send_state("value")
+            self.timings_html.send_state("value")
+
     def _wire(self) -> None:
-        self.dataset.observe(lambda _: self._on_dataset(), names="value")
+        self.dataset.observe(lambda change: self._on_dataset(change["old"]), names="value")
         self.query.observe(lambda _: self._on_query(), names="value")
         self.search_button.on_click(lambda _: self._on_query())
         self.input_mode.observe(lambda _: self._on_input_mode(), names="value")
@@ -317,8 +266,24 @@ class Dashboard:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _on_dataset(self) -> None:
+    def _user_for(self, dataset: str) -> str:
+        """The user to show for ``dataset``: the one last picked there, else the first id;
+        the status line says which (user ids are per dataset, so none is carried over)."""
+        options = self.user.options
+        kept = self._users.get(dataset)
+        user = kept if kept in options else (options[0] if options else "")
+        before = [f"{name} keeps user {u}" for name, u in self._users.items()
+                  if name != dataset and u]
+        why = "picked before here" if kept == user else f"{dataset}'s first user"
+        self._user_note = None if not before or not user else (user, (
+            f"user {user} ({why}: user ids are per dataset; {', '.join(before)} for when "
+            f"you switch back)"))
+        return user
+
+    def _on_dataset(self, previous: str | None = None) -> None:
         self._request = None
+        if previous is not None and str(self.user.value or "").strip():
+            self._users[previous] = str(self.user.value)
         try:
             rec = self.recommender
         except WorkbenchError as exc:
@@ -331,18 +296,19 @@ class Dashboard:
         try:
             users = rec.collaborative.ids.users if rec.collaborative is not None else []
             self.user.options = [str(int(u)) for u in users]
-            self.user.value = self.user.options[0] if self.user.options else ""
-            self.model_note.value = self._model_html(rec)
-            popular = rec.trending("popularity").index
-            labels = {}
-            for item_id in popular[:PICKER_OPTIONS]:
-                labels[self._label(rec, item_id)] = int(item_id)
-            self._item_labels = labels
+            self.user.value = self._user_for(self.dataset.value)
+            self.model_note.value = self._model_html(rec, self.settings)
+            popular = rec.trending("popularity").index[:PICKER_OPTIONS]
+            rows = rec.items.loc[popular, ["title", "year"]]
+            labels = [display_title(t, y) for t, y in zip(rows["title"], rows["year"],
+                                                            strict=True)]
+            self._item_labels = dict(zip(reversed(labels), reversed(popular.tolist()),
+                                         strict=True))  # a repeated label: the most popular
             self._on_input_mode()
             self.liked.children = [
-                w.Checkbox(value=False, description=self._label(rec, i), indent=False,
+                w.Checkbox(value=False, description=label, indent=False,
                            layout=w.Layout(width="250px"))
-                for i in popular[:LIKED_CHOICES]]
+                for label in labels[:LIKED_CHOICES]]
             for box in self.liked.children:
                 box.observe(lambda _: self.refresh(), names="value")
             self.alpha.value = rec.config.alpha
@@ -354,12 +320,17 @@ class Dashboard:
         self.refresh()
 
     @staticmethod
-    def _model_html(rec: Recommender) -> str:
-        """The model line: which model ranks the AI pick, and what alpha means."""
+    def _model_html(rec: Recommender, settings: Settings | None = None) -> str:
+        """The model line: which model ranks the AI pick and what it is (a blend's members
+        and weights), what alpha means, and what the bars' numbers mean."""
+        from workbench.dashboard.legend import legend_html, model_description
+
         label = rec.model_label or "no collaborative model (content only)"
         name = label.replace("champion: ", "champion = ")
-        return (f'<p class="wb-model">AI pick model: <b>{html.escape(name)}</b> · alpha = '
-                f'weight of the content match (1: content order, 0: the model\'s order)</p>')
+        about = model_description(rec, settings)
+        return (f'<p class="wb-model">AI pick model: <b>{html.escape(name)}</b>'
+                f'{html.escape(about and f" ({about})")} · alpha = weight of the content match '
+                f'(1: content order, 0: the model\'s order)</p>{legend_html(rec)}')
 
     def _history_html(self, rec: Recommender) -> str:
         """The picked user's best-rated training items, so personalisation can be judged."""
@@ -378,6 +349,7 @@ class Dashboard:
 
     @staticmethod
     def _label(rec: Recommender, item_id: int) -> str:
+        """An item's title and year, as the picker shows it."""
         row = rec.items.loc[item_id]
         return display_title(row["title"], row["year"])
 
@@ -502,7 +474,7 @@ class Dashboard:
             if self._request is None:
                 self.content_box.value = self.ai_box.value = ""
                 if self.ready.is_set():
-                    self._show_note(READY)
+                    self._show_note(self._with_user_note(READY))
                 else:
                     self._show_busy(WARMING)
                 return
@@ -516,8 +488,9 @@ class Dashboard:
             self._heal_in_background(rec, [*content.item_ids, *ai.item_ids])
             self.last_ms = (time.perf_counter() - started) * 1000
             self.answers += 1
-            self._show_note(f"{self.dataset.value}: answered in {self.last_ms:.0f} ms · model "
-                            f"{rec.model_label}", answer=self.answers)
+            self._show_note(self._with_user_note(
+                f"{self.dataset.value}: answered in {self.last_ms:.0f} ms · model "
+                f"{rec.model_label}"), answer=self.answers)
         except WorkbenchError as exc:
             self._show_error(str(exc))
         except Exception as exc:  # shown in the panel, never as a traceback
@@ -550,6 +523,15 @@ class Dashboard:
         self._healing = pool.submit(work)
         pool.shutdown(wait=False)
 
+    def _with_user_note(self, text: str) -> str:
+        """``text`` and, after a dataset switch, which user is shown and why (until another
+        user is picked)."""
+        user, note = self._user_note or ("", "")
+        if not note or str(self.user.value) != user or self.mode.value == "new user":
+            self._user_note = None
+            return text
+        return f"{text} · {note}"
+
     def _show_note(self, text: str, answer: int | None = None) -> None:
         """A note in the status line; an answer's carries its number (``data-answer``), so
         a browser test can tell one answer from the next."""
@@ -568,3 +550,10 @@ class Dashboard:
         self.fetch_button.layout.display = None if offer else "none"
         if offer:
             self.fetch_button.description = f"Fetch “{self._unknown_title}”"
+
+
+def _process_started() -> float:
+    """When this (kernel) process started, epoch seconds."""
+    import psutil
+
+    return psutil.Process().create_time()
