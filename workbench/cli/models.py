@@ -38,14 +38,17 @@ def collaborative_train(
     seed: Annotated[int, typer.Option(min=0, help="Model seed.")] = 42,
     tuned: Annotated[bool, typer.Option(help="Start from experiments/tuned/<dataset>.yaml."
                                         )] = True,
-    save: Annotated[bool, typer.Option(help="Save under models/<dataset>/collaborative/.")] =
-    True,
-    register: Annotated[bool, typer.Option(help="Register in MLflow (champion alias moves on "
-                                                "validation NDCG@10).")] = True,
+    save: Annotated[bool, typer.Option(help="Also save under models/<dataset>/collaborative/ "
+                                            "(default: only logged to the MLflow run).")] =
+    False,
+    register: Annotated[bool, typer.Option(help="Register in MLflow, where the champion alias "
+                                                "moves on validation NDCG@10 (default: the "
+                                                "registry is left alone).")] = False,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "collaborative",
 ) -> None:
     """Train one model with the validation protocol, score the test split once, log it to
-    MLflow (the job of notebook 03)."""
+    MLflow (the job of notebook 03); models/ and the registry change only with --save and
+    --register."""
     import yaml
 
     from workbench.tasks.collaborative import TrainTask, train_collaborative
