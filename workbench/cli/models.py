@@ -89,6 +89,28 @@ def register_hybrid(
     typer.echo(f"(MLflow's own output: {log})")
 
 
+@app.command("serving-example")
+@clean_errors
+def serving_example(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")] = "anime",
+    write: Annotated[bool, typer.Option(help="Rewrite the sample answer in docs/serving.md "
+                                             "(between its serving-example markers).")] =
+    False,
+) -> None:
+    """Answer docs/serving.md's sample request with <dataset>-hybrid@champion, loaded
+    through MLflow in-process as `make serve` loads it; print the docs' sample section and,
+    with --write, put it into docs/serving.md."""
+    from workbench.console import library_log, output_to
+    from workbench.tasks.serving_example import example_answer, format_example, write_example
+
+    with output_to(library_log()):  # MLflow's and TensorFlow's start-up lines
+        answer, version = example_answer(dataset)
+    text = format_example(dataset, answer, version)
+    typer.echo(text)
+    if write:
+        typer.echo(f"wrote {write_example(text)}")
+
+
 def _print_recommendations(title: str, recs) -> None:
     from workbench.data import display_title
 
