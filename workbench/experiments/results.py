@@ -257,8 +257,9 @@ def sweep_runs(spec, settings=None):
 
 def compare_sweep(spec, settings=None, metrics: list[str] | None = None):
     """A table (variants x metrics) and a figure (one bar panel per metric) of a sweep's
-    latest runs; ``metrics`` defaults to the sweep's ``compare`` list, else every metric that
-    at least two variants logged (at most 8). Returns (table, figure)."""
+    latest runs; ``metrics`` defaults to the sweep's ``compare`` list (those of its metrics
+    some variant logged: a sweep run with ``--only`` lacks the others), else every metric
+    that at least two variants logged (at most 8). Returns (table, figure)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -268,8 +269,9 @@ def compare_sweep(spec, settings=None, metrics: list[str] | None = None):
         counts = runs.drop(columns=["variant", "status", "run_id", "error"]).notna().sum()
         chosen = [m for m in counts.index if counts[m] >= 2][:8]
     missing = [m for m in chosen if m not in runs.columns]
-    if missing:
+    if missing and (metrics or len(missing) == len(chosen)):  # the sweep's own `compare`
         raise WorkbenchError(f"no variant of {spec.name!r} logged metric(s) {missing}")
+    chosen = [m for m in chosen if m in runs.columns]  # list: those its variants logged
     table = runs[["variant", "status", *chosen]]
     fig, axes = plt.subplots(1, max(1, len(chosen)), figsize=(4 * max(1, len(chosen)), 3.6),
                              squeeze=False)
