@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# Every recipe finds the venv's programs first (mlflow models serve starts uvicorn by name):
+# no activated venv and no PATH of the caller's are needed.
+export PATH := $(abspath $(BIN)):$(PATH)
 # The stamp is older than pyproject.toml or the constraints when they change: .venv is stale.
 STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
@@ -15,6 +18,12 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements/constraints.txt
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "note: no $(VENV) yet: creating it before anything else: Python 3.11 with CPU torch," \
+	    "TensorFlow, MLflow, sentence-transformers, FAISS and the rest of" \
+	    "requirements/constraints.txt (about 4 GB, about 10 minutes)"; \
+	else echo "note: $(VENV) is older than pyproject.toml or requirements/constraints.txt:" \
+	  "refreshing it first (a few minutes)"; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# torch first and alone: pip takes the local CPU build; otherwise a CUDA build is pulled.
 	$(BIN)/pip install $(TORCH)
@@ -70,7 +79,7 @@ test-fast: $(STAMP) ## Unit tests only (no notebooks, no real datasets)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not integration and not slow"
 
 lint: $(STAMP) ## ruff, and check that notebooks carry no outputs
-	$(BIN)/ruff check workbench tests
+	$(BIN)/ruff check workbench tests benchmarks
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 constraints: $(STAMP) ## Re-freeze requirements/constraints.txt from .venv

@@ -180,7 +180,13 @@ class Settings(BaseSettings):
 
     @property
     def artifacts_dir(self) -> Path:
-        """Where MLflow stores the artifacts of a SQLite-tracked home (``mlartifacts/``)."""
+        """Where MLflow stores the artifacts of a SQLite store: ``mlartifacts/`` beside the
+        store's file, so they follow ``mlflow_uri`` (the default store: ``experiments_dir``'s
+        ``mlartifacts/``)."""
+        uri = self.mlflow_uri or ""
+        if uri.startswith("sqlite:///"):
+            return Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent / \
+                "mlartifacts"
         return self.experiments_dir / "mlartifacts"
 
     def sweep_file(self, name: str) -> Path:

@@ -158,7 +158,8 @@ def test_compare_before_any_run_names_the_command(workbench_env, tmp_path) -> No
     assert "has no runs in MLflow experiment 'never-run'" in result.output
     assert "workbench experiments run" in result.output
     missing = runner.invoke(app, ["experiments", "run", "no_such_sweep"])
-    assert missing.exit_code == 1 and "no sweep file 'no_such_sweep'" in missing.output
+    assert missing.exit_code == 1 and "no sweep 'no_such_sweep'" in missing.output
+    assert "movies_default (movies-default)" in missing.output  # the sweeps there are
 
 
 def test_only_takes_a_variant_or_a_variant_group() -> None:

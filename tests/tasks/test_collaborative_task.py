@@ -51,3 +51,37 @@ def test_the_hybrid_variant_identity_follows_the_champion(home) -> None:
     assert after["collaborative_identity"] == "champion v4 run abc"
     with pytest.raises(CollaborativeError, match="alphas"):
         check_parameters({"dataset": "toy", "alphas": "all"}, home)
+
+
+def test_a_rerun_by_hand_leaves_models_and_the_registry_alone(toy_home, tmp_path) -> None:
+    """Notebook 03's defaults (a rerun by hand) log the run and its model to MLflow only:
+    nothing under models/, no registered version, the champion unmoved; the artifacts follow
+    the tracking URI (a store elsewhere keeps them beside it, not in the home). Asked
+    explicitly (the pipeline's default sweeps), the model is saved and registered."""
+    import mlflow
+
+    from workbench import tracking
+    from workbench.tasks.collaborative import train_collaborative
+
+    store = tmp_path / "elsewhere"
+    store.mkdir()
+    home = toy_home("rerun", champion="ease", mlflow_uri=f"sqlite:///{store / 'mlflow.db'}")
+    champion = (home.champion_dir("toy") / "champion.json").read_text()
+    models_before = sorted(p.relative_to(home.models_dir) for p in home.models_dir.rglob("*"))
+    result = train_collaborative(TrainTask(dataset="toy", model="itemknn"), home, log=print)
+    assert sorted(p.relative_to(home.models_dir) for p in home.models_dir.rglob("*")) == \
+        models_before
+    assert result.model_folder is None and not result.champion
+    tracking.configure(home)
+    assert mlflow.MlflowClient().search_registered_models() == []
+    assert (home.champion_dir("toy") / "champion.json").read_text() == champion
+    assert list((store / "mlartifacts" / "collaborative").rglob("model/config.json"))
+    assert not home.artifacts_dir.is_relative_to(home.experiments_dir)
+    assert not (home.experiments_dir / "mlartifacts").exists()
+
+    asked = train_collaborative(TrainTask(dataset="toy", model="itemknn", save_model=True,
+                                          register_model=True), home, log=print)
+    assert asked.model_folder == home.model_dir("toy", "itemknn-implicit")
+    assert (asked.model_folder / "config.json").is_file()
+    versions = mlflow.MlflowClient().search_model_versions("name = 'toy-collaborative'")
+    assert len(versions) == 1

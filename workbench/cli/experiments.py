@@ -19,7 +19,9 @@ from workbench.cli.app import (
 @experiments_app.command("table")
 @clean_errors
 def experiments_table(
-    experiment: Annotated[str, typer.Argument(help="MLflow experiment name.")],
+    experiment: Annotated[str, typer.Argument(
+        help="A sweep (file or name, e.g. movies_default) or an MLflow experiment (e.g. "
+             "movies-default).")],
     group_by: Annotated[str, typer.Option(help="Comma-separated run parameters; the last is "
                                                "compared within the others.")] =
     "dataset,model",
@@ -28,10 +30,13 @@ def experiments_table(
     sweep: Annotated[str | None, typer.Option(help="Only the runs of this sweep.")] = None,
 ) -> None:
     """Markdown table of metric mean ± std over runs (e.g. seeds), grouped by parameters,
-    with a paired Wilcoxon test of each group against the best (per-user test NDCG@10)."""
+    with a paired Wilcoxon test of each group against the best (per-user test NDCG@10).
+    Every finished run of the MLflow experiment counts (each sweep variant's latest)."""
     from workbench.experiments import results_table
+    from workbench.experiments.names import find_experiment
     from workbench.experiments.results import DEFAULT_METRICS
 
+    experiment, _ = find_experiment(experiment)
     table = results_table(experiment, tuple(g.strip() for g in group_by.split(",")),
                           tuple(metric) if metric else DEFAULT_METRICS, sweep=sweep)
     _print_markdown(table)
@@ -47,7 +52,8 @@ def _print_markdown(table) -> None:
 @experiments_app.command("best")
 @clean_errors
 def experiments_best(
-    sweep: Annotated[str, typer.Argument(help="A sweep with search spaces (file or name).")],
+    sweep: Annotated[str, typer.Argument(help="A sweep with search spaces (file, name or "
+                                              "MLflow experiment).")],
     write: Annotated[bool, typer.Option(help="Write the best values into experiments/tuned/"
                                              "<dataset>.yaml.")] = False,
 ) -> None:
@@ -88,7 +94,7 @@ def report(
 
 
 def _find_sweep(name: str):
-    from workbench.tasks.pipeline import find_sweep
+    from workbench.experiments.names import find_sweep
 
     return find_sweep(name)
 
@@ -96,7 +102,8 @@ def _find_sweep(name: str):
 @experiments_app.command("run")
 @clean_errors
 def experiments_run(
-    sweep: Annotated[str, typer.Argument(help="Sweep file (experiments/<name>.yaml) or name.")],
+    sweep: Annotated[str, typer.Argument(help="Sweep file (experiments/<name>.yaml), name or "
+                                              "MLflow experiment.")],
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Variants run in parallel.")] = 1,
     only: Annotated[list[str] | None, typer.Option(
         help="Run only this variant, or variant group of the sweep file (repeatable).")]
@@ -271,22 +278,23 @@ def _print_sweep_report(report) -> None:
 @experiments_app.command("compare")
 @clean_errors
 def experiments_compare(
-    sweep: Annotated[str, typer.Argument(help="Sweep file or name.")],
+    sweep: Annotated[str, typer.Argument(help="Sweep file, name (movies_default) or MLflow "
+                                              "experiment (movies-default).")],
     metric: Annotated[list[str] | None, typer.Option(help="Metric to show (repeatable).")] =
     None,
     group_by: Annotated[str | None, typer.Option(
         help="Aggregate the sweep's runs by these comma-separated parameters (e.g. "
              "dataset,model over seeds): mean ± std and a paired Wilcoxon p-value against "
              "the best (markdown).")] = None,
+    log: Annotated[bool, typer.Option(
+        "--log", help="Also log compare.csv and compare.png to the sweep's latest parent "
+                      "run in MLflow.")] = False,
 ) -> None:
-    """Table and figure of the metrics across a sweep's variants (saved and logged)."""
-    import mlflow
-
+    """Table and figure of the metrics across a sweep's variants (each variant's latest
+    run), saved as experiments/runs/<sweep>/compare.csv and compare.png (the paths are
+    printed); --log also logs them to the sweep's latest parent run."""
     from workbench.experiments import compare_sweep, results_table
-    from workbench.experiments.bookkeeping import TAG_SWEEP, TAG_SWEEP_PARENT
-    from workbench.experiments.results import DEFAULT_METRICS
-    from workbench.settings import get_settings
-    from workbench.storage import write_text
+    from workbench.experiments.results import DEFAULT_METRICS, save_comparison
 
     spec = _find_sweep(sweep)
     if group_by:
@@ -297,20 +305,10 @@ def experiments_compare(
         return
     table, figure = compare_sweep(spec, metrics=metric)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    out = get_settings().runs_dir / spec.name
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "compare.csv", table.to_csv(index=False))
-    figure.savefig(out / "compare.png", dpi=120)
-    parents = mlflow.search_runs(
-        experiment_names=[spec.experiment], output_format="list", max_results=1,
-        filter_string=f"tags.`{TAG_SWEEP}` = '{spec.name}' and "
-                      f"tags.`{TAG_SWEEP_PARENT}` = 'true'", order_by=["start_time DESC"])
-    if parents:
-        client = mlflow.MlflowClient()
-        client.log_artifact(parents[0].info.run_id, str(out / "compare.csv"))
-        client.log_figure(parents[0].info.run_id, figure, "compare.png")
-    typer.echo(f"\nsaved {out / 'compare.csv'} and {out / 'compare.png'}"
-               + (f"; logged to parent run {parents[0].info.run_id}" if parents else ""))
+    paths, run_id = save_comparison(spec, table, figure, log=log)
+    typer.echo(f"\nsaved {paths[0]} and {paths[1]}"
+               + (f"; logged to parent run {run_id}" if run_id else
+                  "; no parent run to log to" if log else ""))
 
 
 @app.command("pipeline")

@@ -38,14 +38,17 @@ def collaborative_train(
     seed: Annotated[int, typer.Option(min=0, help="Model seed.")] = 42,
     tuned: Annotated[bool, typer.Option(help="Start from experiments/tuned/<dataset>.yaml."
                                         )] = True,
-    save: Annotated[bool, typer.Option(help="Save under models/<dataset>/collaborative/.")] =
-    True,
-    register: Annotated[bool, typer.Option(help="Register in MLflow (champion alias moves on "
-                                                "validation NDCG@10).")] = True,
+    save: Annotated[bool, typer.Option(help="Also save under models/<dataset>/collaborative/ "
+                                            "(default: only logged to the MLflow run).")] =
+    False,
+    register: Annotated[bool, typer.Option(help="Register in MLflow, where the champion alias "
+                                                "moves on validation NDCG@10 (default: the "
+                                                "registry is left alone).")] = False,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "collaborative",
 ) -> None:
     """Train one model with the validation protocol, score the test split once, log it to
-    MLflow (the job of notebook 03)."""
+    MLflow (the job of notebook 03); models/ and the registry change only with --save and
+    --register."""
     import yaml
 
     from workbench.tasks.collaborative import TrainTask, train_collaborative
@@ -84,6 +87,28 @@ def register_hybrid(
     log = library_log()
     typer.echo(log_hybrid(dataset, force=force, quiet_log=log))
     typer.echo(f"(MLflow's own output: {log})")
+
+
+@app.command("serving-example")
+@clean_errors
+def serving_example(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")] = "anime",
+    write: Annotated[bool, typer.Option(help="Rewrite the sample answer in docs/serving.md "
+                                             "(between its serving-example markers).")] =
+    False,
+) -> None:
+    """Answer docs/serving.md's sample request with <dataset>-hybrid@champion, loaded
+    through MLflow in-process as `make serve` loads it; print the docs' sample section and,
+    with --write, put it into docs/serving.md."""
+    from workbench.console import library_log, output_to
+    from workbench.tasks.serving_example import example_answer, format_example, write_example
+
+    with output_to(library_log()):  # MLflow's and TensorFlow's start-up lines
+        answer, version = example_answer(dataset)
+    text = format_example(dataset, answer, version)
+    typer.echo(text)
+    if write:
+        typer.echo(f"wrote {write_example(text)}")
 
 
 def _print_recommendations(title: str, recs) -> None:

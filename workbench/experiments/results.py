@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from workbench import WorkbenchError
 from workbench.storage import read_yaml
 
@@ -19,10 +21,12 @@ def finished_runs(experiment: str, settings=None, sweep: str | None = None):
 
     tracking.configure(settings)
     where = "status = 'FINISHED'" + (f" and tags.`{TAG_SWEEP}` = '{sweep}'" if sweep else "")
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=where)
-    if runs.empty:
-        raise WorkbenchError(f"MLflow experiment {experiment!r} has no finished runs"
-                             + (f" of sweep {sweep!r}" if sweep else ""))
+    runs = (mlflow.search_runs(experiment_names=[experiment], filter_string=where)
+            if mlflow.get_experiment_by_name(experiment) else None)
+    if runs is None or runs.empty:
+        from workbench.experiments.names import no_finished_runs
+
+        raise no_finished_runs(experiment, sweep, settings)
     if "tags.workbench.study" in runs.columns:  # tuning trials: read them with `best`
         runs = runs[runs["tags.workbench.study"].isna()]
     if "tags.workbench.sweep_parent" in runs.columns:
@@ -81,6 +85,9 @@ def results_table(
     columns = [f"metrics.{m}" for m in metrics if f"metrics.{m}" in runs.columns]
     grouped = runs.groupby(keys)[columns]
     mean, std, count = grouped.mean(), grouped.std(ddof=1), grouped.size()
+    if columns:  # a group that logged none of the metrics (content runs) is left out
+        logged = mean.notna().any(axis=1)
+        mean, std, count = mean[logged], std[logged], count[logged]
     table = mean.map(lambda v: f"{v:.4f}") + std.map(lambda v: "" if v != v else f" ± {v:.4f}")
     table = table.where(mean.notna(), "")
     table.columns = [c.removeprefix("metrics.") for c in table.columns]
@@ -229,12 +236,14 @@ def sweep_runs(spec, settings=None):
     from workbench.experiments.bookkeeping import TAG_ERROR, TAG_SWEEP, TAG_VARIANT
 
     tracking.configure(settings)
-    runs = mlflow.search_runs(experiment_names=[spec.experiment],
-                              filter_string=f"tags.`{TAG_SWEEP}` = '{spec.name}'")
+    runs = (mlflow.search_runs(experiment_names=[spec.experiment],
+                               filter_string=f"tags.`{TAG_SWEEP}` = '{spec.name}'")
+            if mlflow.get_experiment_by_name(spec.experiment) else pd.DataFrame())
     column = f"tags.{TAG_VARIANT}"
     if runs.empty or column not in runs.columns or runs[column].isna().all():
         raise WorkbenchError(f"sweep {spec.name!r} has no runs in MLflow experiment "
-                             f"{spec.experiment!r}; run `workbench experiments run` first")
+                             f"{spec.experiment!r}; run `workbench experiments run "
+                             f"{spec.name}` first")
     runs = runs[runs[column].notna()].sort_values("start_time", ascending=False)
     latest = runs.drop_duplicates(column)
     table = latest[[column, "status", "run_id"]].rename(columns={column: "variant"})
@@ -248,8 +257,9 @@ def sweep_runs(spec, settings=None):
 
 def compare_sweep(spec, settings=None, metrics: list[str] | None = None):
     """A table (variants x metrics) and a figure (one bar panel per metric) of a sweep's
-    latest runs; ``metrics`` defaults to the sweep's ``compare`` list, else every metric that
-    at least two variants logged (at most 8). Returns (table, figure)."""
+    latest runs; ``metrics`` defaults to the sweep's ``compare`` list (those of its metrics
+    some variant logged: a sweep run with ``--only`` lacks the others), else every metric
+    that at least two variants logged (at most 8). Returns (table, figure)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -259,8 +269,9 @@ def compare_sweep(spec, settings=None, metrics: list[str] | None = None):
         counts = runs.drop(columns=["variant", "status", "run_id", "error"]).notna().sum()
         chosen = [m for m in counts.index if counts[m] >= 2][:8]
     missing = [m for m in chosen if m not in runs.columns]
-    if missing:
+    if missing and (metrics or len(missing) == len(chosen)):  # the sweep's own `compare`
         raise WorkbenchError(f"no variant of {spec.name!r} logged metric(s) {missing}")
+    chosen = [m for m in chosen if m in runs.columns]  # list: those its variants logged
     table = runs[["variant", "status", *chosen]]
     fig, axes = plt.subplots(1, max(1, len(chosen)), figsize=(4 * max(1, len(chosen)), 3.6),
                              squeeze=False)
@@ -273,3 +284,39 @@ def compare_sweep(spec, settings=None, metrics: list[str] | None = None):
     fig.suptitle(f"sweep {spec.name}")
     fig.tight_layout()
     return table, fig
+
+
+def save_comparison(spec, table, figure, settings=None, log: bool = False
+                    ) -> tuple[tuple, str | None]:
+    """Write a sweep's comparison (:func:`compare_sweep`) as ``<runs_dir>/<sweep>/compare.csv``
+    and ``compare.png`` (``experiments/runs/<sweep>/`` of the home, never the current
+    folder); with ``log``, also log both to the sweep's latest parent run. Returns the two
+    paths and the run id logged to (None when not logged)."""
+    import mlflow
+
+    from workbench import tracking
+    from workbench.experiments.bookkeeping import TAG_SWEEP, TAG_SWEEP_PARENT
+    from workbench.settings import get_settings
+    from workbench.storage import write_bytes, write_text
+
+    settings = settings or get_settings()
+    out = settings.runs_dir / spec.name
+    out.mkdir(parents=True, exist_ok=True)
+    csv, png = out / "compare.csv", out / "compare.png"
+    write_text(csv, table.to_csv(index=False))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    write_bytes(png, buffer.getvalue())
+    if not log:
+        return (csv, png), None
+    tracking.configure(settings)
+    parents = mlflow.search_runs(
+        experiment_names=[spec.experiment], output_format="list", max_results=1,
+        filter_string=f"tags.`{TAG_SWEEP}` = '{spec.name}' and "
+                      f"tags.`{TAG_SWEEP_PARENT}` = 'true'", order_by=["start_time DESC"])
+    if not parents:
+        return (csv, png), None
+    client = mlflow.MlflowClient()
+    client.log_artifact(parents[0].info.run_id, str(csv))
+    client.log_artifact(parents[0].info.run_id, str(png))
+    return (csv, png), parents[0].info.run_id

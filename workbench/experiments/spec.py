@@ -109,6 +109,12 @@ class SweepSpec(BaseModel):
         return self
 
 
+OUTPUT_SWITCHES = ("save_model", "register_model")
+"""Notebook 03's switches for where a model goes. Set to true they are left out of a
+variant's identity: until issue 26 true was their default, so a finished run of the default
+sweeps recorded then (without them) is still recognised now that the sweeps pass them."""
+
+
 @dataclass(frozen=True)
 class Variant:
     """A runnable variant: its notebook and complete parameters (and, for a study, its
@@ -126,7 +132,9 @@ class Variant:
     def params_hash(self) -> str:
         """Identity of the work: the notebook's name, the parameters, the task's resolved
         configuration and, for a study, its search settings and space."""
-        identity = {"notebook": self.notebook.name, "parameters": self.parameters}
+        parameters = {k: v for k, v in self.parameters.items()
+                      if not (k in OUTPUT_SWITCHES and v is True)}
+        identity = {"notebook": self.notebook.name, "parameters": parameters}
         if self.resolved is not None:
             identity["resolved"] = self.resolved
         if self.search is not None:
@@ -348,6 +356,7 @@ variants:
     parameters: {{fusion: false, compare_text_only: false, save_index: false}}
   - name: zoo
     notebook: 03_train_collaborative
+    parameters: {{save_model: true, register_model: true}}   # the champion comes from here
     grid:
       model: [popularity, itemknn, ease, ials, blend]   # blend: EASE + item-kNN + content kNN
   - name: hybrid-alpha
@@ -421,7 +430,8 @@ def write_default_sweep(dataset: str, settings: Settings | None = None) -> Path:
               "item-kNN + content kNN\n"
         grid = [m for m in models if m != "blend"]
         blend = (f"  - name: blend\n    notebook: 03_train_collaborative\n    parameters: "
-                 f"{{model: blend, params: {{members: {json.dumps(members)}}}}}\n"
+                 f"{{model: blend, params: {{members: {json.dumps(members)}}}, "
+                 f"save_model: true, register_model: true}}\n"
                  if "blend" in models else "")
         why = "".join(f"# - {note}\n" for note in notes)
         text = text.replace(zoo, f"      model: [{', '.join(grid)}]\n{blend}").replace(

@@ -16,10 +16,13 @@ run:
    rating prediction for explicit models) and a per-user table (``test_per_user.csv``, the
    input of paired significance tests).
 4. **Record**: per-epoch curves and the learning-curve figure, train seconds, the model
-   folder; registered as ``<dataset>-collaborative`` with the ``champion`` alias moved when its
-   **validation** NDCG@10 beats the current champion's (implicit, leave-last-out runs only).
-   The champion is also copied to ``models/<dataset>/collaborative/champion`` so the hybrid
-   loads it without MLflow (:mod:`workbench.collaborative.champion`).
+   (an artifact of the run, stored where the tracking URI keeps artifacts). Only when asked
+   (``save_model``, ``register_model``: the pipeline's default sweeps ask, a rerun by hand
+   does not) is it saved under ``models/`` and registered as ``<dataset>-collaborative``, with
+   the ``champion`` alias moved when its **validation** NDCG@10 beats the current champion's
+   (implicit, leave-last-out runs only); the champion is then also copied to
+   ``models/<dataset>/collaborative/champion`` so the hybrid loads it without MLflow
+   (:mod:`workbench.collaborative.champion`).
 """
 
 from __future__ import annotations
@@ -64,10 +67,13 @@ class TrainTask(TaskConfig):
     trial: bool = False
     """A tuning trial: fit and validate only (no refit, no test, nothing saved or
     registered)."""
-    save_model: bool = True
-    """Save as models/<dataset>/collaborative/<model>-<objective> (False: only log it)."""
-    register_model: bool = True
-    """Register in the MLflow registry; the champion alias moves on validation NDCG@k."""
+    save_model: bool = False
+    """Save as models/<dataset>/collaborative/<model>-<objective> (False, the default: only
+    log it to the MLflow run; the pipeline's default sweeps pass True)."""
+    register_model: bool = False
+    """Register in the MLflow registry, where the champion alias moves on validation NDCG@k
+    (False, the default: a rerun by hand leaves the registry and the champion alone; the
+    pipeline's default sweeps pass True)."""
     mlflow_experiment: str = "collaborative"
 
 

@@ -60,19 +60,12 @@ def _short_metric(name: str) -> str:
 
 
 def find_sweep(name: str, settings: Settings | None = None):
-    """A sweep by file path or name (``<experiments_dir>/<name>.yaml``, then the checkout's
-    ``experiments/<name>.yaml``)."""
-    from pathlib import Path
+    """A sweep by file path, name (``<experiments_dir>/<name>.yaml``, then the checkout's
+    ``experiments/<name>.yaml``) or MLflow experiment (:func:`workbench.experiments.names.
+    find_sweep`)."""
+    from workbench.experiments.names import find_sweep as find
 
-    from workbench.experiments import load_sweep
-
-    settings = settings or get_settings()
-    candidates = [Path(name), settings.in_effect(settings.sweep_file(name))]
-    for path in candidates:
-        if path.is_file():
-            return load_sweep(path)
-    raise WorkbenchError(f"no sweep file {name!r} (looked for "
-                         f"{', '.join(str(c) for c in candidates)})")
+    return find(name, settings)
 
 
 def default_sweep(dataset: str, settings: Settings | None = None,
