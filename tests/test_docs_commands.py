@@ -117,8 +117,12 @@ COMMANDS: dict[str, Entry] = {
     "make serve": covered("tests/test_serving.py", "models\", \"serve", SERVER),
     "make serve DATASET=anime": covered("tests/test_serving.py", "models\", \"serve",
                                         SERVER + "; `mlflow models serve` is started there"),
-    "make mlflow-ui": covered("tests/experiments/test_sweeps.py", "mlflow", SERVER +
-                              "; MLflow's server is started there, the target by make -n"),
+    "make mlflow-ui": covered("tests/test_mlflow_ui_browser.py", "mlflow-ui", SERVER +
+                              "; `workbench mlflow-ui` (what it runs) is opened in Chromium "
+                              "there"),
+    "make mlflow-screenshot": covered("tests/test_mlflow_ui_browser.py",
+                                      "MLFLOW_UI_SCREENSHOT", "the browser test on this "
+                                      "home's runs; writes docs/mlflow-ui.png"),
     "make tracking-server": covered("tests/experiments/test_tuning_storage.py",
                                     "tracking_server", SERVER),
     "papermill notebooks/03_train_collaborative.ipynb /tmp/03.ipynb -p dataset anime -p "
@@ -207,6 +211,8 @@ COMMANDS: dict[str, Entry] = {
                                "the browser test on the pipeline's artifacts"),
     "python benchmarks/cli_benchmark.py": covered("tests/test_benchmarks.py", "usage",
                                                   "a benchmark (minutes, an idle machine)"),
+    "python benchmarks/dashboard_start_benchmark.py --runs 5": covered(
+        "tests/test_benchmarks.py", "usage", "a benchmark (starts Voila on the real home)"),
     "python benchmarks/embedding_benchmark.py": covered("tests/test_benchmarks.py", "usage",
                                                         "a benchmark"),
     # enrich.md
