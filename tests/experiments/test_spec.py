@@ -218,3 +218,24 @@ def test_a_generated_default_sweep_leaves_out_what_does_not_fit(tmp_path, monkey
     assert "ease" not in models and stand_in in models
     assert variants["blend"].parameters["params"]["members"] == {
         stand_in: 1.0, "itemknn": 0.5, "content_knn": 0.3}
+
+
+def test_an_old_generated_default_sweep_is_named(tmp_path, workbench_env) -> None:
+    """A default sweep generated before notebook 03 stopped registering by default: the
+    pipeline says what to add (its zoo would move no champion); a current one is quiet."""
+    from tests.helpers.bookshop import write_bookshop
+    from workbench import data
+    from workbench.data.registry import register_spec
+    from workbench.experiments.spec import write_default_sweep
+    from workbench.tasks.pipeline import default_sweep
+    settings = workbench_env
+    register_spec(write_bookshop(tmp_path / "files"), settings)
+    data.prepare("bookshop", settings)
+    path = write_default_sweep("bookshop", settings)
+    lines: list[str] = []
+    default_sweep("bookshop", settings, lines.append)
+    assert lines == []
+    path.write_text(path.read_text().replace(
+        "    parameters: {save_model: true, register_model: true}", ""))
+    default_sweep("bookshop", settings, lines.append)
+    assert len(lines) == 1 and "register_model: true" in lines[0] and str(path) in lines[0]

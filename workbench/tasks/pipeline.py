@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from workbench import WorkbenchError
@@ -77,14 +78,29 @@ def default_sweep(dataset: str, settings: Settings | None = None,
 
     settings = settings or get_settings()
     try:
-        return find_sweep(f"{dataset}_default", settings)
+        sweep = find_sweep(f"{dataset}_default", settings)
     except WorkbenchError:
         if get_dataset(dataset, settings).layout is None:
             raise
+    else:
+        _note_old_generated_sweep(settings.sweep_file(f"{dataset}_default"), log)
+        return sweep
     path = write_default_sweep(dataset, settings)
     log(f"   no default sweep for {dataset}: wrote {path} (edit it to change what the "
         f"pipeline runs)")
     return find_sweep(str(path), settings)
+
+
+def _note_old_generated_sweep(path: Path, log: Callable[[str], Any]) -> None:
+    """Say so when ``path`` is a default sweep generated before notebook 03 stopped saving
+    and registering by default (2026-12-04): its zoo would no longer move the champion."""
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("# The default sweep of the dataset") and "register_model" not in text:
+        log(f"   note: {path} was generated before models had to be asked for: add "
+            f"`parameters: {{save_model: true, register_model: true}}` to its zoo variant, "
+            f"or its runs save and register nothing (the champion stays as it is)")
 
 
 def summaries_table(names: list[str], settings: Settings | None = None) -> str:
