@@ -141,7 +141,8 @@ def test_collaborative_notebook_selects_on_validation_and_tests_once(workbench_e
                           ("ease", {"l2": 5.0})):
         execute_notebook(notebook, tmp_path / f"{model}.ipynb",
                          {"dataset": "toy", "model": model, "params": params,
-                          "mlflow_experiment": "test-cf"})
+                          "mlflow_experiment": "test-cf", "save_model": True,
+                          "register_model": True})
     mlflow.set_tracking_uri(workbench_env.mlflow_uri)
     runs = _runs("test-cf")
     assert set(runs) == {f"toy/{m} seed 42" for m in ("popularity", "neumf", "ease")}
@@ -201,7 +202,8 @@ def test_hybrid_notebook_chooses_alpha_on_validation(workbench_env, toy_template
     by_alpha = {m.step / 100: m.value for m in history}
     assert sorted(by_alpha) == [0.0, 0.5, 1.0]
     assert metrics["best_alpha"] == max(by_alpha, key=lambda a: (by_alpha[a], -a))  # validation
-    assert metrics["val_best_ndcg_at_10"] == pytest.approx(by_alpha[metrics["best_alpha"]])
+    assert metrics["val_best_ndcg_at_10"] == pytest.approx(by_alpha[metrics["best_alpha"]],
+                                                           rel=1e-5)  # logged rounded
     for name in ("test_ndcg_at_10", "test_ndcg_at_10_alpha_0", "test_ndcg_at_10_alpha_1",
                  "test_recall_at_10", "test_coverage_at_10"):
         assert name in metrics, name

@@ -129,7 +129,7 @@ grid: {seed: [1, 2]}
     assert variants["layers"].parameters["params"] == {"epochs": 3, "mlp_layers": [8, 4]}
     assert variants["cf.model=gmf,params.lr=0.01"].parameters == {
         "dataset": "toy", "params": {"epochs": 3, "lr": 0.01}, "save_model": False,
-        "model": "gmf", "mlflow_experiment": "cf"}
+        "register_model": False, "model": "gmf", "mlflow_experiment": "cf"}
     assert variants["later"].stage == 1 and variants["layers"].stage == 0
     resolved = variants["layers"].resolved  # the task's own config, defaults filled in
     assert resolved["model"] == "mlp" and resolved["params"]["mlp_layers"] == [8, 4]
@@ -239,3 +239,26 @@ def test_an_old_generated_default_sweep_is_named(tmp_path, workbench_env) -> Non
         "    parameters: {save_model: true, register_model: true}", ""))
     default_sweep("bookshop", settings, lines.append)
     assert len(lines) == 1 and "register_model: true" in lines[0] and str(path) in lines[0]
+
+
+def test_the_output_switches_in_a_variants_identity(tmp_path) -> None:
+    """Unset save/register (false since issue 26) is other work than true; true is the same
+    work as a run recorded before issue 26 without them (their default was true then)."""
+    import dataclasses
+
+    spec = load_sweep(write_sweep(tmp_path, """
+experiment: cf
+notebook: 03_train_collaborative
+parameters: {dataset: toy, model: popularity}
+variants:
+  - name: unset
+  - name: asked
+    parameters: {save_model: true, register_model: true}
+"""))
+    variants = {v.name: v for v in expand(spec)}
+    assert variants["unset"].parameters["save_model"] is False
+    assert variants["unset"].params_hash != variants["asked"].params_hash
+    recorded_before = {k: v for k, v in variants["asked"].parameters.items()
+                       if k not in ("save_model", "register_model")}
+    old = dataclasses.replace(variants["asked"], parameters=recorded_before)
+    assert old.params_hash == variants["asked"].params_hash

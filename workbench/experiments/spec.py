@@ -110,9 +110,11 @@ class SweepSpec(BaseModel):
 
 
 OUTPUT_SWITCHES = ("save_model", "register_model")
-"""Notebook 03's switches for where a model goes. Set to true they are left out of a
-variant's identity: until issue 26 true was their default, so a finished run of the default
-sweeps recorded then (without them) is still recognised now that the sweeps pass them."""
+"""Notebook 03's switches for where a model goes. A variant always carries them (unset: the
+notebook's default, false), and set to true they are left out of its identity: until issue
+26 true was their default, so a finished run of the default sweeps recorded then (without
+them) is still recognised now that the sweeps pass them, while a run that saved nothing is
+not taken for one that did (adding the switches to a variant runs it again)."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,9 @@ def expand(spec: SweepSpec, base: Path | None = None) -> list[Variant]:
                 raise SweepError(f"{where}: a search variant must set `trial: true`: tuning "
                                  f"trials fit and validate only; they must not score the test "
                                  f"split, save or register models")
+        for key in OUTPUT_SWITCHES:  # explicit, so that "not set" (false) is its own work
+            if key in declared:
+                parameters.setdefault(key, declared[key])
         parameters["mlflow_experiment"] = spec.experiment
         resolved = _check_task(where, notebook, parameters, search)
         variants.append(Variant(name, notebook, parameters, stage,
