@@ -43,7 +43,8 @@ from workbench.settings import Settings, get_settings
 
 BOXES = ("content", "ai_pick", "both", "feed")
 OUTPUT_COLUMNS = ["request", "box", "rank", "item_id", "title", "year", "genres",
-                  "similarity", "preference", "score", "reason"]
+                  "similarity", "preference", "score", "reason", "cosine",
+                  "preference_percentile"]
 INPUTS = {"query": "string", "item_id": "any", "user_id": "any", "liked": "any",
           "k": "any", "alpha": "any", "max_per_franchise": "any", "box": "string"}
 """The fields of a request, and their types (the input example shows them). The model is
@@ -59,7 +60,7 @@ MAX_LIKED = 1_000
 """The most item ids ``liked`` may name as a list."""
 MAX_REASON_CHARS = 200
 """The longest ``reason`` in an answer (a content match's quotes the query: cut, with …)."""
-SERVING_FORMAT = "2"
+SERVING_FORMAT = "3"
 """The request handling a registered version was logged for (2: no input schema, unknown
 fields refused); a version of another format is logged again by :func:`log_hybrid`."""
 SERVING_FILE = "serving.json"
@@ -228,7 +229,8 @@ def answer(recommender, record: dict, position: int = 0) -> pd.DataFrame:
     rows["genres"] = rows["genres"].map(lambda g: ", ".join(g) if len(g) else "")
     rows["reason"] = rows["reason"].map(_reason)
     rows["year"] = rows["year"].astype("float64")
-    for column in ("year", "similarity", "preference"):  # JSON has no NaN: missing is null
+    for column in ("year", "similarity", "preference", "cosine", "preference_percentile"):
+        # JSON has no NaN: missing is null
         rows[column] = rows[column].astype(object).where(rows[column].notna(), None)
     return rows[OUTPUT_COLUMNS]
 
@@ -265,7 +267,7 @@ def signature():
     outputs = {"request": "long", "box": "string", "rank": "long", "item_id": "long",
                "title": "string", "year": "double", "genres": "string",
                "similarity": "double", "preference": "double", "score": "double",
-               "reason": "string"}
+               "reason": "string", "cosine": "double", "preference_percentile": "double"}
     return ModelSignature(outputs=Schema([ColSpec(t, n) for n, t in outputs.items()]))
 
 

@@ -35,7 +35,7 @@ Every result row carries its components (``similarity``, ``preference``, ``score
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -85,16 +85,16 @@ class Candidates:
     """What the candidates are similar to (the quoted query or seed title)."""
     cosine: np.ndarray | None = None
     """Cosine of each candidate to the query or seed (NaN: none, e.g. the feed)."""
-    catalog: np.ndarray | None = None
-    """The user's scores of the catalog items they have not rated (for :meth:`percentile`,
-    computed only when a list is shown, not for an evaluation's candidates)."""
+    catalog: Callable[[], np.ndarray] | None = None
+    """The user's scores of the catalog items they have not rated, for :meth:`percentile`
+    (called only when a list is shown, not for an evaluation's candidates)."""
 
     def percentile(self, values: np.ndarray | None = None) -> np.ndarray:
         """Each preference's (or ``values``') percentile among :attr:`catalog`."""
         pref = self.preference if values is None else values
         if self.catalog is None:
             return np.full(len(pref), np.nan)
-        return explain.percentiles(pref, self.catalog)
+        return explain.percentiles(pref, self.catalog())
 
 
 @dataclass
@@ -320,40 +320,36 @@ class Recommender:
                              "rating": top.loc[known].to_numpy(float)})
 
     def _preference(self, user: int | NewUser, item_ids: np.ndarray, options: HybridConfig
-                    ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
+                    ) -> tuple[np.ndarray, np.ndarray, str, Callable[[], np.ndarray] | None]:
         """Preference scores of ``item_ids`` for ``user``, a mask of those the model could
-        score, a note (fallbacks), and the user's scores of the unrated
-        catalog items (the whole catalog is scored: one model row)."""
+        score, a note (fallbacks), and a function giving the user's scores of the unrated
+        catalog items (called only when a list is shown: an evaluation does not pay for it)."""
         model = self._require_model()
         index = model.ids.lookup_items(item_ids)
         known = index >= 0
         scores = np.full(len(item_ids), np.nan)
-        note, catalog = "", np.empty(0)
-        if known.any():
-            everything = np.arange(model.n_items)
-            if isinstance(user, NewUser):
-                fold = self._get_fold_in(options.neighbours)
-                liked = model.ids.lookup_items(user.liked)
-                folded = fold.score(liked[liked >= 0], everything)
-                rated = liked[liked >= 0]
-                if folded is None:
-                    note = ("no training user shares a liked item: preference from the content "
-                            "profile only")
-                    profile = self.content_profile(user.liked)
-                    vectors = self.content.index.vectors[self.content.index.rows_of(item_ids)]
-                    scores = (vectors @ profile).astype(np.float64)
-                    known = np.ones(len(item_ids), bool)
-                    catalog = self.content.index.vectors @ profile
-                    rated = self.content.index.rows_of(list(user.liked))
-                else:
-                    scores[known] = folded[index[known]]
-                    catalog = folded
-            else:
-                catalog = model.score_users(np.array([user], np.int64))[0]
-                scores[known] = catalog[index[known]]
-                rated = model.seen.get(user, np.empty(0, np.int64))
-            catalog = np.delete(np.asarray(catalog, np.float64), rated)
-        return scores, known, note, catalog
+        if not known.any():
+            return scores, known, "", None
+        if not isinstance(user, NewUser):
+            scores[known] = model.score_indices(np.full(int(known.sum()), user), index[known])
+            seen = model.seen.get(user, np.empty(0, np.int64))
+            return scores, known, "", lambda: np.delete(
+                model.score_users(np.array([user], np.int64))[0].astype(np.float64), seen)
+        liked = model.ids.lookup_items(user.liked)
+        rated = liked[liked >= 0]
+        folded = self._get_fold_in(options.neighbours).score(rated, index[known])
+        if folded is not None:
+            scores[known] = folded
+            fold = self._get_fold_in(options.neighbours)
+            return scores, known, "", lambda: np.delete(np.asarray(
+                fold.score(rated, np.arange(model.n_items)), np.float64), rated)
+        profile = self.content_profile(user.liked)
+        vectors = self.content.index.vectors
+        scores = (vectors[self.content.index.rows_of(item_ids)] @ profile).astype(np.float64)
+        rows = self.content.index.rows_of(list(user.liked))
+        return (scores, np.ones(len(item_ids), bool), "no training user shares a liked item: "
+                "preference from the content profile only",
+                lambda: np.delete((vectors @ profile).astype(np.float64), rows[rows >= 0]))
 
     def _get_fold_in(self, neighbours: int) -> FoldIn:
         if self._fold_in is None or self._fold_in.neighbours != neighbours:
