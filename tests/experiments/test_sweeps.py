@@ -162,6 +162,18 @@ def test_compare_before_any_run_names_the_command(workbench_env, tmp_path) -> No
     assert "movies_default (movies-default)" in missing.output  # the sweeps there are
 
 
+def test_a_broken_sweep_file_is_named_not_taken_for_a_missing_one(workbench_env) -> None:
+    """`table NAME` where NAME is a sweep file with a YAML error: that error, not "no sweep
+    or MLflow experiment"."""
+    broken = workbench_env.experiments_dir / "broken.yaml"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text("experiment: b\nvariants: [\n")
+    result = runner.invoke(app, ["experiments", "table", "broken"])
+    assert result.exit_code == 1
+    assert "no sweep or MLflow experiment" not in result.output
+    assert "broken.yaml" in result.output and "line" in result.output
+
+
 def test_only_takes_a_variant_or_a_variant_group() -> None:
     from workbench.experiments.sweeps import _selected
 

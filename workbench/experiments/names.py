@@ -13,6 +13,10 @@ from workbench.settings import CHECKOUT, Settings, get_settings
 from workbench.storage import read_yaml
 
 
+class SweepNotFound(WorkbenchError):
+    """No sweep file has that name (a broken file that has it is its own error)."""
+
+
 def sweep_files(settings: Settings | None = None) -> dict[str, Path]:
     """The sweep files in effect, by name: ``<experiments_dir>/*.yaml`` over the checkout's
     ``experiments/*.yaml``."""
@@ -55,7 +59,7 @@ def find_sweep(name: str, settings: Settings | None = None):
     if owners:
         raise WorkbenchError(f"MLflow experiment {name!r} is shared by the sweeps "
                              f"{', '.join(owners)}; name one of them")
-    raise WorkbenchError(f"no sweep {name!r} (neither a sweep file, nor a sweep's name, nor "
+    raise SweepNotFound(f"no sweep {name!r} (neither a sweep file, nor a sweep's name, nor "
                          f"its MLflow experiment); sweeps: {_listing(files, settings)}")
 
 
@@ -66,7 +70,7 @@ def find_experiment(name: str, settings: Settings | None = None) -> tuple[str, o
     settings = settings or get_settings()
     try:
         spec = find_sweep(name, settings)
-    except WorkbenchError:
+    except SweepNotFound:  # a sweep file that is broken says so, not "no such experiment"
         spec = None
     if spec is not None:
         return spec.experiment, spec
