@@ -85,6 +85,10 @@ BAD_REQUESTS = {
     "query-10-mb": (_records({"query": HUGE, "user_id": 1}),
                     f"the limit is {MAX_QUERY_CHARS:,}"),
     "liked-not-ids": (_records({"query": "x", "liked": "a" * 50_000}), "liked"),
+    "liked-infinity": ('{"dataframe_records": [{"query": "x", "liked": [Infinity]}]}',
+                       "liked must be"),
+    "liked-a-fraction": (_records({"query": "x", "liked": [1.7]}), "liked must be"),
+    "liked-true": (_records({"query": "x", "liked": [True]}), "liked must be"),
 }
 
 

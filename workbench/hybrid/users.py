@@ -29,12 +29,18 @@ def parse_liked(text: object, field: str = "liked") -> list[int]:
     """Item ids from ``"1, 2,3"`` (or a list of numbers): what a new user liked, as the CLI's
     ``--liked`` and a served request's ``liked`` give it. A part that is not a whole number is
     an error naming ``field``."""
+    from workbench.errors import short_repr
+
     parts = (list(text) if isinstance(text, list | tuple | np.ndarray)
              else str(text).replace(" ", "").split(","))
+    bad = WorkbenchError(f"{field} must be comma-separated item ids, got {short_repr(text)}")
+    if any(isinstance(p, bool | np.bool_) or (isinstance(p, float | np.floating) and not (
+            np.isfinite(p) and float(p).is_integer())) for p in parts):
+        raise bad  # 1.7, true, NaN, Infinity: not an id (1.0 is)
     try:
         return [int(part) for part in parts if part != ""]
-    except (TypeError, ValueError):
-        raise WorkbenchError(f"{field} must be comma-separated item ids, got {text!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise bad from None
 
 
 @dataclass(frozen=True)
