@@ -45,6 +45,8 @@ def disk_full(exc: BaseException) -> str:
     if code in _FULL:
         return _FULL[code]
     text = str(exc)
+    if "database or disk is full" in text:  # SQLite's SQLITE_FULL (MLflow's and Optuna's store)
+        return _FULL[errno.ENOSPC]
     return next((why for code, why in _FULL.items() if os.strerror(code) in text), "")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import sqlite3
 import time
 from pathlib import Path
 
@@ -241,12 +242,15 @@ def test_a_full_disk_names_the_file_and_leaves_nothing_half_written(cli, tmp_pat
     (errno.ENOSPC, None, "no space left on device writing a file under "),
     (errno.EDQUOT, "/somewhere/datasets/x.yaml", "disk quota exceeded writing "
                                                  "/somewhere/datasets/x.yaml"),
-], ids=["enospc-no-filename", "edquot-with-filename"])
+    (None, None, "no space left on device writing a file under "),
+], ids=["enospc-no-filename", "edquot-with-filename", "sqlite-full"])
 def test_a_full_disk_outside_the_storage_helpers_is_one_line(cli, tmp_path, monkeypatch,
                                                             code, filename, expected) -> None:
     import workbench.data.registry as registry
 
     def full(spec_file, settings=None):
+        if code is None:  # SQLite's own words (MLflow's store), no errno
+            raise sqlite3.OperationalError("database or disk is full")
         raise OSError(code, "full", filename)
 
     monkeypatch.setattr(registry, "register_spec", full)
