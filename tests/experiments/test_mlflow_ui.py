@@ -158,3 +158,17 @@ def test_a_sweep_without_models_logs_no_table(swept) -> None:
         is None
     assert client.list_artifacts(parent.info.run_id) == []
     assert mlflow_ui.VIEW_TAG not in client.get_experiment(experiment_id).tags
+
+
+def test_a_model_table_that_fails_does_not_fail_the_sweep(tmp_path, monkeypatch) -> None:
+    """The table is a convenience: when logging it fails, the sweep still finishes and its
+    report says so in a note."""
+    def broken(*args, **kwargs):
+        raise OSError("artifact store unreachable\nsecond line")
+
+    monkeypatch.setattr(mlflow_ui, "publish_model_table", broken)
+    settings = Settings(home=tmp_path, data_mirror=tmp_path / "none")
+    report = tracked_model_sweep(settings, tmp_path)
+    assert {o.status for o in report.outcomes} == {"FINISHED"}
+    assert report.notes == ["the model table was not logged to the parent run (OSError: "
+                            "artifact store unreachable)"]

@@ -271,6 +271,8 @@ def _print_sweep_report(report) -> None:
             typer.echo(f"            {o.output}")
         if o.error and not o.output.startswith("study:"):
             typer.secho(f"            {o.error.splitlines()[0][:300]}", fg=typer.colors.RED)
+    for note in report.notes:
+        typer.echo(f"  note: {note}")
     if report.failed:
         typer.secho(f"{len(report.failed)} variant(s) failed", err=True, fg=typer.colors.RED)
 

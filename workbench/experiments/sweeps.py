@@ -79,6 +79,8 @@ class SweepReport:
     parent_run_id: str = ""
     orphans_killed: int = 0
     """RUNNING runs of dead earlier invocations marked KILLED at the start."""
+    notes: list[str] = field(default_factory=list)
+    """What went wrong around the runs, not in them (e.g. the parent run's model table)."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -366,8 +368,13 @@ class _Runner:
         if self.owns_executor:
             self.executor.close()
         self.runs.finish(self.ran, len(self.report.failed))
-        publish_model_table(self.runs.client, self.runs.experiment_id, self.spec.name,
-                            self.runs.parent_id)
+        try:  # a convenience: it must neither hide the sweep's own error nor fail the sweep
+            publish_model_table(self.runs.client, self.runs.experiment_id, self.spec.name,
+                                self.runs.parent_id)
+        except Exception as exc:  # noqa: BLE001 - the artifact store, matplotlib, ...
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.report.notes.append(f"the model table was not logged to the parent run "
+                                     f"({type(exc).__name__}: {first})")
 
 
 def _study_report(variant: Variant, study, status: str) -> tuple[Outcome, dict[str, Any]]:
