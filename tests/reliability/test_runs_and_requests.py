@@ -269,8 +269,11 @@ def test_a_second_pipeline_on_a_home_stops_naming_the_first(cli, home) -> None:
         holder.wait()
     from workbench.tasks.pipeline import pipeline_lock
 
-    with pipeline_lock(Settings(home=home)):
-        pass
+    settings = Settings(home=home)
+    with pipeline_lock(settings):
+        assert (settings.runs_dir / "pipeline.owner").read_text().startswith(
+            f"pid {os.getpid()},")
+    assert not (settings.runs_dir / "pipeline.owner").exists()  # names no finished pipeline
 
 
 def test_a_sweep_runs_no_notebook_from_the_current_directory(cli, tmp_path,

@@ -197,6 +197,7 @@ def pipeline_lock(settings: Settings | None = None) -> Iterator[None]:
                    f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         yield
     finally:
+        (folder / OWNER_FILE).unlink(missing_ok=True)  # never name a finished pipeline
         lock.release()
 
 
