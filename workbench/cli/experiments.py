@@ -3,6 +3,7 @@ written, the results page, and the main job."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -352,12 +353,13 @@ def pipeline(
     runs = settings.runs_dir
     typer.echo(f"start-up and library output: {runs / KERNEL_LOG} (notebook kernels), "
                f"{runs / LIBRARY_LOG} (TensorFlow, MLflow)")
-    typer.echo("\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:5000; then "
-               "open each sweep's model table:")
+    port = os.environ.get("MLFLOW_PORT", "5000")  # the Makefile's variable, if exported
+    typer.echo(f"\nnext:\n  make mlflow-ui        # the runs, on http://127.0.0.1:{port}; "
+               f"then open each sweep's model table:")
     for sweep, _ in result.sweeps:
         experiment = mlflow.get_experiment_by_name(sweep.experiment)
         if experiment is not None:
-            typer.echo(f"    {ui_link(experiment.experiment_id)}")
+            typer.echo(f"    {ui_link(experiment.experiment_id, f'http://127.0.0.1:{port}')}")
     typer.echo("  make dashboard        # content match vs AI pick: open the URL it prints "
                "(with its token)\n"
                f"  {example_request(shown, settings)}")

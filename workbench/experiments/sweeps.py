@@ -371,7 +371,7 @@ class _Runner:
         try:  # a convenience: it must neither hide the sweep's own error nor fail the sweep
             publish_model_table(self.runs.client, self.runs.experiment_id, self.spec.name,
                                 self.runs.parent_id)
-        except Exception as exc:  # noqa: BLE001 - the artifact store, matplotlib, ...
+        except Exception as exc:  # the artifact store, matplotlib, ...
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             self.report.notes.append(f"the model table was not logged to the parent run "
                                      f"({type(exc).__name__}: {first})")
