@@ -53,7 +53,8 @@ def test_a_store_outside_the_home_is_left_alone(tmp_path) -> None:
     shared = tmp_path / "shared.db"
     one = Settings(home=tmp_path / "one", mlflow_uri=f"sqlite:///{shared}")
     run_id = _log(one, "kept")
+    before = mlflow.MlflowClient(one.mlflow_uri).get_run(run_id).info.artifact_uri
+    assert before.startswith((tmp_path / "mlartifacts").as_uri() + "/")  # beside the store
     two = Settings(home=tmp_path / "two", mlflow_uri=f"sqlite:///{shared}")
     assert tracking.relocate_artifacts(two) == 0
-    uri = mlflow.MlflowClient(two.mlflow_uri).get_run(run_id).info.artifact_uri
-    assert uri.startswith(one.experiments_dir.as_uri())
+    assert mlflow.MlflowClient(two.mlflow_uri).get_run(run_id).info.artifact_uri == before
