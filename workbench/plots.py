@@ -57,3 +57,36 @@ def plot_tradeoff(table, k: int = 10, title: str = ""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_segments(table, metric: str = "ndcg_at_10", title: str = ""):
+    """``metric`` by segment (from :func:`workbench.segments.segment_metrics`: columns
+    ``kind``, ``segment``, ``n`` and the metric; with a ``model`` column, one bar per model
+    in each segment's group): one panel per kind (users by history, items by popularity),
+    one group of bars per segment, labelled with its user count. Returns the figure."""
+    import numpy as np
+
+    kinds = list(dict.fromkeys(table["kind"]))
+    models = list(dict.fromkeys(table["model"])) if "model" in table.columns else [None]
+    fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(6 * max(1, len(kinds)), 3.6),
+                             squeeze=False)
+    names = {"user_segment": "users by training interactions",
+             "item_segment": "held-out item by training popularity"}
+    width = 0.8 / len(models)
+    for ax, kind in zip(axes[0], kinds, strict=False):
+        rows = table[table["kind"] == kind]
+        segments = list(dict.fromkeys(rows["segment"]))
+        counts = rows.groupby("segment", sort=False)["n"].max()
+        for i, model in enumerate(models):
+            part = rows if model is None else rows[rows["model"] == model]
+            values = part.set_index("segment")[metric].reindex(segments)
+            ax.bar(np.arange(len(segments)) + i * width, values, width,
+                   label=model if model is not None else None)
+        ax.set_xticks(np.arange(len(segments)) + width * (len(models) - 1) / 2,
+                      [f"{s}\n(n={counts[s]})" for s in segments])
+        ax.set(title=names.get(kind, kind), ylabel=metric)
+        if models != [None]:
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

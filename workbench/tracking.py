@@ -366,9 +366,14 @@ def log_metrics(metrics: Mapping[str, float | int | bool], step: int | None = No
     mlflow.log_metrics({k: round_metric(float(v)) for k, v in metrics.items()}, step=step)
 
 
-def log_figure(figure: Any, name: str) -> None:
-    """Save a Matplotlib figure as a PNG artifact of the active run."""
-    mlflow.log_figure(figure, f"{name}.png" if not name.endswith(".png") else name)
+def log_figure(figure: Any, name: str, run_id: str | None = None) -> None:
+    """Save a Matplotlib figure as a PNG artifact of the active run (of run ``run_id``, a
+    finished one too, when given)."""
+    name = f"{name}.png" if not name.endswith(".png") else name
+    if run_id is None:
+        mlflow.log_figure(figure, name)
+    else:
+        mlflow.MlflowClient().log_figure(run_id, figure, name)
 
 
 def log_model_folder(folder: str | os.PathLike[str], artifact_path: str = "model") -> str:

@@ -14,7 +14,8 @@ run:
 3. **Refit and test** (not for tuning trials): the same configuration trained on the whole
    training split, the test split scored once: ``test_*`` metrics (full ranking, sampled,
    rating prediction for explicit models) and a per-user table (``test_per_user.csv``, the
-   input of paired significance tests).
+   input of paired significance tests; with each user's history length and segments,
+   :mod:`workbench.segments`).
 4. **Record**: per-epoch curves and the learning-curve figure, train seconds, the model
    (an artifact of the run, stored where the tracking URI keeps artifacts). Only when asked
    (``save_model``, ``register_model``: the pipeline's default sweeps ask, a rerun by hand
@@ -37,11 +38,12 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field
 
+from workbench.segments import RARE_RATINGS
 from workbench.settings import Settings, get_settings
 from workbench.storage import read_yaml
 from workbench.tasks import TaskConfig
 
-FEW_RATINGS = 5
+FEW_RATINGS = RARE_RATINGS
 """``*_few_*`` metrics: the held-out rows whose item has at most this many training
 interactions (cold and long-tail items, where content can help)."""
 
@@ -161,7 +163,7 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
     """Run ``task`` (see the module docstring); returns the models, metrics and run id."""
     import mlflow
 
-    from workbench import data, evaluation, plots, tracking
+    from workbench import data, evaluation, plots, segments, tracking
     from workbench.collaborative import refit, train, validation_split
     from workbench.collaborative.champion import SELECTION_METRIC, promote, validation_id
 
@@ -229,6 +231,7 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
         popularity = parts.train.groupby("item_id").size()
         full, per_user = evaluation.full_ranking(model, test_eval, k,
                                                  item_popularity=popularity, per_user=True)
+        per_user = segments.annotate(per_user, parts.train, test_eval)
         metrics.update(_prefixed("test_", full))
         metrics.update(_few_ratings("test_", model, test_eval, parts.train, k))
         metrics.update(_prefixed("test_", evaluation.sampled_ranking(
