@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+import pytest
 from typer.testing import CliRunner
 
 from workbench import tracking
@@ -56,3 +57,42 @@ def test_synthetic_datasets_are_left_out_by_their_spec(settings) -> None:
     assert not _synthetic("movies", settings)
     assert not _synthetic("no-such-dataset", settings)
     assert not _synthetic(None, settings)
+
+
+def test_the_report_compares_the_zoo_per_segment(workbench_env, tmp_path) -> None:
+    """Two models' per-user tables (two seeds each): the section shows each segment's mean,
+    the best model marked, and a paired p-value per segment on the users both share."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.experiments.segments import segment_comparison
+
+    users = np.arange(40)
+    young = users < 20  # "1-5": ease always worse there; ">200": the same as blend
+    ndcg = {"blend": np.where(young, 0.5, 0.2) + 0.001 * users,
+            "ease": np.where(young, 0.1, 0.2) + 0.001 * users * ~young}
+    for model, values in ndcg.items():
+        for seed in (1, 2):
+            table = pd.DataFrame({"user_id": users, "ndcg_at_10": values,
+                                  "recall_at_10": (values > 0.3).astype(float),
+                                  "history": np.where(young, 3, 300),
+                                  "user_segment": np.where(young, "1-5", ">200"),
+                                  "item_segment": np.where(users % 2, "head", "tail")})
+            with tracking.start_run("zoo", params={"dataset": "movies", "model": model,
+                                                   "seed": seed}, settings=workbench_env):
+                mlflow.log_metrics({"test_full_ndcg_at_10": float(values.mean())})
+                mlflow.log_text(table.to_csv(index=False), "test_per_user.csv")
+    long = segment_comparison("zoo", 10, workbench_env)["movies"].set_index(["model", "segment"])
+    assert long.loc[("blend", "1-5"), "ndcg_at_10"] == pytest.approx(0.5 + 0.001 * 9.5)
+    assert np.isnan(long.loc[("blend", "1-5"), "p_ndcg_at_10"])  # the best itself
+    assert long.loc[("ease", "1-5"), "p_ndcg_at_10"] < 1e-3
+    assert long.loc[("ease", ">200"), "p_ndcg_at_10"] == 1.0
+    out = tmp_path / "results.md"
+    result = CliRunner().invoke(app, ["report", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "## The zoo by segment (test split)" in text
+    assert "### movies: test NDCG@10 by segment" in text
+    assert "### movies: test Recall@10 by segment" in text
+    assert "| segment | n | blend (best) | ease |" in text
+    assert "| users by history: >200 | 20 | 0.2295 | 0.2295 (p=1) |" in text

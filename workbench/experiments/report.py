@@ -7,7 +7,9 @@ Sections, each from what the store holds (a section whose runs do not exist yet 
    seeds, paired Wilcoxon test against the best per dataset);
 2. the tuning studies of ``experiments/tune.yaml`` (validation objective: best value, trials
    finished, best parameters);
-3. each default sweep's latest run per variant (``experiments/<dataset>_default.yaml``),
+3. per-segment test metrics of the zoo (users by history length, held-out items by
+   popularity: :mod:`workbench.experiments.segments`), with a paired test per segment;
+4. each default sweep's latest run per variant (``experiments/<dataset>_default.yaml``),
    with the split each metric comes from in its name (``val_``, ``test_``).
 """
 
@@ -51,6 +53,33 @@ def _zoo(settings: Settings) -> str:
             "`p_vs_best`: paired Wilcoxon test of per-user test NDCG@10 against the best model "
             "of the dataset. Regenerate the runs with `workbench experiments run zoo`.\n\n"
             + markdown_table(table))
+
+
+def _segments(settings: Settings) -> str:
+    from workbench.experiments.segments import segment_comparison, wide_table
+    from workbench.segments import HISTORY_BINS, POPULARITY_SHARES, RARE_RATINGS
+
+    try:
+        tables = segment_comparison("zoo", 10, settings)
+    except WorkbenchError as exc:
+        return f"_No per-segment results yet ({exc})._"
+    head, torso = (f"{s:.0%}" for s in POPULARITY_SHARES)
+    parts = [
+        "The zoo's per-user test tables split by segment (mean over seeds per user, then over "
+        f"the segment's users). Users by training interactions (bins ending at "
+        f"{', '.join(map(str, HISTORY_BINS))}); the held-out item by training popularity: "
+        f"`head` when more popular items hold under {head} of the training interactions, "
+        f"`torso` under {torso}, else `tail`; `rare` for 1 to {RARE_RATINGS} interactions, "
+        "`cold` for none. `n`: the best model's users in the segment; `p`: paired Wilcoxon "
+        "test against the best model of the dataset overall (marked `(best)`), on the users "
+        "both share. docs/collaborative.md explains the segments."]
+    for dataset, long in sorted(tables.items()):
+        if _synthetic(dataset, settings):
+            continue
+        for metric, name in (("ndcg_at_10", "NDCG@10"), ("recall_at_10", "Recall@10")):
+            parts.append(f"### {dataset}: test {name} by segment\n\n"
+                         + markdown_table(wide_table(long, metric)))
+    return "\n\n".join(parts)
 
 
 def _studies(settings: Settings) -> str:
@@ -130,6 +159,7 @@ def results_markdown(settings: Settings | None = None) -> str:
         "validation carve (used to choose), `test_*` the test split (reported once).",
         "",
         "## The model zoo (test split)", "", _zoo(settings), "",
+        "## The zoo by segment (test split)", "", _segments(settings), "",
         "## Tuning studies (validation)", "", _studies(settings), "",
         "## Default sweeps: latest run of each variant", "", _default_sweeps(settings), "",
     ])
