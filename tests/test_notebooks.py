@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import mlflow
 import nbformat
+import pandas as pd
 import pytest
 
 from tests.helpers import REPO
@@ -157,7 +159,10 @@ def test_collaborative_notebook_selects_on_validation_and_tests_once(workbench_e
     curve = client.get_metric_history(neumf.info.run_id, "epoch_val_ndcg_at_10")
     assert len(curve) >= 2
     artifacts = {a.path for a in client.list_artifacts(neumf.info.run_id)}
-    assert {"learning_curve.png", "model", "test_per_user.csv"} <= artifacts
+    assert {"learning_curve.png", "model", "test_per_user.csv", "test_segments.png"} <= artifacts
+    per_user = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
+        f"runs:/{neumf.info.run_id}/test_per_user.csv")))
+    assert {"history", "item_popularity", "user_segment", "item_segment"} <= set(per_user)
     versions = client.search_model_versions("name='toy-collaborative'")
     assert len(versions) == 3
     champion = client.get_model_version_by_alias("toy-collaborative", "champion")
