@@ -96,3 +96,30 @@ def test_the_report_compares_the_zoo_per_segment(workbench_env, tmp_path) -> Non
     assert "### movies: test Recall@10 by segment" in text
     assert "| segment | n | blend (best) | ease |" in text
     assert "| users by history: >200 | 20 | 0.2295 | 0.2295 (p=1) |" in text
+
+
+def test_an_older_per_user_table_is_segmented_from_the_split(workbench_env) -> None:
+    """A table logged before the segment columns existed gets them from the dataset's split
+    in the home; a dataset whose split is not there is named, not guessed."""
+    import pandas as pd
+
+    from workbench import WorkbenchError, data
+    from workbench.experiments.segments import segment_comparison
+    from workbench.segments import ITEM_LABELS, history_labels
+
+    def log(dataset: str, users) -> None:
+        table = pd.DataFrame({"user_id": users, "ndcg_at_10": 0.5, "recall_at_10": 1.0})
+        with tracking.start_run("zoo", params={"dataset": dataset, "model": "ease"},
+                                settings=workbench_env):
+            mlflow.log_text(table.to_csv(index=False), "test_per_user.csv")
+
+    log("movies", [1, 2, 3])
+    with pytest.raises(WorkbenchError, match="'movies' have no segment columns"):
+        segment_comparison("zoo", 10, workbench_env)
+    data.prepare("toy", workbench_env)
+    test = data.load_split("toy", "leave_last_out", workbench_env).test
+    log("toy", test["user_id"].unique())
+    long = segment_comparison("zoo", 10, workbench_env)["toy"]
+    users = long[long["kind"] == "user_segment"]
+    assert users["n"].sum() == test["user_id"].nunique()
+    assert set(long["segment"]) <= {*history_labels(), *ITEM_LABELS}

@@ -87,8 +87,9 @@ def report(
     output: Annotated[Path | None, typer.Option(help="Where to write (default: the "
                                                      "checkout's docs/results.md).")] = None,
 ) -> None:
-    """Write the results page from MLflow and the tuning studies (the zoo on test, the
-    studies on validation, each default sweep's latest runs): no figure typed by hand."""
+    """Write the results page from MLflow and the tuning studies (the zoo on test and by
+    segment, the studies on validation, each default sweep's latest runs): no figure typed
+    by hand."""
     from workbench.experiments.report import write_report
 
     typer.echo(f"wrote {write_report(output)}")

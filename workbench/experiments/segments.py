@@ -74,13 +74,19 @@ def segment_comparison(experiment: str = "zoo", k: int = 10, settings=None
     runs = runs.dropna(subset=needed)
     if "params.split" not in runs.columns:
         runs = runs.assign(**{"params.split": "leave_last_out"})
-    out, cache = {}, {}
+    out, cache, problems = {}, {}, []
     for dataset, rows in runs.groupby("params.dataset"):
         tables = {}
         for (model, split), group in rows.groupby(["params.model", "params.split"]):
             table = _run_tables(group["run_id"], metrics)
-            if table is not None:
+            if table is None:
+                continue
+            try:
                 tables[model] = _annotated(table, dataset, split, settings, cache)
+            except WorkbenchError as exc:  # this dataset's data is not in the home
+                problems.append(str(exc))
+                tables = {}
+                break
         if not tables:
             continue
         order = sorted(tables, key=lambda m: -tables[m][metrics[0]].mean())
@@ -98,7 +104,8 @@ def segment_comparison(experiment: str = "zoo", k: int = 10, settings=None
         out[str(dataset)] = pd.concat(parts, ignore_index=True)[
             ["model", "kind", "segment", "n", *metrics, *(f"p_{m}" for m in metrics)]]
     if not out:
-        raise WorkbenchError(f"no run of {experiment!r} logged a per-user test table")
+        raise WorkbenchError(problems[0] if problems else
+                             f"no run of {experiment!r} logged a per-user test table")
     return out
 
 
