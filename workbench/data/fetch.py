@@ -62,7 +62,7 @@ def fetch(name: str, settings: Settings | None = None, force: bool = False) -> l
     spec = get_dataset(name, settings)
     if spec.synthetic:
         return []
-    if spec.layout is not None:  # the user's own files, read where the spec says
+    if spec.layout is not None and not spec.files:  # the user's files, read where they are
         from workbench.data.spec import header
 
         for part in ("items", "interactions"):
@@ -73,6 +73,11 @@ def fetch(name: str, settings: Settings | None = None, force: bool = False) -> l
     fetched = []
     for raw in tqdm(spec.files, desc=f"fetch {spec.name}", unit="file", leave=False):
         fetched.append(_fetch_file(spec, raw, dest / raw.name, settings, force))
+    if spec.layout is not None:  # a spec that fetches its files: check what came
+        from workbench.data.spec import header, located
+
+        for part in ("items", "interactions"):
+            header(located(spec, dest), part)
     return fetched
 
 
