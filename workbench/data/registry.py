@@ -142,7 +142,7 @@ TOY = DatasetSpec(
 ML1M = load_spec(Path(__file__).parent / "specs" / "ml1m.yaml")
 """MovieLens 1M: a spec file shipped with the workbench (the generic reader, no Python)."""
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MOVIES, ANIME, TOY, ML1M)}
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MOVIES, ANIME, ML1M, TOY)}
 """The built-in datasets; a user's own are spec files in ``Settings.datasets_dir``."""
 
 PIPELINE_DATASETS = ("movies", "anime")
