@@ -165,3 +165,23 @@ def test_a_spec_with_files_refuses_a_wrong_checksum_and_an_unknown_name(tmp_path
     with pytest.raises(SpecError, match=r"items\.file: 'films\.dat' is not one of the fetched "
                                         r"files \(movies\.dat, ratings\.dat, texts\.json\)"):
         register_spec(spec_file, settings)
+
+
+def test_a_fetched_file_no_mirror_holds_and_without_url_is_one_error(tmp_path) -> None:
+    settings = Settings(home=tmp_path / "home", data_mirror=tmp_path / "empty-mirror")
+    (tmp_path / "empty-mirror").mkdir()
+    spec = _fetched_spec(tmp_path / "elsewhere")
+    (tmp_path / "dats.yaml").write_text(yaml.safe_dump(spec))
+    register_spec(tmp_path / "dats.yaml", settings)
+    with pytest.raises(FetchError, match=r"cannot fetch movies\.dat of dataset 'dats': the "
+                                         r"mirror .* has no dats/movies\.dat, and it has no url"):
+        data.fetch("dats", settings)
+
+
+def test_an_empty_file_without_header_is_refused(tmp_path, home) -> None:
+    folder = tmp_path / "files"
+    _write(folder, _spec())
+    (folder / "movies.dat").write_bytes(b"")
+    with pytest.raises(SpecError, match=r"items\.file: movies\.dat has no data rows; give a "
+                                        r"file with at least one row"):
+        register_spec(folder / "dats.yaml", home)

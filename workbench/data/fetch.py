@@ -97,6 +97,10 @@ def _fetch_file(
         if mirror is not None
         else "no mirror folder is set"
     )
+    if not raw.url:
+        raise FetchError(f"cannot fetch {raw.name} of dataset {spec.name!r}: {where}, and it "
+                         f"has no url to download it from. Set WORKBENCH_DATA_MIRROR to a "
+                         f"folder that holds {raw.mirror or raw.name}, or give its url.")
     try:
         _download_verified(raw, target, settings.download_timeout_s)
     except requests.RequestException as exc:

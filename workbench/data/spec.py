@@ -350,8 +350,8 @@ def header(spec: DatasetSpec, part: Literal["items", "interactions"]) -> list[st
     if problem:
         raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} {problem}")
     empty = (f"dataset spec {spec.origin}: {part}.file: {where.file.name} has no data rows"
-             f"{'' if where.kind == 'parquet' else ' (only a header)'}; give a file with at "
-             f"least one row")
+             f"{'' if where.kind == 'parquet' or where.names else ' (only a header)'}; give a "
+             f"file with at least one row")
     if where.kind == "parquet":
         try:
             schema = pq.read_schema(where.file)
