@@ -30,8 +30,8 @@ def test_unknown_dataset_is_one_line_no_traceback(workbench_env) -> None:
         capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 1
-    expected = ("error: unknown dataset 'nope'; known datasets: anime, movies, toy (add your "
-                "own with `workbench data add SPEC.yaml`)")
+    expected = ("error: unknown dataset 'nope'; known datasets: anime, ml1m, movies, toy (add "
+                "your own with `workbench data add SPEC.yaml`)")
     assert proc.stderr.strip() == expected
     assert "Traceback" not in proc.stdout + proc.stderr
 
@@ -54,7 +54,8 @@ def test_prepare_and_summary_toy(workbench_env) -> None:
 
 def test_data_list() -> None:
     result = runner.invoke(app, ["data", "list"])
-    assert [line.split()[0] for line in result.output.splitlines()] == ["movies", "anime", "toy"]
+    assert [line.split()[0] for line in result.output.splitlines()] == ["movies", "anime", "ml1m",
+                                                                         "toy"]
 
 
 @pytest.mark.integration

@@ -319,7 +319,7 @@ def experiments_compare(
 @clean_errors
 def pipeline(
     datasets: Annotated[
-        list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: all real).")
+        list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: movies, anime).")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Sweep variants in parallel.")] = 2,
     ray: Annotated[str | None, typer.Option(

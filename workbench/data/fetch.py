@@ -62,7 +62,7 @@ def fetch(name: str, settings: Settings | None = None, force: bool = False) -> l
     spec = get_dataset(name, settings)
     if spec.synthetic:
         return []
-    if spec.layout is not None:  # the user's own files, read where the spec says
+    if spec.layout is not None and not spec.files:  # the user's files, read where they are
         from workbench.data.spec import header
 
         for part in ("items", "interactions"):
@@ -73,6 +73,11 @@ def fetch(name: str, settings: Settings | None = None, force: bool = False) -> l
     fetched = []
     for raw in tqdm(spec.files, desc=f"fetch {spec.name}", unit="file", leave=False):
         fetched.append(_fetch_file(spec, raw, dest / raw.name, settings, force))
+    if spec.layout is not None:  # a spec that fetches its files: check what came
+        from workbench.data.spec import header, located
+
+        for part in ("items", "interactions"):
+            header(located(spec, dest), part)
     return fetched
 
 
@@ -92,6 +97,10 @@ def _fetch_file(
         if mirror is not None
         else "no mirror folder is set"
     )
+    if not raw.url:
+        raise FetchError(f"cannot fetch {raw.name} of dataset {spec.name!r}: {where}, and it "
+                         f"has no url to download it from. Set WORKBENCH_DATA_MIRROR to a "
+                         f"folder that holds {raw.mirror or raw.name}, or give its url.")
     try:
         _download_verified(raw, target, settings.download_timeout_s)
     except requests.RequestException as exc:

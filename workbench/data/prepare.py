@@ -161,12 +161,18 @@ def prepare(name: str, settings: Settings | None = None, seed: int | None = None
         items=len(items),
         items_with_text=int(items["text"].notna().sum()),
         items_rated=int(items["item_id"].isin(interactions["item_id"]).sum()),
+        items_rated_with_text=int((items["item_id"].isin(interactions["item_id"])
+                                   & items["text"].notna()).sum()),
         users=int(interactions["user_id"].nunique()),
         interactions=len(interactions),
         rating_scale=list(spec.rating_scale),
         has_timestamps=spec.has_timestamps,
         splits=split_manifest,
     )
+    rated, covered = report.outputs["items_rated"], report.outputs["items_rated_with_text"]
+    report.notes.append(f"Plot text: {covered:,} of the {rated:,} rated items "
+                        f"({covered / max(rated, 1):.1%}); {report.outputs['items_with_text']:,} "
+                        f"of all {len(items):,} catalog items.")
     if not spec.has_timestamps:
         report.notes.append(
             "The source has no timestamps: the timestamp column is null for every row, and "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import re
 from dataclasses import asdict, dataclass, field
@@ -86,8 +87,34 @@ class PreparedTables:
 # Helpers for the dataset readers
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_source(path: Path) -> io.BufferedIOBase:
+    """A raw file opened for reading bytes, gzip-decompressed when it is gzip (by its
+    magic bytes, whatever its name)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+
+
+_UNIT_SEPARATOR = "\x1f"
+"""The one-character delimiter a multi-character one (``::``) is rewritten to."""
+
+
+def _single_delimiter(path: Path, delimiter: str, encoding: str) -> io.BytesIO:
+    """A file with a multi-character delimiter, in memory as UTF-8 with the delimiter
+    rewritten to :data:`_UNIT_SEPARATOR` (pyarrow's reader takes one character)."""
+    with open_source(path) as fh:
+        text = fh.read().decode(_codec(encoding))
+    if _UNIT_SEPARATOR in text:
+        raise PrepareError(f"{path.name} holds the control character U+001F, so its "
+                           f"delimiter {delimiter!r} cannot be read; remove it")
+    return io.BytesIO(text.replace(delimiter, _UNIT_SEPARATOR).encode("utf-8"))
+
+
 def read_source_csv(path: Path, report: PrepareReport, delimiter: str = ",",
-                    encoding: str = "utf-8") -> pd.DataFrame:
+                    encoding: str = "utf-8", names: list[str] | None = None) -> pd.DataFrame:
     """Read a raw CSV as strings; rows with too few or too many fields are skipped and counted.
 
     Read by pyarrow's multi-threaded CSV reader (no per-row Python; pandas' reader pads a
@@ -95,12 +122,17 @@ def read_source_csv(path: Path, report: PrepareReport, delimiter: str = ",",
     exact source string, so that the readers decide (and count) what a placeholder or
     malformed value is. CRLF and LF line endings, quoted fields with embedded newlines, a
     UTF-8 byte order mark and a missing final newline are all fine; blank lines are skipped.
+    A gzip file is decompressed; ``names`` are the columns of a file without a header row;
+    a multi-character ``delimiter`` (``::``) means no quoting (the file is read into memory).
     """
     if not path.is_file():
         raise PrepareError(
             f"raw file {path} is missing; run `workbench data fetch {report.dataset}` first"
         )
-    names = _csv_header(path, delimiter, encoding)
+    if names is None:
+        names, skip_rows = _csv_header(path, delimiter, encoding), 1
+    else:
+        skip_rows = 0
     bad: list[str] = []
 
     def skip(row) -> str:
@@ -109,18 +141,25 @@ def read_source_csv(path: Path, report: PrepareReport, delimiter: str = ",",
                    f"{(row.text or '')[:60]}")
         return "skip"
 
+    quoting = len(delimiter) == 1
     try:
-        table = pa_csv.read_csv(
-            path,
-            read_options=pa_csv.ReadOptions(encoding=encoding, column_names=names,
-                                            skip_rows=1, block_size=1 << 24),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                              invalid_row_handler=skip),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in names}, null_values=[""],
-                strings_can_be_null=True, quoted_strings_can_be_null=True),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
+        source = (open_source(path) if quoting
+                  else _single_delimiter(path, delimiter, encoding))
+        with source:
+            table = pa_csv.read_csv(
+                source,
+                read_options=pa_csv.ReadOptions(
+                    encoding=encoding if quoting else "utf-8", column_names=names,
+                    skip_rows=skip_rows, block_size=1 << 24),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=delimiter if quoting else _UNIT_SEPARATOR,
+                    quote_char='"' if quoting else False, newlines_in_values=quoting,
+                    invalid_row_handler=skip),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={name: pa.string() for name in names}, null_values=[""],
+                    strings_can_be_null=True, quoted_strings_can_be_null=True),
+            )
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError, OSError, EOFError) as exc:
         raise PrepareError(f"cannot parse {path.name}: {exc}") from None
     report.inputs[path.name] = table.num_rows + len(bad)
     report.record(f"{path.name}: malformed row (wrong number of fields)", "skipped", len(bad),
@@ -149,22 +188,38 @@ def _codec(encoding: str) -> str:
     return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
 
 
-def csv_head(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> CsvHead:
+def csv_head(path: Path, delimiter: str = ",", encoding: str = "utf-8",
+             has_header: bool = True) -> CsvHead:
     """The header row of the CSV file ``path`` (names stripped, a byte order mark dropped),
-    read from at most its first :data:`HEADER_BYTES`; a :class:`PrepareError` names the file,
-    the line and the fix for an empty file, a header with no line end in the first 1 MB, a
-    field over the csv module's limit (a quote never closed) or any other CSV error. An
-    unknown ``encoding`` (LookupError) or undecodable bytes (UnicodeDecodeError) are left to
-    the caller, which knows the key that set them."""
+    read from at most its first :data:`HEADER_BYTES` (decompressed, for a gzip file); a
+    :class:`PrepareError` names the file, the line and the fix for an empty file, a header
+    with no line end in the first 1 MB, a field over the csv module's limit (a quote never
+    closed) or any other CSV error. Without ``has_header``, the first line's fields are
+    returned and ``has_rows`` says whether there is a line at all. An unknown ``encoding``
+    (LookupError) or undecodable bytes (UnicodeDecodeError) are left to the caller, which
+    knows the key that set them."""
     decoder = codecs.getincrementaldecoder(_codec(encoding))()
-    with open(path, "rb") as fh:
-        chunk = fh.read(HEADER_BYTES + 1)
+    try:
+        with open_source(path) as fh:
+            chunk = fh.read(HEADER_BYTES + 1)
+    except (OSError, EOFError) as exc:
+        raise PrepareError(f"{path.name}: cannot read it ({exc}); give an intact file"
+                           ) from None
     cut = len(chunk) > HEADER_BYTES
     text = decoder.decode(chunk[:HEADER_BYTES], final=not cut)
     if cut and "\n" not in text and "\r" not in text:
         raise PrepareError(f"{path.name}: no line end in the first {HEADER_BYTES >> 20} MB, so "
                            f"no header row (is it a CSV file?); give a CSV file whose first "
                            f"line names the columns")
+    if len(delimiter) > 1:  # no quoting: split the first line
+        first, _, rest = text.lstrip("\r\n").partition("\n")
+        fields = [name.strip() for name in first.rstrip("\r").split(delimiter)]
+        if not has_header:
+            return CsvHead(fields, bool(first.strip()))
+        if not first.strip():
+            raise PrepareError(f"{path.name} is empty (no header row); give a file whose "
+                               f"first line names the columns")
+        return CsvHead(fields, cut or bool(rest.strip()))
     lines = io.StringIO(text, newline="")
     reader = csv.reader(lines, delimiter=delimiter)
     try:
@@ -182,6 +237,8 @@ def csv_head(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> CsvHe
         raise PrepareError(f"{path.name}: the header row does not end in the first "
                            f"{HEADER_BYTES >> 20} MB (a quote that is never closed?); fix the "
                            f"file's first line")
+    if not has_header:
+        return CsvHead([name.strip() for name in header or []], header is not None)
     if header is None:
         raise PrepareError(f"{path.name} is empty (no header row); give a CSV file whose "
                            f"first line names the columns")

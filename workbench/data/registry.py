@@ -10,11 +10,13 @@ the origin, and the canonical file kept in ``data/raw/<dataset>/``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from workbench import WorkbenchError
 from workbench.data.spec import DatasetSpec, RawFile, SpecError, load_spec
 
-__all__ = ["DATASETS", "DatasetSpec", "RawFile", "all_datasets", "get_dataset", "register_spec",
-           "user_datasets"]
+__all__ = ["DATASETS", "PIPELINE_DATASETS", "DatasetSpec", "RawFile", "all_datasets",
+           "get_dataset", "register_spec", "user_datasets"]
 
 
 _GH = "https://raw.githubusercontent.com"
@@ -137,8 +139,15 @@ TOY = DatasetSpec(
     synthetic=True,
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MOVIES, ANIME, TOY)}
+ML1M = load_spec(Path(__file__).parent / "specs" / "ml1m.yaml")
+"""MovieLens 1M: a spec file shipped with the workbench (the generic reader, no Python)."""
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MOVIES, ANIME, ML1M, TOY)}
 """The built-in datasets; a user's own are spec files in ``Settings.datasets_dir``."""
+
+PIPELINE_DATASETS = ("movies", "anime")
+"""What ``workbench pipeline`` (``make pipeline``) runs without ``--dataset``; ``ml1m`` is run
+by name (``workbench pipeline --dataset ml1m``), docs/datasets.md says why and how long."""
 
 
 def user_datasets(settings=None) -> dict[str, DatasetSpec]:
@@ -163,8 +172,6 @@ def register_spec(spec_file, settings=None) -> tuple[DatasetSpec, bool]:
     """Check a user's spec file against its files and keep it as ``<datasets_dir>/<name>.yaml``
     (file paths made absolute, so the copy finds them); returns the spec and whether it
     replaced an earlier one. ``workbench data add`` and ``workbench data synth`` end here."""
-    from pathlib import Path
-
     import yaml
 
     from workbench.data.spec import header
@@ -172,12 +179,15 @@ def register_spec(spec_file, settings=None) -> tuple[DatasetSpec, bool]:
     from workbench.storage import write_text
 
     spec = load_user_spec(spec_file)
-    for part in ("items", "interactions"):
-        header(spec, part)
     target = (settings or get_settings()).spec_file(spec.name)
     stored = yaml.safe_load(Path(spec.origin).read_text(encoding="utf-8"))
-    for part in ("items", "interactions"):
-        stored[part]["file"] = str(getattr(spec.layout, part).file)
+    if not spec.files:  # files fetched later (`workbench data fetch`) are checked then
+        for part in ("items", "interactions"):
+            header(spec, part)
+            stored[part]["file"] = str(getattr(spec.layout, part).file)
+        text = spec.layout.items.columns.text
+        if isinstance(stored["items"]["columns"].get("text"), dict):
+            stored["items"]["columns"]["text"]["file"] = str(text.file)
     existed = target.exists() and Path(spec.origin) != target
     if Path(spec.origin) != target:
         write_text(target, yaml.safe_dump(stored, sort_keys=False, allow_unicode=True))

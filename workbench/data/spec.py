@@ -122,13 +122,32 @@ class ListColumn(BaseModel):
     sep: str = Field("|", min_length=1)
 
 
+class TitleColumn(BaseModel):
+    """A title column whose titles end in the year, ``Toy Story (1995)``: with
+    ``split_year`` the trailing ``(YYYY)`` is cut off and is the ``year`` (unless ``year``
+    is mapped to a column of its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+    column: str
+    split_year: bool = False
+
+
+class TextFile(BaseModel):
+    """Item text kept in a JSON file of its own: one object, item id (a string, as JSON keys
+    are) -> text, e.g. ``{"1": "A cowboy doll ..."}``; items it lacks have no text."""
+
+    model_config = ConfigDict(extra="forbid")
+    file: Path
+    format: Literal["json"] = "json"
+
+
 class ItemColumns(BaseModel):
     """Schema column -> the items file's column."""
 
     model_config = ConfigDict(extra="forbid")
     item_id: str
-    title: str
-    text: str | None = None
+    title: TitleColumn | str
+    text: TextFile | str | None = None
     genres: ListColumn | str | None = None
     keywords: ListColumn | str | None = None
     alt_titles: ListColumn | str | None = None
@@ -145,9 +164,15 @@ class ItemColumns(BaseModel):
     poster_url: str | None = None
 
     def mapping(self) -> dict[str, str | ListColumn]:
-        """The given columns, list columns as :class:`ListColumn`."""
+        """The given columns of the items file, list columns as :class:`ListColumn`; the
+        title as its column name (see :attr:`title`), a text file (:class:`TextFile`) left
+        out (it is not a column)."""
         out = {}
         for name, value in self.model_dump(exclude_none=True).items():
+            if name == "text" and isinstance(self.text, TextFile):
+                continue
+            if name == "title" and isinstance(self.title, TitleColumn):
+                value = self.title.column
             if name in LIST_FIELDS:
                 value = ListColumn(column=value) if isinstance(value, str) else ListColumn(
                     **value)
@@ -166,14 +191,25 @@ class InteractionColumns(BaseModel):
 
 
 class FileSpec(BaseModel):
-    """One file of the dataset: CSV (the default) or Parquet."""
+    """One file of the dataset: CSV (the default; gzip-compressed or not) or Parquet."""
 
     model_config = ConfigDict(extra="forbid")
     file: Path
     format: Literal["csv", "parquet"] | None = None
     """None: by the file's suffix (``.parquet``/``.pq`` is Parquet, anything else CSV)."""
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    delimiter: str = Field(",", min_length=1, max_length=8)
+    """One character, or several (``::``, as MovieLens writes): a multi-character delimiter
+    means the file has no quoting."""
     encoding: str = "utf-8"
+    names: list[str] | None = Field(None, min_length=1)
+    """The file has no header row: its columns, in order (the column names to map)."""
+
+    @field_validator("names")
+    @classmethod
+    def _distinct(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError("the names must differ from each other")
+        return names
 
     @property
     def kind(self) -> str:
@@ -191,6 +227,25 @@ class InteractionsFile(FileSpec):
     columns: InteractionColumns
 
 
+class SourceFile(BaseModel):
+    """A raw file to fetch (``workbench data fetch``) into ``data/raw/<name>/``, verified by
+    the sha256 of its uncompressed content (:class:`RawFile`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[^/\\]+$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    url: str = ""
+    """The public origin; a zip archive when ``member`` is given."""
+    member: str | None = None
+    mirror: str = ""
+    """Path under the mirror folder (``WORKBENCH_DATA_MIRROR``); a ``.gz`` is decompressed."""
+    rows: int | None = None
+
+    def raw(self) -> RawFile:
+        """As the registry's :class:`RawFile`."""
+        return RawFile(self.name, self.sha256, self.mirror, self.url, self.member, self.rows)
+
+
 class Layout(BaseModel):
     """A dataset spec file, validated."""
 
@@ -202,6 +257,9 @@ class Layout(BaseModel):
     rating_scale: tuple[FiniteFloat, FiniteFloat] | None = None
     provider: Literal["", "none", "tmdb", "jikan"] = ""
     demo_query: str = ""
+    files: list[SourceFile] = Field(default_factory=list)
+    """Raw files fetched into ``data/raw/<name>/``; when given, the spec's ``file`` keys
+    name these files (not paths beside the spec)."""
     items: ItemsFile
     interactions: InteractionsFile
 
@@ -231,9 +289,12 @@ def load_spec(path: Path) -> DatasetSpec:
     except ValidationError as exc:
         raise SpecError(f"dataset spec {path}: "
                         f"{describe_errors(exc, messages=SPEC_MESSAGES)}") from None
-    for part in (layout.items, layout.interactions):
-        if not part.file.is_absolute():
-            part.file = (path.parent / part.file).resolve()
+    if layout.files:
+        _check_fetched_names(layout, path)
+    else:
+        for part in _files(layout):
+            if not part.file.is_absolute():
+                part.file = (path.parent / part.file).resolve()
     scale = layout.rating_scale or ((1.0, 1.0) if layout.interactions.columns.rating is None
                                     else None)
     if scale is None:
@@ -247,7 +308,37 @@ def load_spec(path: Path) -> DatasetSpec:
         reader="workbench.data.spec_reader:read_spec_dataset",
         provider="" if layout.provider == "none" else layout.provider,
         layout=layout, origin=str(path), demo_query=layout.demo_query,
+        files=tuple(source.raw() for source in layout.files),
     )
+
+
+def _files(layout: Layout) -> list[FileSpec | TextFile]:
+    """The files a layout reads: items, interactions and an item text file."""
+    text = layout.items.columns.text
+    return [layout.items, layout.interactions, *([text] if isinstance(text, TextFile) else [])]
+
+
+def _check_fetched_names(layout: Layout, path: Path) -> None:
+    """With ``files``, every ``file`` key names one of them."""
+    names = [source.name for source in layout.files]
+    for key, part in zip(("items.file", "interactions.file", "items.columns.text.file"),
+                         _files(layout), strict=False):
+        if str(part.file) not in names:
+            raise SpecError(f"dataset spec {path}: {key}: {str(part.file)!r} is not one of "
+                            f"the fetched files ({', '.join(names)}); name one of them")
+
+
+def located(spec: DatasetSpec, raw_dir: Path) -> DatasetSpec:
+    """``spec`` with its file paths in ``raw_dir`` when it fetches its files (``files``);
+    a spec of files read where they are is returned as it is."""
+    if spec.layout is None or not spec.layout.files:
+        return spec
+    from dataclasses import replace
+
+    layout = spec.layout.model_copy(deep=True)
+    for part in _files(layout):
+        part.file = Path(raw_dir) / part.file.name
+    return replace(spec, layout=layout)
 
 
 def header(spec: DatasetSpec, part: Literal["items", "interactions"]) -> list[str]:
@@ -259,8 +350,8 @@ def header(spec: DatasetSpec, part: Literal["items", "interactions"]) -> list[st
     if problem:
         raise SpecError(f"dataset spec {spec.origin}: {part}.file: {where.file} {problem}")
     empty = (f"dataset spec {spec.origin}: {part}.file: {where.file.name} has no data rows"
-             f"{'' if where.kind == 'parquet' else ' (only a header)'}; give a file with at "
-             f"least one row")
+             f"{'' if where.kind == 'parquet' or where.names else ' (only a header)'}; give a "
+             f"file with at least one row")
     if where.kind == "parquet":
         try:
             schema = pq.read_schema(where.file)
@@ -273,13 +364,22 @@ def header(spec: DatasetSpec, part: Literal["items", "interactions"]) -> list[st
             raise SpecError(empty)
         return _check_columns(spec, part, where, list(schema.names))
     try:
-        head = csv_head(where.file, where.delimiter, where.encoding)
+        head = csv_head(where.file, where.delimiter, where.encoding, has_header=not where.names)
     except (UnicodeDecodeError, LookupError) as exc:
         raise SpecError(f"dataset spec {spec.origin}: {part}.encoding: cannot read "
                         f"{where.file} as {where.encoding!r} ({exc})") from None
     except PrepareError as exc:
         raise SpecError(f"dataset spec {spec.origin}: {part}.file: {exc}") from None
-    names = _check_columns(spec, part, where, head.names)
+    if where.names and head.has_rows and len(head.names) != len(where.names):
+        raise SpecError(f"dataset spec {spec.origin}: {part}.names: the first line of "
+                        f"{where.file.name} has {len(head.names)} field(s) when split on "
+                        f"{where.delimiter!r} ({_listed(head.names, 5)}) but names lists "
+                        f"{len(where.names)}; fix names or {part}.delimiter")
+    names = _check_columns(spec, part, where, where.names or head.names)
+    text = where.columns.text if part == "items" else None
+    if isinstance(text, TextFile) and _not_a_file(text.file):
+        raise SpecError(f"dataset spec {spec.origin}: items.columns.text.file: {text.file} "
+                        f"{_not_a_file(text.file)}")
     if not head.has_rows:
         raise SpecError(empty)
     return names
@@ -303,7 +403,7 @@ def _check_columns(spec: DatasetSpec, part: str, where: FileSpec, names: list[st
         exclude_none=True)
     wanted = {key: (value.column if isinstance(value, ListColumn) else value)
               for key, value in columns.items()}
-    if where.kind == "csv" and len(names) == 1 and len(wanted) > 1:
+    if where.kind == "csv" and not where.names and len(names) == 1 and len(wanted) > 1:
         other = next((d for d in (",", ";", "\t", "|") if d != where.delimiter and
                       d in names[0]), None)
         hint = f"; set {part}.delimiter: {other!r}" if other else ""

@@ -38,7 +38,14 @@ from workbench.data.readers import (
     split_list,
 )
 from workbench.data.schema import YEAR_RANGE
-from workbench.data.spec import DatasetSpec, ListColumn, header
+from workbench.data.spec import (
+    DatasetSpec,
+    ListColumn,
+    TextFile,
+    TitleColumn,
+    header,
+    located,
+)
 
 NUMBER_RULES = {"runtime": (lambda v: v > 0, "not > 0"),
                 "popularity": (lambda v: v >= 0, "negative"),
@@ -94,6 +101,10 @@ def _items(frame: pd.DataFrame, spec: DatasetSpec, report: PrepareReport) -> pd.
     columns = spec.layout.items.columns.mapping()
     ids = _ids(frame[columns["item_id"]], report, f"{src} item_id")
     title = clean_text(frame[columns["title"]])
+    title_years = None
+    if isinstance(spec.layout.items.columns.title, TitleColumn) and \
+            spec.layout.items.columns.title.split_year:
+        title, title_years = _split_year(title, report, src)
     keep = ids.notna() & title.notna()
     report.record(f"{src}: row without a whole-number item_id or a title", "skipped",
                   int((~keep).sum()), frame.loc[~keep, columns["item_id"]].head(3))
@@ -102,6 +113,9 @@ def _items(frame: pd.DataFrame, spec: DatasetSpec, report: PrepareReport) -> pd.
     report.record(f"{src}: repeated item_id (the first row kept)", "skipped",
                   int(repeated.sum()), ids[repeated].head(3))
     frame, ids, title = frame[~repeated], ids[~repeated], title[~repeated]
+    if title_years is not None and "year" not in columns:
+        frame = frame.assign(__title_year__=title_years)  # aligned on the index
+        columns["year"] = "__title_year__"
     n = len(frame)
     out: dict[str, object] = {"item_id": ids.astype("int64").to_numpy(),
                               "title": title.to_numpy()}
@@ -112,6 +126,9 @@ def _items(frame: pd.DataFrame, spec: DatasetSpec, report: PrepareReport) -> pd.
     for name in ("text", "item_type", "collection", "poster_url"):
         out[name] = (clean_text(frame[columns[name]]).to_numpy() if name in columns
                      else pd.array([None] * n, dtype="string"))
+    text_file = spec.layout.items.columns.text
+    if isinstance(text_file, TextFile):
+        out["text"] = _text_from_file(text_file.file, ids, report).to_numpy()
     out["year"] = (_years(frame[columns["year"]], report, f"{src} year") if "year" in columns
                    else pd.array([None] * n, dtype="Int64"))
     if "language" in columns:
@@ -130,6 +147,57 @@ def _items(frame: pd.DataFrame, spec: DatasetSpec, report: PrepareReport) -> pd.
         out[name] = (pd.array(values.round(), dtype="Int64") if name in INTEGER_COLUMNS
                      else values.astype("float64").to_numpy())
     return pd.DataFrame(out)
+
+
+_TITLE_YEAR = r"^(?P<title>.*?\S)\s*\((?P<year>\d{4})\)\s*$"
+
+
+def _split_year(title: pd.Series, report: PrepareReport, src: str
+                ) -> tuple[pd.Series, pd.Series]:
+    """``Toy Story (1995)`` -> ``Toy Story`` and ``"1995"``; a title without a trailing
+    ``(YYYY)`` stays whole and has no year (counted)."""
+    parts = title.str.extract(_TITLE_YEAR)
+    found = parts["year"].notna()
+    report.record(f"{src} title: no trailing (year) to split off", "nulled",
+                  int((title.notna() & ~found).sum()), title[title.notna() & ~found].head(3))
+    return title.where(~found, parts["title"]), parts["year"].astype("string")
+
+
+def _text_from_file(path: Path, ids: pd.Series, report: PrepareReport) -> pd.Series:
+    """The items' text from a JSON object item id -> text (:class:`TextFile`); entries
+    whose key is not a whole-number id, whose value is not text, or whose item is not in
+    the catalog are counted; the coverage is noted."""
+    import json
+
+    from workbench.data.readers import PrepareError, open_source
+
+    try:
+        with open_source(path) as fh:
+            entries = json.load(fh)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PrepareError(f"cannot read {path.name} as JSON: {exc}") from None
+    if not isinstance(entries, dict):
+        raise PrepareError(f"{path.name}: expected one JSON object, item id -> text; found "
+                           f"a {type(entries).__name__}")
+    report.inputs[path.name] = len(entries)
+    texts = pd.Series(list(entries.values()), index=list(entries), dtype=object)
+    keys = pd.to_numeric(pd.Series(list(entries), dtype=object).str.strip(),
+                         errors="coerce").astype("float64").to_numpy()
+    whole = (keys >= 0) & (keys == np.floor(keys)) & (keys < 2**63)
+    report.record(f"{path.name}: key not a whole-number item id", "skipped",
+                  int((~whole).sum()), texts.index[~whole][:3])
+    is_text = texts.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    report.record(f"{path.name}: value not a text", "skipped", int((whole & ~is_text).sum()))
+    keep = whole & is_text
+    by_id = pd.Series(texts.to_numpy()[keep], index=keys[keep].astype("int64"))
+    by_id = by_id[~by_id.index.duplicated(keep="first")]
+    off = ~by_id.index.isin(ids.astype("int64"))
+    report.record(f"{path.name}: item not in the catalog", "skipped", int(off.sum()),
+                  by_id.index[off][:3])
+    text = clean_text(pd.Series(ids.astype("int64").map(by_id).to_numpy(), dtype="string"))
+    report.notes.append(f"Item text from {path.name}: {int(text.notna().sum()):,} of "
+                        f"{len(ids):,} catalog items ({text.notna().mean():.1%}).")
+    return text
 
 
 def _interactions(frame: pd.DataFrame, spec: DatasetSpec, report: PrepareReport
@@ -163,6 +231,7 @@ def read_spec_dataset(raw_dir: Path, report: PrepareReport,
                       spec: DatasetSpec | None = None) -> PreparedTables:
     """Read the spec's items and interactions files (``raw_dir`` is unused: the files are
     where the spec says)."""
+    spec = located(spec, raw_dir)
     tables = []
     for part in ("items", "interactions"):
         header(spec, part)  # the file, the delimiter and every mapped column, checked first
@@ -175,7 +244,7 @@ def read_spec_dataset(raw_dir: Path, report: PrepareReport,
             tables.append(read_source_parquet(where.file, report, wanted))
         else:
             tables.append(read_source_csv(where.file, report, delimiter=where.delimiter,
-                                          encoding=where.encoding))
+                                          encoding=where.encoding, names=where.names))
     items = _items(tables[0], spec, report)
     if not items["text"].notna().any():
         report.notes.append("No item has a plot text: the content engine embeds title and "

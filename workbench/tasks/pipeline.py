@@ -204,15 +204,15 @@ def pipeline_lock(settings: Settings | None = None) -> Iterator[None]:
 def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
                  settings: Settings | None = None, log: Callable[[str], Any] = print,
                  on_sweep: Callable[[Any], Any] | None = None) -> PipelineResult:
-    """Run the main job on ``datasets`` (default: every built-in real dataset); see the
-    module docstring."""
+    """Run the main job on ``datasets`` (default: movies and anime,
+    :data:`~workbench.data.registry.PIPELINE_DATASETS`); see the module docstring."""
     from contextlib import nullcontext
 
-    from workbench.data import DATASETS
+    from workbench.data.registry import PIPELINE_DATASETS
     from workbench.experiments.ray_executor import sweep_executor
 
     settings = settings or get_settings()
-    names = datasets or [n for n, spec in DATASETS.items() if not spec.synthetic]
+    names = datasets or list(PIPELINE_DATASETS)
     started = time.perf_counter()
     result = PipelineResult(names)
     with pipeline_lock(settings):
