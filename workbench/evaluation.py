@@ -331,32 +331,6 @@ def sampled_ranking(model, test: pd.DataFrame, k: int = 10, negatives: int = 100
             "sampled_users_skipped": float(skipped)}
 
 
-def protocol_ranking(model, candidates: pd.DataFrame, k: int = 10) -> dict[str, float]:
-    """HR@k and NDCG@k of a sampled protocol (:mod:`workbench.data.protocols`): each
-    held-out item of ``candidates`` (``user_id``, ``item_id``, ``negatives``) ranked among
-    its negatives by ``model.score_indices`` (one scoring pass). With one relevant item,
-    NDCG@k = 1 / log2(rank + 1) when rank <= k, else 0 (rank 1 = first). Ties count against
-    the held-out item (pessimistic: a constant scorer gets 0), and so does a NaN score; a
-    negative the model does not know ranks last. Rows whose user or held-out item the model
-    does not know are skipped (``users_skipped``)."""
-    users, items, known = _test_pairs(model, candidates)
-    negatives = np.stack(candidates.loc[known, "negatives"].to_numpy()) if known.any() \
-        else np.empty((0, 1), np.int64)
-    neg_index = model.ids.lookup_items(negatives.reshape(-1)).reshape(negatives.shape)
-    m = negatives.shape[1]
-    index = np.concatenate([items[:, None], np.maximum(neg_index, 0)], axis=1)
-    scores = model.score_indices(np.repeat(users, m + 1), index.reshape(-1)).reshape(
-        len(users), m + 1).astype(np.float64)
-    scores[:, 1:][neg_index < 0] = -np.inf
-    scores[np.isnan(scores)] = -np.inf
-    rank = 1 + (scores[:, 1:] >= scores[:, :1]).sum(1)  # 1 = first
-    hit = rank <= k
-    return {f"hr_at_{k}": float(hit.mean()) if len(hit) else 0.0,
-            f"ndcg_at_{k}": float(np.where(hit, 1 / np.log2(rank + 1), 0).mean())
-            if len(hit) else 0.0,
-            "users_evaluated": float(len(users)), "users_skipped": float((~known).sum())}
-
-
 SCORE_BLOCK = 1 << 24
 """Scores held at once while ranking (64 MB of float32): the users of a block times the
 catalog, so memory stays bounded whatever the catalog size."""

@@ -273,11 +273,16 @@ def _protocols(model, held_out: pd.DataFrame, rows: pd.DataFrame, part: str,
                interactions: pd.DataFrame, dataset: str, seed: int, k: int,
                settings: Settings) -> dict[str, float]:
     """``val_`` / ``test_`` ``{protocol}_hr_at_k``, ``_ndcg_at_k`` of every sampled protocol
-    that applies to ``dataset`` (:mod:`workbench.data.protocols`) on the users of ``rows``
+    that applies to ``dataset`` (:mod:`workbench.collaborative.protocols`) on the users of ``rows``
     (the evaluated sample of ``held_out``), the candidates drawn for all of ``held_out`` once
     per (dataset, protocol, part, split seed), whatever the model or its seed."""
-    from workbench import data, evaluation
-    from workbench.data.protocols import PROTOCOLS, applies, load_candidates
+    from workbench import data
+    from workbench.collaborative.protocols import (
+        PROTOCOLS,
+        applies,
+        load_candidates,
+        protocol_ranking,
+    )
 
     timed = data.get_dataset(dataset, settings).has_timestamps
     folder = settings.processed_dir(dataset) / "splits"
@@ -290,7 +295,7 @@ def _protocols(model, held_out: pd.DataFrame, rows: pd.DataFrame, part: str,
             if candidates.empty:  # a catalog smaller than the protocol's negatives
                 continue
             out.update(_prefixed(f"{prefix}{name}_",
-                                 evaluation.protocol_ranking(model, candidates, k)))
+                                 protocol_ranking(model, candidates, k)))
     return out
 
 

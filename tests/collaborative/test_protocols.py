@@ -8,16 +8,16 @@ import pytest
 
 from workbench import WorkbenchError
 from workbench.collaborative.base import IdMap
-from workbench.data.protocols import (
+from workbench.collaborative.protocols import (
     PROTOCOL_NAMES,
     PROTOCOLS,
     applies,
     draw_candidates,
     get_protocol,
     load_candidates,
+    protocol_ranking,
 )
 from workbench.data.splits import leave_last_out
-from workbench.evaluation import protocol_ranking
 
 
 def _interactions(users: int = 60, items: int = 400, per_user: int = 40, seed: int = 0
@@ -39,15 +39,18 @@ def _held_out(frame: pd.DataFrame, seed: int = 7) -> pd.DataFrame:
 
 
 class Scorer:
-    """A model known by its scoring interface: ``ids`` and ``score_indices``, scores given
-    by ``score(user_id, item_id)`` (vectorised)."""
+    """A model known by its scoring interface: ``ids``, ``n_items`` and ``score_users``,
+    scores given by ``score(user_ids, item_ids)`` (vectorised over pairs)."""
 
     def __init__(self, frame: pd.DataFrame, score) -> None:
         self.ids = IdMap(np.sort(frame["user_id"].unique()), np.sort(frame["item_id"].unique()))
+        self.n_items = len(self.ids.items)
         self.score = score
 
-    def score_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.asarray(self.score(self.ids.users[users], self.ids.items[items]), np.float32)
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        u = np.repeat(self.ids.users[users], self.n_items)
+        i = np.tile(self.ids.items, len(users))
+        return np.asarray(self.score(u, i), np.float32).reshape(len(users), self.n_items)
 
 
 @pytest.mark.parametrize("name", ["ncf", "sasrec"])
@@ -122,6 +125,27 @@ def test_perfect_random_constant_and_hand_ranked_scorers() -> None:
     nan = protocol_ranking(Scorer(frame, lambda u, i: np.where(
         [(a, b) in target for a, b in zip(u, i, strict=True)], np.nan, 1.0)), cands, k=10)
     assert nan["hr_at_10"] == 0.0  # a NaN score for the held-out item never hits
+
+
+class PairScorer(Scorer):
+    """A model that scores (user, item) pairs itself, as the NCF models do."""
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        raise AssertionError("a pair scorer is asked for pairs")
+
+    def score_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.asarray(self.score(self.ids.users[users], self.ids.items[items]), np.float32)
+
+
+def test_a_pair_scorer_is_asked_for_pairs_and_agrees() -> None:
+    frame = _interactions()
+    cands = draw_candidates(frame, _held_out(frame), PROTOCOLS["ncf"], seed=3)
+
+    def score(users, items):
+        return np.sin(users * 7.0 + items * 0.37)
+
+    assert protocol_ranking(PairScorer(frame, score), cands) == \
+        protocol_ranking(Scorer(frame, score), cands)
 
 
 def test_rank_three_gives_ndcg_one_half() -> None:

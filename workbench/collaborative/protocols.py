@@ -15,8 +15,8 @@ The held-out rows are the split's (ties in time broken by the split's seeded ran
 the same for every model); the negatives are drawn in item-id space with a fixed seed, once
 per (dataset, protocol, part, seed), and cached in ``splits/protocols/`` beside the split with
 a fingerprint of the data they were drawn from (data prepared again draws them again), so every
-model is ranked on the same candidates. :func:`workbench.evaluation.protocol_ranking` scores
-them.
+model is ranked on the same candidates. :func:`protocol_ranking` scores them with any model's
+scoring interface (``ids``, ``n_items``, ``score_users`` or ``score_indices``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow
 
 from workbench import WorkbenchError
+from workbench.evaluation import SCORE_BLOCK
 from workbench.storage import write_json, write_parquet
 
 PARTS = ("validation", "test")
@@ -59,7 +60,7 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 PROTOCOL_NAMES = ("full", *PROTOCOLS)
 """Every named evaluation protocol: ``full`` ranks the whole catalog
-(:func:`workbench.evaluation.full_ranking`), the others are sampled."""
+(:func:`workbench.evaluation.full_ranking`), the others are sampled (:func:`protocol_ranking`)."""
 
 
 def get_protocol(name: str) -> Protocol:
@@ -174,3 +175,51 @@ def load_candidates(folder: Path, interactions: pd.DataFrame, held_out: pd.DataF
     except OSError:  # a read-only data folder: the same draw, not kept
         pass
     return table
+
+
+def protocol_ranking(model, candidates: pd.DataFrame, k: int = 10) -> dict[str, float]:
+    """HR@k and NDCG@k of a sampled protocol: each
+    held-out item of ``candidates`` (``user_id``, ``item_id``, ``negatives``) ranked among
+    its negatives by the model's scoring interface (one pass). With one relevant item,
+    NDCG@k = 1 / log2(rank + 1) when rank <= k, else 0 (rank 1 = first). Ties count against
+    the held-out item (pessimistic: a constant scorer gets 0), and so does a NaN score; a
+    negative the model does not know ranks last. Rows whose user or held-out item the model
+    does not know are skipped (``users_skipped``)."""
+    users = model.ids.lookup_users(candidates["user_id"])
+    items = model.ids.lookup_items(candidates["item_id"])
+    known = (users >= 0) & (items >= 0)
+    users, items = users[known], items[known]
+    negatives = np.stack(candidates.loc[known, "negatives"].to_numpy()) if known.any() \
+        else np.empty((0, 1), np.int64)
+    neg_index = model.ids.lookup_items(negatives.reshape(-1)).reshape(negatives.shape)
+    index = np.concatenate([items[:, None], np.maximum(neg_index, 0)], axis=1)
+    scores = _candidate_scores(model, users, index)
+    scores[:, 1:][neg_index < 0] = -np.inf
+    scores[np.isnan(scores)] = -np.inf
+    rank = 1 + (scores[:, 1:] >= scores[:, :1]).sum(1)  # 1 = first
+    hit = rank <= k
+    return {f"hr_at_{k}": float(hit.mean()) if len(hit) else 0.0,
+            f"ndcg_at_{k}": float(np.where(hit, 1 / np.log2(rank + 1), 0).mean())
+            if len(hit) else 0.0,
+            "users_evaluated": float(len(users)), "users_skipped": float((~known).sum())}
+
+
+def _candidate_scores(model, users: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Scores of each user's ``index`` row of item indices, by the model's more specialised
+    method: ``score_indices`` where the model scores pairs itself (NCF, MF, popularity: a
+    hundred pairs per user), else ``score_users`` in blocks of users (EASE: one product)."""
+    def owner(name: str) -> type | None:
+        return next((c for c in type(model).__mro__ if name in c.__dict__), None)
+
+    pairs, dense = owner("score_indices"), owner("score_users")
+    if pairs is not None and (dense is None or issubclass(pairs, dense)):
+        return model.score_indices(np.repeat(users, index.shape[1]), index.reshape(-1)
+                                   ).reshape(index.shape).astype(np.float64)
+    scores = np.empty(index.shape, np.float64)
+    unique, inverse = np.unique(users, return_inverse=True)
+    step = max(1, min(256, SCORE_BLOCK // max(1, model.n_items)))  # users scored at once
+    for start in range(0, len(unique), step):
+        block = np.asarray(model.score_users(unique[start:start + step]))
+        rows = np.flatnonzero((inverse >= start) & (inverse < start + step))
+        scores[rows] = np.take_along_axis(block[inverse[rows] - start], index[rows], axis=1)
+    return scores
