@@ -234,3 +234,11 @@ def test_a_catalog_smaller_than_the_negatives_logs_no_protocol(toy_home) -> None
                               log=print)
     assert "test_full_ndcg_at_10" in run.metrics
     assert not [name for name in run.metrics if "_ncf_" in name or "_sasrec_" in name]
+
+
+def test_a_user_with_several_held_out_rows_gets_negatives_for_each() -> None:
+    frame = _interactions(items=150)
+    held = frame[frame["user_id"] == 3].head(2)
+    cands = draw_candidates(frame, held, PROTOCOLS["ncf"], seed=1)
+    rated = set(frame.loc[frame["user_id"] == 3, "item_id"])
+    assert len(cands) == 2 and not any(set(n.tolist()) & rated for n in cands["negatives"])

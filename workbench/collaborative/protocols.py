@@ -34,6 +34,9 @@ from workbench.evaluation import SCORE_BLOCK
 from workbench.storage import write_json, write_parquet
 
 PARTS = ("validation", "test")
+DRAW_VERSION = 1
+"""Recorded with cached candidates: a change to how they are drawn bumps it, so a cache of
+the old draw is drawn again."""
 
 
 @dataclass(frozen=True)
@@ -105,37 +108,53 @@ def draw_candidates(interactions: pd.DataFrame, held_out: pd.DataFrame, protocol
                 & users.map(unrated).fillna(n_items).ge(m)
                 & rows["item_id"].isin(universe)]
     rows = rows.sort_values(["user_id", "item_id"]).reset_index(drop=True)
-    row_of = pd.Series(np.arange(len(rows)), index=rows["user_id"].to_numpy())
-    rated = rated[rated["user_id"].isin(row_of.index)]
-    seen = np.unique(_keys(row_of[rated["user_id"]].to_numpy(),
-                           np.searchsorted(universe, rated["item_id"].to_numpy(np.int64)),
-                           n_items))
-    picks = _draw(len(rows), n_items, seen, m, protocol.replace,
-                  np.random.default_rng(seed))
+    user_ids = np.unique(rows["user_id"].to_numpy(np.int64))  # a user may hold several rows
+    rated = rated[rated["user_id"].isin(user_ids)]
+    seen = np.sort(_keys(np.searchsorted(user_ids, rated["user_id"].to_numpy(np.int64)),
+                         np.searchsorted(universe, rated["item_id"].to_numpy(np.int64)),
+                         n_items))
+    owners = np.searchsorted(user_ids, rows["user_id"].to_numpy(np.int64))
+    picks = _draw(owners, n_items, seen, m, protocol.replace, np.random.default_rng(seed))
     return rows.assign(negatives=list(universe[picks]))
 
 
-def _draw(n_rows: int, n_items: int, seen: np.ndarray, m: int, replace: bool,
+def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Which of ``keys`` are in the sorted array ``sorted_keys`` (a binary search each,
+    without sorting ``sorted_keys`` again as ``np.isin`` would)."""
+    if not len(sorted_keys):
+        return np.zeros(keys.shape, bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+def _draw(owners: np.ndarray, n_items: int, seen: np.ndarray, m: int, replace: bool,
           rng: np.random.Generator) -> np.ndarray:
-    """``(n_rows, m)`` positions in ``range(n_items)``, none whose ``row * n_items + item``
-    key is in ``seen`` (sorted), distinct within a row unless ``replace``: rejection
+    """``(len(owners), m)`` positions in ``range(n_items)``, none whose ``owner * n_items +
+    item`` key is in ``seen`` (sorted), distinct within a row unless ``replace``: rejection
     sampling, then an exact draw for a row that keeps clashing (a user who rated nearly
     every item; each row has at least ``m`` positions left)."""
+    n_rows = len(owners)
     picks = rng.integers(0, max(n_items, 1), size=(n_rows, m))
-    owner = np.repeat(np.arange(n_rows), m).reshape(n_rows, m)
+    todo = np.arange(n_rows)  # rows with a pick still to redraw
     for _ in range(50):
-        bad = np.isin(_keys(owner, picks, n_items), seen)
+        sub = picks[todo]
+        bad = _member(_keys(np.repeat(owners[todo], m).reshape(sub.shape), sub, n_items),
+                      seen)
         if not replace:  # a repeat within a row is bad too (all but its first)
-            order = np.argsort(picks, axis=1, kind="stable")
-            ranked = np.take_along_axis(picks, order, axis=1)
+            order = np.argsort(sub, axis=1, kind="stable")
+            ranked = np.take_along_axis(sub, order, axis=1)
             repeat = np.zeros_like(bad)
             repeat[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
             bad |= np.take_along_axis(repeat, np.argsort(order, axis=1), axis=1)
-        if not bad.any():
+        still = bad.any(axis=1)
+        todo, sub, bad = todo[still], sub[still], bad[still]
+        if not len(todo):
             return picks
-        picks[bad] = rng.integers(0, n_items, size=int(bad.sum()))
-    for r in np.flatnonzero(bad.any(axis=1)):
-        mine = seen[(seen >= r * n_items) & (seen < (r + 1) * n_items)] - r * n_items
+        sub[bad] = rng.integers(0, n_items, size=int(bad.sum()))
+        picks[todo] = sub
+    for r in todo:
+        o = owners[r]
+        mine = seen[(seen >= o * n_items) & (seen < (o + 1) * n_items)] - o * n_items
         picks[r] = rng.choice(np.setdiff1d(np.arange(n_items), mine), size=m,
                               replace=replace)
     return picks
@@ -160,7 +179,7 @@ def load_candidates(folder: Path, interactions: pd.DataFrame, held_out: pd.DataF
         raise WorkbenchError(f"protocol part must be one of {', '.join(PARTS)}, got {part!r}")
     path = folder / "protocols" / f"{protocol}-{part}.parquet"
     record = path.with_suffix(".json")
-    key = {"protocol": protocol, "part": part, "seed": seed, "negatives": spec.negatives,
+    key = {"protocol": protocol, "part": part, "seed": seed, "version": DRAW_VERSION,
            "data": fingerprint(interactions, held_out)}
     try:
         if json.loads(record.read_text()) == key:
