@@ -9,7 +9,8 @@
   validation item (users with at least 3 interactions); each is ranked against **100**
   never-rated items drawn uniformly with replacement (as the paper's code draws them) from
   the items with at least 5 interactions (the paper's 5-core filter: 3,416 of MovieLens 1M's
-  3,706 items). A held-out item below that filter is skipped (counted).
+  3,706 items). A held-out item below that filter is skipped (``users_evaluated`` says how
+  many are left).
 
 The held-out rows are the split's (ties in time broken by the split's seeded random order, so
 the same for every model); the negatives are drawn in item-id space with a fixed seed, once
@@ -53,12 +54,15 @@ class Protocol:
     with fewer is skipped."""
     replace: bool
     """Negatives drawn with replacement (a user's list may repeat an item)."""
+    sequential: bool
+    """Defined on each user's interactions in time order (needs timestamps)."""
     paper: str
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "ncf": Protocol("ncf", 99, 2, 1, False, "He et al. 2017, Neural Collaborative Filtering"),
-    "sasrec": Protocol("sasrec", 100, 3, 5, True,
+    "ncf": Protocol("ncf", 99, 2, 1, False, False,
+                    "He et al. 2017, Neural Collaborative Filtering"),
+    "sasrec": Protocol("sasrec", 100, 3, 5, True, True,
                        "Kang & McAuley 2018, Self-Attentive Sequential Recommendation"),
 }
 PROTOCOL_NAMES = ("full", *PROTOCOLS)
@@ -78,7 +82,7 @@ def applies(protocol: Protocol, has_timestamps: bool) -> bool:
     """Whether ``protocol`` means what its paper means on a dataset: the SASRec protocol
     needs the order of each user's interactions (timestamps); NCF's runs on a random
     leave-one-out too (the split's manifest says which)."""
-    return has_timestamps or protocol.name != "sasrec"
+    return has_timestamps or not protocol.sequential
 
 
 def _keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
