@@ -236,6 +236,13 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
         metrics.update(_few_ratings("test_", model, test_eval, parts.train, k))
         metrics.update(_prefixed("test_", evaluation.sampled_ranking(
             model, test_eval, k, task.sampled_negatives, task.seed)))
+        if task.split == "leave_last_out":
+            report("sampled protocols")
+            every = pd.concat([parts.train, parts.test], ignore_index=True)
+            for part, held_out, rows, scored in (("validation", val_rows, val_eval, selected),
+                                                 ("test", parts.test, test_eval, model)):
+                metrics.update(_protocols(scored, held_out, rows, part, every, task.dataset,
+                                          split_seed, k, settings))
         if task.objective == "explicit":
             metrics.update(_prefixed("test_", evaluation.rating_prediction(
                 model, parts.test, parts.train)))
@@ -263,6 +270,36 @@ def train_collaborative(task: TrainTask, settings: Settings | None = None,
 
 def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}{name}": float(value) for name, value in metrics.items()}
+
+
+def _protocols(model, held_out: pd.DataFrame, rows: pd.DataFrame, part: str,
+               interactions: pd.DataFrame, dataset: str, seed: int, k: int,
+               settings: Settings) -> dict[str, float]:
+    """``val_`` / ``test_`` ``{protocol}_hr_at_k``, ``_ndcg_at_k`` of every sampled protocol
+    that applies to ``dataset`` (:mod:`workbench.collaborative.protocols`) on the users of ``rows``
+    (the evaluated sample of ``held_out``), the candidates drawn for all of ``held_out`` once
+    per (dataset, protocol, part, split seed), whatever the model or its seed."""
+    from workbench import data
+    from workbench.collaborative.protocols import (
+        PROTOCOLS,
+        applies,
+        load_candidates,
+        protocol_ranking,
+    )
+
+    timed = data.get_dataset(dataset, settings).has_timestamps
+    folder = settings.processed_dir(dataset) / "splits"
+    prefix = "val_" if part == "validation" else "test_"
+    out = {}
+    for name, protocol in PROTOCOLS.items():
+        if applies(protocol, timed):
+            candidates = load_candidates(folder, interactions, held_out, name, part, seed)
+            candidates = candidates[candidates["user_id"].isin(rows["user_id"])]
+            if candidates.empty:  # a catalog smaller than the protocol's negatives
+                continue
+            out.update(_prefixed(f"{prefix}{name}_",
+                                 protocol_ranking(model, candidates, k)))
+    return out
 
 
 def _few_ratings(prefix: str, model, rows: pd.DataFrame, train_rows: pd.DataFrame,
