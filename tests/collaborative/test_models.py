@@ -34,6 +34,8 @@ TOY_PARAMS = {
     "bpr": {"factors": 8, "iterations": 200, "learning_rate": 0.05},
     "itemknn": {"neighbours": 10}, "ease": {"l2": 10.0},
     "sansa": {"l2": 10.0, "factorizer": "cholmod"},
+    "multvae": {"epochs": 60, "patience": 60, "hidden": 64, "latent": 16, "lr": 0.01,
+                "anneal_steps": 50},
 }
 
 
@@ -77,7 +79,7 @@ def _config(model: str, **kw):
 
 def test_the_registry_lists_every_model_once_with_documented_parameters() -> None:
     assert model_names() == ("popularity", "itemknn", "ease", "sansa", "ials", "bpr", "mf",
-                             "gmf", "mlp", "neumf", "content_knn", "blend")
+                             "gmf", "mlp", "neumf", "multvae", "content_knn", "blend")
     for entry in describe_models():
         assert entry["summary"], entry["name"]
         for param in entry["params"]:
@@ -246,7 +248,7 @@ def test_unknown_user_item_and_bad_k_are_clear_errors(toy) -> None:
 
 
 @pytest.mark.parametrize("kind", ["popularity", "itemknn", "ease", "sansa", "ials", "bpr",
-                                  "neumf", "content_knn", "blend"])
+                                  "neumf", "multvae", "content_knn", "blend"])
 def test_save_and_load_round_trip_without_pickle(toy, toy_settings, tmp_path, kind) -> None:
     items, inter = toy
     _needs(kind)

@@ -8,6 +8,8 @@
 - :mod:`.ials`: implicit alternating least squares (Hu, Koren & Volinsky, 2008), ``implicit``.
 - :mod:`.bpr`: Bayesian personalised ranking (Rendle et al., 2009), ``implicit``.
 - :mod:`.ncf`: MF, GMF, MLP and NeuMF in Keras (He et al., 2017).
+- :mod:`.multvae`: Mult-VAE, the variational autoencoder with a multinomial likelihood
+  (Liang et al., 2018), Keras.
 - :mod:`.content_knn`: items nearest in content to the user's items (content only).
 - :mod:`.blend`: a weighted sum of member models; EASE + item-kNN + content kNN is the
   content-aware model.
@@ -16,5 +18,6 @@
 # imported in this order: the order `workbench collaborative models` lists them
 from workbench.collaborative.models import popularity  # noqa: I001, F401
 from workbench.collaborative.models import itemknn, ease, sansa, ials, bpr, ncf  # noqa: F401
+from workbench.collaborative.models import multvae  # noqa: F401
 from workbench.collaborative.models import content_knn, blend  # noqa: F401
 
