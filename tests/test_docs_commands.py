@@ -173,6 +173,12 @@ COMMANDS: dict[str, Entry] = {
         "catalogs; --only on a toy sweep there"),
     "workbench experiments run zoo --only keras": covered(
         "tests/experiments/test_sweeps.py", "only=", "about 90 minutes"),
+    "workbench experiments run tune --only sasrec": covered(
+        "tests/experiments/test_sweeps.py", "only=", "20 trials of SASRec on movies, about an "
+        "hour on 2 cores; --only on a toy sweep there"),
+    "workbench experiments run zoo --only sequential": covered(
+        "tests/experiments/test_sweeps.py", "only=", "SASRec on movies, 3 seeds; --only on a "
+        "toy sweep there"),
     "workbench experiments table zoo": run({"zoo": "toy_default"}, "p_vs_best"),
     "workbench experiments compare ncf_ablation --group-by dataset,model,tuned,"
     "params.early_stopping,params.negative_sampling": run({"ncf_ablation": "toy_default"},

@@ -79,7 +79,7 @@ def _config(model: str, **kw):
 
 def test_the_registry_lists_every_model_once_with_documented_parameters() -> None:
     assert model_names() == ("popularity", "itemknn", "ease", "sansa", "ials", "bpr", "mf",
-                             "gmf", "mlp", "neumf", "multvae", "content_knn", "blend")
+                             "gmf", "mlp", "neumf", "multvae", "content_knn", "blend", "sasrec")
     for entry in describe_models():
         assert entry["summary"], entry["name"]
         for param in entry["params"]:
@@ -109,8 +109,8 @@ def test_config_completes_params_with_the_models_defaults() -> None:
                                                                       "weighting": "binary"})
 
 
-@pytest.mark.parametrize("kind", [k for k in model_names() if k not in ("popularity",
-                                                                         "content_knn", "blend")])
+@pytest.mark.parametrize("kind", [k for k in model_names() if k not in (
+    "popularity", "content_knn", "blend", "sasrec")])  # sasrec: test_sasrec.py (sequences)
 def test_each_model_learns_the_toy_clusters(toy, kind) -> None:
     """Each user prefers one genre cluster: the top 10 of a trained model should mostly be
     items the user rated (seen items not excluded)."""

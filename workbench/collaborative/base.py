@@ -160,14 +160,21 @@ class Interactions:
     rating: np.ndarray
     n_users: int
     n_items: int
+    timestamp: np.ndarray | None = None
+    """Unix seconds (float64) per interaction; None where the dataset has no timestamps
+    (sequential models need them)."""
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, ids: IdMap) -> Interactions:
-        """Rows of ``df`` (user_id, item_id, rating) whose user and item ``ids`` knows."""
+        """Rows of ``df`` (user_id, item_id, rating, and timestamp where it has one) whose
+        user and item ``ids`` knows."""
         users, items = ids.lookup_users(df["user_id"]), ids.lookup_items(df["item_id"])
         keep = (users >= 0) & (items >= 0)
+        times = None
+        if "timestamp" in df and df["timestamp"].notna().any():
+            times = pd.to_numeric(df["timestamp"]).to_numpy(np.float64, na_value=np.nan)[keep]
         return cls(users[keep], items[keep], df["rating"].to_numpy(np.float32)[keep],
-                   len(ids.users), len(ids.items))
+                   len(ids.users), len(ids.items), times)
 
     def __len__(self) -> int:
         return len(self.user)

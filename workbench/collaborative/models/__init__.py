@@ -10,6 +10,8 @@
 - :mod:`.ncf`: MF, GMF, MLP and NeuMF in Keras (He et al., 2017).
 - :mod:`.multvae`: Mult-VAE, the variational autoencoder with a multinomial likelihood
   (Liang et al., 2018), Keras.
+- :mod:`.sasrec`: SASRec, self-attentive sequential recommendation in Keras (Kang & McAuley,
+  2018); needs timestamps.
 - :mod:`.content_knn`: items nearest in content to the user's items (content only).
 - :mod:`.blend`: a weighted sum of member models; EASE + item-kNN + content kNN is the
   content-aware model.
@@ -20,4 +22,4 @@ from workbench.collaborative.models import popularity  # noqa: I001, F401
 from workbench.collaborative.models import itemknn, ease, sansa, ials, bpr, ncf  # noqa: F401
 from workbench.collaborative.models import multvae  # noqa: F401
 from workbench.collaborative.models import content_knn, blend  # noqa: F401
-
+from workbench.collaborative.models import sasrec  # noqa: F401
