@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -216,6 +217,36 @@ class FitContext:
         """Pass ``line`` to :attr:`progress`, if anyone listens."""
         if self.progress is not None:
             self.progress(line)
+
+
+def train_epochs(context: FitContext, epochs: int, patience: int, by_ndcg: bool,
+                 run_epoch: Callable[[], float], model: Any, snapshot: Callable[[], Any],
+                 restore: Callable[[Any], None]) -> dict[str, list[float]]:
+    """The epoch loop of an iterative model: ``run_epoch()`` (one pass, its mean loss) up to
+    ``epochs`` times, each epoch reported. With ``by_ndcg``, ``context.validation_metric(model)``
+    after each epoch, the best epoch's ``snapshot()`` kept and ``restore``d at the end, and a
+    stop after ``patience`` epochs without gain. The history: ``loss`` per epoch,
+    ``val_ndcg_at_10`` (with ``by_ndcg``) and ``best_epoch`` (the epochs run without it)."""
+    history: dict[str, list[float]] = {"loss": []}
+    best, best_weights, best_epoch, waited = -np.inf, None, 0, 0
+    for epoch in range(1, epochs + 1):
+        history["loss"].append(run_epoch())
+        if not by_ndcg:
+            context.report(f"epoch {epoch}/{epochs}, loss {history['loss'][-1]:.4f}")
+            continue
+        value = float(context.validation_metric(model))
+        history.setdefault("val_ndcg_at_10", []).append(value)
+        context.report(f"epoch {epoch}/{epochs}, val NDCG@10 {value:.4f}")
+        if value > best + 1e-6:
+            best, best_weights, best_epoch, waited = value, snapshot(), epoch, 0
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    if best_weights is not None:
+        restore(best_weights)
+    history["best_epoch"] = [float(best_epoch or len(history["loss"]))]
+    return history
 
 
 class CollaborativeModel:

@@ -36,6 +36,7 @@ from workbench.collaborative.base import (
     FitContext,
     Interactions,
     ModelParams,
+    train_epochs,
 )
 from workbench.collaborative.capacity import Cost, sparse_bytes
 from workbench.collaborative.models.ease import history_rows, liked_row
@@ -164,9 +165,10 @@ class MultVAE(CollaborativeModel):
         fixed = context.fixed_epochs
         by_ndcg = (fixed is None and validation is not None and len(validation)
                    and context.validation_metric is not None)
-        history: dict[str, list[float]] = {"loss": []}
-        best, best_weights, best_epoch, waited, updates = -np.inf, None, 0, 0, 0
-        for epoch in range(1, (fixed or p.epochs) + 1):
+        updates = 0
+
+        def run_epoch() -> float:
+            nonlocal updates
             order = rng.permutation(active)
             losses = []
             for start in range(0, len(order), p.batch_size):
@@ -175,24 +177,12 @@ class MultVAE(CollaborativeModel):
                 losses.append(float(step(tf.constant(matrix[rows].toarray()),
                                          tf.constant(beta, tf.float32))))
                 updates += 1
-            history["loss"].append(float(np.mean(losses)) if losses else 0.0)
-            self.weights = _arrays(encoder, decoder)
-            if not by_ndcg:
-                context.report(f"epoch {epoch}/{fixed or p.epochs}, "
-                               f"loss {history['loss'][-1]:.4f}")
-                continue
-            value = float(context.validation_metric(self))
-            history.setdefault("val_ndcg_at_10", []).append(value)
-            context.report(f"epoch {epoch}/{p.epochs}, val NDCG@10 {value:.4f}")
-            if value > best + 1e-6:
-                best, best_weights, best_epoch, waited = value, self.weights, epoch, 0
-            else:
-                waited += 1
-                if waited >= p.patience:
-                    break
-        if best_weights is not None:
-            self.weights = best_weights
-        history["best_epoch"] = [float(best_epoch or len(history["loss"]))]
+            self.weights = _arrays(encoder, decoder)  # what the validation metric scores
+            return float(np.mean(losses)) if losses else 0.0
+
+        history = train_epochs(context, fixed or p.epochs, p.patience, bool(by_ndcg), run_epoch,
+                               self, lambda: self.weights,
+                               lambda weights: setattr(self, "weights", weights))
         self.history = history
 
     def score_users(self, users: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ from workbench.collaborative.base import (
     FitContext,
     Interactions,
     ModelParams,
+    train_epochs,
 )
 from workbench.collaborative.capacity import Cost
 from workbench.collaborative.errors import CollaborativeError
@@ -241,9 +242,7 @@ class SASRec(CollaborativeModel):
 
         fixed = context.fixed_epochs
         by_ndcg = fixed is None and context.validation_metric is not None
-        history: dict[str, list[float]] = {"loss": []}
-        best, best_weights, best_epoch, waited = -np.inf, None, 0, 0
-        for epoch in range(1, (fixed or p.epochs) + 1):
+        def run_epoch() -> float:
             rows, cols = np.nonzero(inputs[active])
             _, drawn = sample_negatives(active[rows], self.n_items, seen, 1, rng)
             negatives = np.zeros((len(active), p.maxlen), np.int32)
@@ -254,23 +253,10 @@ class SASRec(CollaborativeModel):
                 batch = order[start:start + p.batch_size]
                 users = active[batch]
                 losses.append(float(step(inputs[users], targets[users], negatives[batch])))
-            history["loss"].append(float(np.mean(losses)) if losses else 0.0)
-            if not by_ndcg:
-                context.report(f"epoch {epoch}/{fixed or p.epochs}, "
-                               f"loss {history['loss'][-1]:.4f}")
-                continue
-            value = float(context.validation_metric(self))
-            history.setdefault("val_ndcg_at_10", []).append(value)
-            context.report(f"epoch {epoch}/{p.epochs}, val NDCG@10 {value:.4f}")
-            if value > best + 1e-6:
-                best, best_weights, best_epoch, waited = value, net.get_weights(), epoch, 0
-            else:
-                waited += 1
-                if waited >= p.patience:
-                    break
-        if best_weights is not None:
-            net.set_weights(best_weights)
-        history["best_epoch"] = [float(best_epoch or len(history["loss"]))]
+            return float(np.mean(losses)) if losses else 0.0
+
+        history = train_epochs(context, fixed or p.epochs, p.patience, by_ndcg, run_epoch, self,
+                               net.get_weights, net.set_weights)
         return history
 
     # -- scoring and persistence -------------------------------------------------------------
