@@ -189,7 +189,7 @@ def test_shipped_tuning_and_zoo_sweeps_are_valid(workbench_env) -> None:
     assert all(v.search.objective == "val_full_ndcg_at_10" for v in tune.values())
     assert all(v.parameters["trial"] for v in tune.values())  # trials never score test
     zoo = expand(load_sweep(REPO / "experiments" / "zoo.yaml"), REPO)
-    assert len(zoo) == 2 * (len(model_names()) - 1) * 3 + 3  # sasrec: movies (timestamps)
+    assert len(zoo) == 3 * (len(model_names()) - 1) * 3 + 2 * 3  # sasrec: movies, ml1m (timestamps)
     assert {v.parameters["model"] for v in zoo} == set(model_names())  # the whole zoo
 
 
