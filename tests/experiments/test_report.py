@@ -28,17 +28,59 @@ def test_the_report_shows_what_the_store_holds(workbench_env, tmp_path) -> None:
     result = CliRunner().invoke(app, ["report", "--output", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "| movies | ease | 2 | 0.0522 ± 0.0016 |" in text  # mean ± sample std of the runs
+    assert "<!-- report: movies -->\n## movies\n" in text  # one section per dataset
+    assert "| ease | 2 | 0.0522 ± 0.0016 |" in text  # mean ± sample std of the runs
     assert "| zoo.model=ease | FINISHED | 0.0664 | 0.0538 |" in text
-    assert "| neumf.dataset=anime | not in this store |" in text
+    assert "_No tuning study of this dataset in this store._" in text
     assert "do not edit by hand" in text and "`experiments/mlflow.db`" in text
+    assert "## anime" not in text  # a dataset the store does not hold gets no section
+
+
+def test_a_report_keeps_the_sections_of_other_datasets(workbench_env, tmp_path) -> None:
+    """Datasets run in different homes combine: a report rewrites the sections of the
+    datasets its store holds (or those named by --dataset) and keeps the others verbatim."""
+    out = tmp_path / "results.md"
+    kept = ("<!-- report: anime -->\n## anime\n\nGenerated on 2026-12-02 04:29 from the MLflow "
+            "store `elsewhere`.\n<!-- /report: anime -->\n")
+    stale = "<!-- report: movies -->\n## movies\n\nold figures\n<!-- /report: movies -->\n"
+    out.write_text("# Results\n\nan older header\n\n" + kept + "\n" + stale)
+    _run("zoo", workbench_env, {"dataset": "movies", "model": "ease", "seed": 1},
+         {"test_full_ndcg_at_10": 0.05})
+    assert CliRunner().invoke(app, ["report", "--output", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert kept in text and "old figures" not in text and "an older header" not in text
+    assert text.index("## anime") < text.index("## movies")  # sorted by dataset
+    result = CliRunner().invoke(app, ["report", "--output", str(out), "--dataset", "ml1m"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert kept in text and "| ease | 1 | 0.0500 |" in text  # movies kept this time
+    assert "## ml1m" in text and "_No zoo runs of this dataset in this store._" in text
 
 
 def test_an_empty_store_says_so(workbench_env, tmp_path) -> None:
     out = tmp_path / "results.md"
     assert CliRunner().invoke(app, ["report", "--output", str(out)]).exit_code == 0
-    text = out.read_text()
-    assert "_No zoo runs yet" in text and "_No default sweep has run yet" in text
+    assert "_No results yet: no zoo run" in out.read_text()
+
+
+def test_the_blend_is_judged_against_the_best_single_model() -> None:
+    """The issue-27 bar: the blend at least 1.05x the best single model with p < 0.05."""
+    import pandas as pd
+
+    from workbench.experiments.report import blend_verdict
+
+    def table(blend: str, p_single: str, p_blend: str = "best") -> pd.DataFrame:
+        return pd.DataFrame({"model": ["blend", "ease", "popularity"],
+                             "test_full_ndcg_at_10": [blend, "0.0500 ± 0.0010", "0.0200"],
+                             "p_vs_best": [p_blend, p_single, "1e-9"]})
+
+    assert "= **1.100x**, p = 0.01" in blend_verdict(table("0.0550 ± 0.0000", "0.01"))
+    assert "**met**" in blend_verdict(table("0.0550 ± 0.0000", "0.01"))
+    assert "**not met**" in blend_verdict(table("0.0550", "0.2"))  # not significant
+    assert "**not met**" in blend_verdict(table("0.0510", "0.001"))  # 1.02x only
+    worse = blend_verdict(table("0.0400", "best", "0.003"))  # ease is best: blend's p
+    assert "(`ease`)" in worse and "0.800x" in worse and "p = 0.003" in worse
+    assert "No blend" in blend_verdict(table("0.05", "1")[1:])
 
 
 def test_markdown_cells_are_escaped() -> None:
@@ -91,9 +133,9 @@ def test_the_report_compares_the_zoo_per_segment(workbench_env, tmp_path) -> Non
     result = CliRunner().invoke(app, ["report", "--output", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "## The zoo by segment (test split)" in text
-    assert "### movies: test NDCG@10 by segment" in text
-    assert "### movies: test Recall@10 by segment" in text
+    assert "### The zoo by segment (test split)" in text
+    assert "#### Test NDCG@10 by segment" in text
+    assert "#### Test Recall@10 by segment" in text
     assert "| segment | n | blend (best) | ease |" in text
     assert "| users by history: >200 | 20 | 0.2295 | 0.2295 (p=1) |" in text
 

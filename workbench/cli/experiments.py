@@ -86,13 +86,17 @@ def experiments_best(
 def report(
     output: Annotated[Path | None, typer.Option(help="Where to write (default: the "
                                                      "checkout's docs/results.md).")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        help="Regenerate only this dataset's section (repeatable; default: every dataset "
+             "the store holds). Other sections of the page are kept.")] = None,
 ) -> None:
-    """Write the results page from MLflow and the tuning studies (the zoo on test and by
-    segment, the studies on validation, each default sweep's latest runs): no figure typed
-    by hand."""
+    """Write the results page from MLflow and the tuning studies, one section per dataset
+    (the zoo on test and by segment, the studies on validation, the default sweep's latest
+    runs): no figure typed by hand. Sections of datasets this store does not hold are kept
+    as they were, so results from several homes combine."""
     from workbench.experiments.report import write_report
 
-    typer.echo(f"wrote {write_report(output)}")
+    typer.echo(f"wrote {write_report(output, datasets=dataset)}")
 
 
 def _find_sweep(name: str):

@@ -8,7 +8,7 @@ from workbench import WorkbenchError
 from workbench.storage import read_yaml
 
 DEFAULT_METRICS = ("test_full_ndcg_at_10", "test_full_recall_at_10", "val_full_ndcg_at_10",
-                   "test_sampled_hr_at_10", "test_rmse", "train_seconds")
+                   "test_ncf_hr_at_10", "test_ncf_ndcg_at_10", "test_rmse", "train_seconds")
 
 
 def finished_runs(experiment: str, settings=None, sweep: str | None = None):
