@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +53,23 @@ PAPERS = {
 }
 
 
-def run(model: str, epochs: int | None, dataset: str = "ml1m") -> dict:
-    """Train ``model`` with its paper's settings and return its curve and figures."""
+def _record(model: str, params: dict, protocol: str, curves: dict, users: int,
+            seconds: float, full: dict | None = None) -> dict:
+    """One model's entry of the results: its curve so far and the figures read from it."""
+    curve = curves.get(model) or [{"epoch": 0, "hr_at_10": float("nan"),
+                                   "ndcg_at_10": float("nan"), "seconds": 0.0}]
+    return {"model": model, "protocol": protocol, "params": params,
+            "epochs_run": len(curves.get(model, [])), "finished": full is not None,
+            "last": curve[-1], "best_on_test": max(curve, key=lambda row: row["hr_at_10"]),
+            "full_hr_at_10": (full or {}).get("hr_at_10"),
+            "full_ndcg_at_10": (full or {}).get("ndcg_at_10"), "users": users,
+            "seconds": round(seconds, 1), "curves": curves}
+
+
+def run(model: str, epochs: int | None, dataset: str = "ml1m",
+        save: Callable[[dict], None] | None = None) -> dict:
+    """Train ``model`` with its paper's settings and return its curve and figures;
+    ``save(entry)`` after every epoch (a stopped run keeps its curve)."""
     import numpy as np
 
     from workbench import data, evaluation
@@ -83,6 +99,9 @@ def run(model: str, epochs: int | None, dataset: str = "ml1m") -> dict:
                       "ndcg_at_10": figures["ndcg_at_10"],
                       "seconds": round(time.time() - started, 1)})
         print(json.dumps({"model": m.name, **curve[-1]}), flush=True)
+        if save is not None:
+            save(_record(model, params, paper["protocol"], curves, len(candidates),
+                         time.time() - started))
         return float(len(curve))
 
     catalog = np.sort(interactions["item_id"].unique())
@@ -91,13 +110,8 @@ def run(model: str, epochs: int | None, dataset: str = "ml1m") -> dict:
                     validation_metric=each_epoch)
     full = evaluation.full_ranking(trained, split.test, 10)
     full = full[0] if isinstance(full, tuple) else full
-    last = curves[model][-1]
-    best = max(curves[model], key=lambda row: row["hr_at_10"])
-    return {"model": model, "protocol": paper["protocol"], "params": params,
-            "epochs_run": len(curves[model]), "last": last, "best_on_test": best,
-            "full_hr_at_10": full.get("hr_at_10"), "full_ndcg_at_10": full.get("ndcg_at_10"),
-            "users": int(len(candidates)), "seconds": round(time.time() - started, 1),
-            "curves": curves}
+    return _record(model, params, paper["protocol"], curves, len(candidates),
+                   time.time() - started, full)
 
 
 def table(results: dict) -> str:
@@ -112,8 +126,9 @@ def table(results: dict) -> str:
             f"| {r['last']['hr_at_10']:.4f} / {r['last']['ndcg_at_10']:.4f} "
             f"| {r['best_on_test']['hr_at_10']:.4f} / {r['best_on_test']['ndcg_at_10']:.4f} "
             f"(epoch {r['best_on_test']['epoch']}) "
-            f"| {r['full_hr_at_10']:.4f} / {r['full_ndcg_at_10']:.4f} "
-            f"| {r['epochs_run']} of {paper['params']['epochs']} | {r['seconds'] / 60:.0f} |")
+            + (f"| {r['full_hr_at_10']:.4f} / {r['full_ndcg_at_10']:.4f} "
+               if r.get("finished", True) else "| (not finished) ")
+            + f"| {r['epochs_run']} of {r['params']['epochs']} | {r['seconds'] / 60:.0f} |")
         for part in sorted(set(r["curves"]) - {name}):  # NeuMF's pre-trained parts
             last = r["curves"][part][-1]
             lines.append(f"| {part} (NeuMF's pre-training) | `{r['protocol']}` | | "
@@ -145,11 +160,15 @@ def main(argv: list[str] | None = None) -> None:
     from workbench.storage import write_text
 
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
-    for model in args.models:
-        results[model] = run(model, args.epochs)
-        args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(entry: dict) -> None:
+        results[entry["model"]] = entry
         write_text(args.results, json.dumps(results, indent=1))
         write_doc(results, args.doc)
+
+    for model in args.models:
+        save(run(model, args.epochs, save=save))
     print(table(results))
 
 

@@ -23,3 +23,30 @@ def test_benchmark_prints_its_usage(script: Path, monkeypatch, capsys) -> None:
         runpy.run_path(str(script), run_name="__main__")
     assert stop.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_paper_protocols_table_reads_last_and_best_epoch(tmp_path) -> None:
+    """benchmarks/paper_protocols.py: the last epoch is what a user gets; the best epoch on
+    the test items is what the papers' code prints; a stopped run says so; the doc's
+    generated section is replaced and the rest kept."""
+    module = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" /
+                                 "paper_protocols.py"))
+    curves = {"gmf": [{"epoch": 1, "hr_at_10": 0.6, "ndcg_at_10": 0.3, "seconds": 1.0}],
+              "neumf": [{"epoch": 1, "hr_at_10": 0.70, "ndcg_at_10": 0.42, "seconds": 60.0},
+                        {"epoch": 2, "hr_at_10": 0.72, "ndcg_at_10": 0.44, "seconds": 120.0},
+                        {"epoch": 3, "hr_at_10": 0.71, "ndcg_at_10": 0.43, "seconds": 180.0}]}
+    params = {"epochs": 20}
+    done = module["_record"]("neumf", params, "ncf", curves, 6040, 180.0,
+                             {"hr_at_10": 0.11, "ndcg_at_10": 0.055})
+    assert done["last"]["epoch"] == 3 and done["best_on_test"]["epoch"] == 2
+    stopped = module["_record"]("sasrec", {"epochs": 200}, "sasrec",
+                                {"sasrec": curves["neumf"]}, 6034, 180.0)
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"before\n{module['BEGIN']}\nold\n{module['END']}\nafter\n")
+    module["write_doc"]({"neumf": done, "sasrec": stopped}, doc)
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert ("| neumf | `ncf` | 0.7300 / 0.4470 | 0.7100 / 0.4300 | 0.7200 / 0.4400 (epoch 2) "
+            "| 0.1100 / 0.0550 | 3 of 20 | 3 |") in text
+    assert "| gmf (NeuMF's pre-training) | `ncf` | | 0.6000 / 0.3000 |" in text
+    assert "| (not finished) | 3 of 200 |" in text

@@ -72,10 +72,8 @@ def blend_verdict(table) -> str:
     best = max(singles, key=singles.get)
     ratio = means["blend"] / singles[best]
     rows = table.set_index("model")["p_vs_best"] if "p_vs_best" in table.columns else {}
-    if ratio >= 1:  # the blend is the best: the single model's p is the pair's
-        p = rows.get(best, "n/a")
-    else:
-        p = rows.get("blend", "n/a")
+    # the best of the two is the dataset's best: the other one's p_vs_best is the pair's
+    p = rows.get(best if ratio >= 1 else "blend", "n/a")
     try:
         met = ratio >= BLEND_BAR and float(p) < 0.05
     except ValueError:
