@@ -263,3 +263,63 @@ def test_ten_reloads_each_reach_ready(voila) -> None:
     print("reload to ready (s):", seconds)
     assert len(seconds) == 10
     assert _settled_kernels(server, 1, timeout_s=60) <= 1
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_models_side_by_side_in_a_real_browser(voila, tmp_path) -> None:
+    """Issue 27: the "Compare models" tab. Open it, pick two saved models and see both
+    top-10 lists for the shown user next to their history, the items in both marked and
+    "k of 10 in common"; on the toy home the lists are the ones Python computes."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, browser_path, _server = voila
+    real = bool(os.environ.get("DASHBOARD_TEST_HOME"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.goto(url, timeout=180_000)
+            expect(page.locator(".wb-note").first).to_contain_text("ready: describe a plot",
+                                                                    timeout=300_000)
+            user = page.locator('input[placeholder="user id"]').input_value()
+            tab = page.locator(".wb-compare")
+            expect(tab).to_be_hidden()  # another tab is shown; nothing loaded yet
+            page.get_by_role("tab", name="Compare models").click()
+            status = tab.locator(".wb-overlap")
+            expect(status).to_contain_text(f"user {user}: ", timeout=60_000)
+
+            def select(label: str):
+                return tab.locator(".widget-dropdown", has=page.locator(
+                    ".widget-label", has_text=label)).locator("select")
+
+            names = select("Model A").locator("option").all_inner_texts()
+            assert names[0] == "champion" and len(names) >= 3, names
+            first, second = names[1], names[-1]  # toy: ease-implicit, popularity-implicit
+            select("Model A").select_option(first)
+            expect(tab.locator(".wb-col h3").first).to_have_text(f"A: {first}", timeout=60_000)
+            select("Model B").select_option(second)
+            expect(tab.locator(".wb-col h3").nth(1)).to_have_text(f"B: {second}",
+                                                                  timeout=60_000)
+            expect(status).to_contain_text(" of 10 in common")
+            columns = tab.locator(".wb-col")
+            lists = [[int(i) for i in _ids(columns.nth(n))] for n in (0, 1)]
+            assert [len(ids) for ids in lists] == [10, 10], lists
+            common = [i for i in lists[0] if i in lists[1]]
+            marked = [int(i) for i in tab.locator(".wb-col").first.locator(
+                ".wb-card.wb-both").evaluate_all("cards => cards.map(c => c.dataset.item)")]
+            assert marked == common
+            assert columns.nth(1).locator(".wb-card.wb-both").count() == len(common)
+            assert status.get_attribute("data-common") == str(len(common))
+            expect(status).to_contain_text(f"user {user}: {len(common)} of 10 in common")
+            expect(tab.locator(".wb-history")).to_contain_text("liked:")
+        finally:
+            browser.close()
+    if not real:  # the same lists as the Python API gives, for the same user and models
+        from workbench.hybrid import Recommender
+        from workbench.hybrid.compare import compare, with_model
+
+        home = tmp_path / "home"
+        rec = Recommender.load("toy", Settings(home=home, data_mirror=home / "none"))
+        expected = compare(with_model(rec, first), with_model(rec, second), int(user))
+        assert lists == [x.item_ids for x in expected.lists]

@@ -14,6 +14,8 @@ Decisions:
   (or without a content index), the panel says to run ``make pipeline``. The panel names the
   model and what it is ("champion = blend v7 (implicit feedback; ease 1 + itemknn 1.04 + ...)",
   :mod:`workbench.dashboard.legend`). Datasets load on first use and stay loaded.
+- **Compare models**: a third tab puts two saved models' top 10 for the picked user side by
+  side, items in both marked (:mod:`workbench.dashboard.compare`); it loads on opening.
 - **Numbers**: the similarity bar is the cosine to the query or seed item (0-1, both modes);
   the preference bar the item's percentile among the user's unrated catalog items (or a
   predicted rating on the catalog's scale): :mod:`workbench.hybrid.explain`.
@@ -48,6 +50,7 @@ import ipywidgets as w
 
 from workbench import WorkbenchError
 from workbench.dashboard.cards import placeholder_poster, render_cards
+from workbench.dashboard.compare import TAB_TITLE, ComparePanel
 from workbench.data import display_title
 from workbench.hybrid import HybridConfig, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
@@ -162,11 +165,14 @@ class Dashboard:
         self.content_box = w.HTML()
         self.ai_box = w.HTML()
         self.feed_box = w.HTML()
+        self.compare = ComparePanel(self.settings, lambda: self.recommender, self._compare_user,
+                                    self._history_html, self._work)
+        """The "Compare models" tab (:mod:`workbench.dashboard.compare`): loads on opening."""
         self.tabs = w.Tab(children=[
             w.HBox([self.content_box, self.ai_box], layout=w.Layout(gap="16px")),
-            self.feed_box])
-        self.tabs.set_title(0, "Search")
-        self.tabs.set_title(1, "For you")
+            self.feed_box, self.compare.widget])
+        for n, title in enumerate(["Search", "For you", TAB_TITLE]):
+            self.tabs.set_title(n, title)
         self._wire()
         if not warm:
             self.ready.set()
@@ -251,6 +257,9 @@ class Dashboard:
         self.search_button.on_click(lambda _: self._on_query())
         self.input_mode.observe(lambda _: self._on_input_mode(), names="value")
         self.fetch_button.on_click(lambda _: self.fetch_unknown_title())
+        self.tabs.observe(lambda change: self.compare.show(
+            change["new"] == self.tabs.children.index(self.compare.widget)),
+            names="selected_index")
         self.mode.observe(lambda _: self._on_mode(), names="value")
         for control in (self.user, self.alpha, self.franchise_filter, self.max_per_franchise,
                         self.k):
@@ -460,6 +469,11 @@ class Dashboard:
         self._show_busy("searching…" if self._request else "loading…")
         with self._work:
             self._answer(state)
+        self.compare.refresh()  # the shown user's comparison, when that tab is open
+
+    def _compare_user(self) -> str | None:
+        """The user the "Compare models" tab shows (None in "new user" mode)."""
+        return None if self.mode.value == "new user" else self.user.value
 
     def _answer(self, state: tuple) -> None:
         started = time.perf_counter()

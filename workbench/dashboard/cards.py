@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ CSS = """<style>
 @keyframes wb-spin {to {transform: rotate(360deg);}}
 .wb-history {font: 12px sans-serif; color: #333; max-width: 520px;}
 .wb-history b {font-weight: 600;} .wb-history .wb-rating {color: #a60;}
+.wb-card.wb-both {border-color: #2a8a4a; box-shadow: inset 4px 0 0 #2a8a4a;}
+.wb-both-tag {display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 8px;
+              background: #e3f4e8; color: #1d6b38; font-size: 11px; font-weight: 400;}
 </style>"""
 
 
@@ -102,10 +106,13 @@ def preference_bar(value: float | None, percentile: float | None,
                 f"catalog items this user has not rated")
 
 
-def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
-    """HTML for one column: a heading, a one-line summary and a card per result."""
+def render_cards(recs: Recommendations, rec: Recommender, heading: str,
+                 marked: Collection[int] = ()) -> str:
+    """HTML for one column: a heading, a one-line summary and a card per result; the cards
+    of the ``marked`` items (in both lists of a comparison) carry ``wb-both`` and a tag."""
     frame = recs.frame
     scale = rec.rating_scale
+    marked = {int(i) for i in marked}
     parts = [f'<div class="wb-col"><h3>{html.escape(heading)}</h3>',
              f'<p class="wb-note">{html.escape(recs.summary())}</p>']
     items = rec.items
@@ -124,10 +131,12 @@ def render_cards(recs: Recommendations, rec: Recommender, heading: str) -> str:
         cosine = None if pd.isna(row.cosine) else float(row.cosine)
         prf = None if pd.isna(row.preference) else float(row.preference)
         pct = None if pd.isna(row.preference_percentile) else float(row.preference_percentile)
+        both = int(row.item_id) in marked
+        tag = '<span class="wb-both-tag">in both</span>' if both else ""
         parts.append(
-            f'<div class="wb-card" data-item="{int(row.item_id)}">'
+            f'<div class="wb-card{" wb-both" if both else ""}" data-item="{int(row.item_id)}">'
             f'<img src="{html.escape(src, quote=True)}" alt="poster">'
-            f'<div><div class="wb-title">{row.rank}. {html.escape(row.title)}{year}{badge}'
+            f'<div><div class="wb-title">{row.rank}. {html.escape(row.title)}{year}{badge}{tag}'
             f'</div><div class="wb-genres">{genres}</div>'
             f'<div class="wb-synopsis">{synopsis}</div>'
             f'{similarity_bar(cosine)}{preference_bar(prf, pct, scale)}'
