@@ -97,6 +97,13 @@ COMMANDS: dict[str, Entry] = {
                                                       "| toy | ease | 1 |"),
     "workbench report": covered("tests/experiments/test_report.py", '"report"',
                                 "writes docs/results.md of the checkout"),
+    "workbench report --dataset ml1m": covered("tests/experiments/test_report.py",
+                                               '"--dataset"', "writes docs/results.md of "
+                                               "the checkout"),
+    "python benchmarks/paper_protocols.py --models neumf": covered(
+        "tests/test_benchmarks.py", "paper_protocols", "trains on ml1m for about an hour"),
+    "python benchmarks/paper_protocols.py --models sasrec": covered(
+        "tests/test_benchmarks.py", "paper_protocols", "trains on ml1m for hours"),
     "workbench register-hybrid --dataset anime": covered(
         "tests/test_serving.py", "log_hybrid", "logs and registers a model (slow): the "
         "serving tests do it on a toy home"),
