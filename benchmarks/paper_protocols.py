@@ -61,8 +61,8 @@ def _record(model: str, params: dict, protocol: str, curves: dict, users: int,
     return {"model": model, "protocol": protocol, "params": params,
             "epochs_run": len(curves.get(model, [])), "finished": full is not None,
             "last": curve[-1], "best_on_test": max(curve, key=lambda row: row["hr_at_10"]),
-            "full_hr_at_10": (full or {}).get("hr_at_10"),
-            "full_ndcg_at_10": (full or {}).get("ndcg_at_10"), "users": users,
+            "full_hr_at_10": (full or {}).get("full_hr_at_10"),
+            "full_ndcg_at_10": (full or {}).get("full_ndcg_at_10"), "users": users,
             "seconds": round(seconds, 1), "curves": curves}
 
 
@@ -126,8 +126,9 @@ def table(results: dict) -> str:
             f"| {r['last']['hr_at_10']:.4f} / {r['last']['ndcg_at_10']:.4f} "
             f"| {r['best_on_test']['hr_at_10']:.4f} / {r['best_on_test']['ndcg_at_10']:.4f} "
             f"(epoch {r['best_on_test']['epoch']}) "
-            + (f"| {r['full_hr_at_10']:.4f} / {r['full_ndcg_at_10']:.4f} "
-               if r.get("finished", True) else "| (not finished) ")
+            + ("| (not finished) " if not r.get("finished", True) else
+               f"| {r['full_hr_at_10']:.4f} / {r['full_ndcg_at_10']:.4f} "
+               if r.get("full_hr_at_10") is not None else "| n/a ")
             + f"| {r['epochs_run']} of {r['params']['epochs']} | {r['seconds'] / 60:.0f} |")
         for part in sorted(set(r["curves"]) - {name}):  # NeuMF's pre-trained parts
             last = r["curves"][part][-1]
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=sorted(PAPERS), default=sorted(PAPERS))
     parser.add_argument("--epochs", type=int, help="fewer epochs than the paper's (a trial)")
+    parser.add_argument("--dataset", default="ml1m", help="a prepared dataset of the home "
+                        "(the papers' figures are for ml1m)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         write_doc(results, args.doc)
 
     for model in args.models:
-        save(run(model, args.epochs, save=save))
+        save(run(model, args.epochs, args.dataset, save=save))
     print(table(results))
 
 

@@ -37,7 +37,7 @@ def test_paper_protocols_table_reads_last_and_best_epoch(tmp_path) -> None:
                         {"epoch": 3, "hr_at_10": 0.71, "ndcg_at_10": 0.43, "seconds": 180.0}]}
     params = {"epochs": 20}
     done = module["_record"]("neumf", params, "ncf", curves, 6040, 180.0,
-                             {"hr_at_10": 0.11, "ndcg_at_10": 0.055})
+                             {"full_hr_at_10": 0.11, "full_ndcg_at_10": 0.055})
     assert done["last"]["epoch"] == 3 and done["best_on_test"]["epoch"] == 2
     stopped = module["_record"]("sasrec", {"epochs": 200}, "sasrec",
                                 {"sasrec": curves["neumf"]}, 6034, 180.0)
@@ -50,3 +50,33 @@ def test_paper_protocols_table_reads_last_and_best_epoch(tmp_path) -> None:
             "| 0.1100 / 0.0550 | 3 of 20 | 3 |") in text
     assert "| gmf (NeuMF's pre-training) | `ncf` | | 0.6000 / 0.3000 |" in text
     assert "| (not finished) | 3 of 200 |" in text
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_paper_protocols_runs_neumf_with_pretraining(workbench_env, tmp_path) -> None:
+    """One epoch of each part on a small synthetic dataset: GMF and MLP pre-train, NeuMF
+    trains, every epoch is ranked under the NCF protocol, the full ranking is read, and the
+    JSON and the doc's section are written."""
+    from workbench.data import prepare
+    from workbench.data.registry import register_spec
+    from workbench.data.synth import SynthSize, write_synthetic
+
+    result = write_synthetic("tinyml", SynthSize(300, 60, 3000, seed=0),
+                             workbench_env.raw_dir("tinyml"))
+    register_spec(result.spec_file, workbench_env)
+    prepare("tinyml", workbench_env)
+    script = Path(__file__).parents[1] / "benchmarks" / "paper_protocols.py"
+    module = runpy.run_path(str(script))
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"{module['BEGIN']}\n{module['END']}\n")
+    results = tmp_path / "results.json"
+    module["main"](["--models", "neumf", "--epochs", "1", "--dataset", "tinyml",
+                    "--results", str(results), "--doc", str(doc)])
+    import json
+
+    neumf = json.loads(results.read_text())["neumf"]
+    assert neumf["finished"] and set(neumf["curves"]) == {"gmf", "mlp", "neumf"}
+    assert neumf["users"] == 60 and 0 <= neumf["last"]["hr_at_10"] <= 1
+    assert 0 <= neumf["full_ndcg_at_10"] <= neumf["full_hr_at_10"] <= 1
+    assert "| neumf | `ncf` | 0.7300 / 0.4470 |" in doc.read_text()
