@@ -39,8 +39,11 @@ def test_paper_protocols_table_reads_last_and_best_epoch(tmp_path) -> None:
     done = module["_record"]("neumf", params, "ncf", curves, 6040, 180.0,
                              {"full_hr_at_10": 0.11, "full_ndcg_at_10": 0.055})
     assert done["last"]["epoch"] == 3 and done["best_on_test"]["epoch"] == 2
-    stopped = module["_record"]("sasrec", {"epochs": 200}, "sasrec",
-                                {"sasrec": curves["neumf"]}, 6034, 180.0)
+    sasrec = [dict(row) for row in curves["neumf"]]
+    sasrec[1].update({"full_hr_at_10": 0.18, "full_ndcg_at_10": 0.094})  # every 2nd epoch
+    stopped = module["_record"]("sasrec", {"epochs": 200}, "sasrec", {"sasrec": sasrec},
+                                6034, 180.0)
+    assert not stopped["finished"] and stopped["full_epoch"] == 2
     doc = tmp_path / "doc.md"
     doc.write_text(f"before\n{module['BEGIN']}\nold\n{module['END']}\nafter\n")
     module["write_doc"]({"neumf": done, "sasrec": stopped}, doc)
@@ -49,7 +52,7 @@ def test_paper_protocols_table_reads_last_and_best_epoch(tmp_path) -> None:
     assert ("| neumf | `ncf` | 0.7300 / 0.4470 | 0.7100 / 0.4300 | 0.7200 / 0.4400 (epoch 2) "
             "| 0.1100 / 0.0550 | 3 of 20 | 3 |") in text
     assert "| gmf (NeuMF's pre-training) | `ncf` | | 0.6000 / 0.3000 |" in text
-    assert "| (not finished) | 3 of 200 |" in text
+    assert "| 0.1800 / 0.0940 (epoch 2) | 3 of 200 (stopped) | 3 |" in text
 
 
 @pytest.mark.slow
