@@ -183,6 +183,12 @@ COMMANDS: dict[str, Entry] = {
     "workbench experiments run tune --only sasrec": covered(
         "tests/experiments/test_sweeps.py", "only=", "20 trials of SASRec on movies, about an "
         "hour on 2 cores; --only on a toy sweep there"),
+    "workbench experiments run tune -j 2 --only ease.dataset=ml1m": covered(
+        "tests/experiments/test_sweeps.py", "only=", "ml1m's EASE study, minutes; --only on "
+        "a toy sweep there"),
+    "workbench experiments run zoo -j 2 --only peers.dataset=ml1m,model=ease,seed=1": covered(
+        "tests/experiments/test_sweeps.py", "only=", "one ml1m zoo run; --only on a toy "
+        "sweep there"),
     "workbench experiments run zoo --only sequential": covered(
         "tests/experiments/test_sweeps.py", "only=", "SASRec on movies, 3 seeds; --only on a "
         "toy sweep there"),
