@@ -23,8 +23,8 @@ Writes ``benchmarks/results/paper_protocols.json`` (each model's settings, curve
 seconds; models not rerun are kept) and the generated table in ``docs/collaborative.md``
 between its markers. Needs ``ml1m`` prepared in the home (``workbench data prepare ml1m``).
 
-    .venv/bin/python benchmarks/paper_protocols.py --models neumf     # ~1 h on 2 cores
-    .venv/bin/python benchmarks/paper_protocols.py --models sasrec    # ~3.5 h on 2 cores
+    .venv/bin/python benchmarks/paper_protocols.py --models neumf     # ~40 min on 2 cores
+    .venv/bin/python benchmarks/paper_protocols.py --models sasrec    # ~2.5 h on 2 idle cores
     .venv/bin/python benchmarks/paper_protocols.py --models sasrec --epochs 30   # a shorter run
 """
 
