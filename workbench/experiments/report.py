@@ -151,7 +151,7 @@ def _default_sweeps(settings: Settings) -> dict[str, str]:
     from workbench.experiments.results import sweep_runs
     from workbench.experiments.spec import load_sweep
 
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     seen = set()
     for path in sorted(SWEEPS_DIR.glob("*_default.yaml")) + sorted(
             settings.experiments_dir.glob("*_default.yaml")):
@@ -165,11 +165,9 @@ def _default_sweeps(settings: Settings) -> dict[str, str]:
         except WorkbenchError:
             continue
         columns = [c for c in spec.compare if c in runs.columns]
-        out.setdefault(str(dataset), "")
-        out[str(dataset)] += (f"`{spec.name}`\n\n" if out[str(dataset)] == "" else
-                              f"\n\n`{spec.name}`\n\n") + markdown_table(
-            runs[["variant", "status", *columns]])
-    return out
+        out.setdefault(str(dataset), []).append(
+            f"`{spec.name}`\n\n" + markdown_table(runs[["variant", "status", *columns]]))
+    return {dataset: "\n\n".join(tables) for dataset, tables in out.items()}
 
 
 PARTS = (("The model zoo (test split)", _zoo, "No zoo runs of this dataset"),
