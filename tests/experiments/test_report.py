@@ -57,6 +57,16 @@ def test_a_report_keeps_the_sections_of_other_datasets(workbench_env, tmp_path) 
     assert "## ml1m" in text and "_No zoo runs of this dataset in this store._" in text
 
 
+def test_an_unknown_dataset_is_refused_not_given_a_section(workbench_env, tmp_path) -> None:
+    out = tmp_path / "results.md"
+    out.write_text("<!-- report: anime -->\n## anime\n\nkept\n<!-- /report: anime -->\n")
+    result = CliRunner().invoke(app, ["report", "--output", str(out), "--dataset", "ml1mm"])
+    assert result.exit_code != 0
+    assert "unknown dataset 'ml1mm'; known datasets:" in result.output
+    assert "ml1m" in result.output and "Traceback" not in result.output
+    assert out.read_text().count("## ") == 1 and "ml1mm" not in out.read_text()  # untouched
+
+
 def test_an_empty_store_says_so(workbench_env, tmp_path) -> None:
     out = tmp_path / "results.md"
     assert CliRunner().invoke(app, ["report", "--output", str(out)]).exit_code == 0

@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 
 from workbench import WorkbenchError
+from workbench.data.registry import get_dataset
 from workbench.settings import CHECKOUT, Settings, get_settings
 
 SWEEPS_DIR = CHECKOUT / "experiments"
@@ -206,13 +207,17 @@ validation carve (used to choose), `test_*` the test split (reported once).
 def dataset_sections(settings: Settings | None = None, datasets: list[str] | None = None
                      ) -> dict[str, str]:
     """The page's section of every dataset the store holds (real data only), or of each of
-    ``datasets`` (saying what it lacks), keyed by dataset, markers included."""
+    ``datasets`` (saying what it lacks), keyed by dataset, markers included. A named dataset
+    that the store does not hold and no spec declares is refused (:class:`WorkbenchError`
+    listing the known ones), so a typo cannot add an empty section."""
     settings = settings or get_settings()
     parts = [(title, build(settings), empty) for title, build, empty in PARTS]
     held = sorted({d for _, found, _ in parts for d in found if not _synthetic(d, settings)})
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     home = f"sqlite:///{settings.home}/"
     stores = [uri.replace(home, "") for uri in (settings.mlflow_uri, settings.optuna_uri)]
+    for name in set(datasets or ()) - set(held):  # a typo is refused, not given a section
+        get_dataset(name, settings)
     sections = {}
     for dataset in datasets or held:
         lines = [f"<!-- report: {dataset} -->", f"## {dataset}", "",
