@@ -49,10 +49,17 @@ def test_paper_protocols_table_reads_last_and_best_epoch(tmp_path) -> None:
     module["write_doc"]({"neumf": done, "sasrec": stopped}, doc)
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
-    assert ("| neumf | `ncf` | 0.7300 / 0.4470 | 0.7100 / 0.4300 | 0.7200 / 0.4400 (epoch 2) "
-            "| 0.1100 / 0.0550 | 3 of 20 | 3 |") in text
+    assert ("| neumf | `ncf` | 0.6840 / 0.4030 (Table 2, 8 factors) | 0.7100 / 0.4300 "
+            "| 0.7200 / 0.4400 (epoch 2) | 0.1100 / 0.0550 | 3 of 20 | 3 |") in text
     assert "| gmf (NeuMF's pre-training) | `ncf` | | 0.6000 / 0.3000 |" in text
     assert "| 0.1800 / 0.0940 (epoch 2) | 3 of 200 (stopped) | 3 |" in text
+    wide = module["_record"]("neumf64", {"epochs": 20}, "ncf", curves, 6040, 180.0,
+                             {"full_hr_at_10": 0.12, "full_ndcg_at_10": 0.06}, "neumf")
+    assert wide["kind"] == "neumf" and wide["last"]["epoch"] == 3  # the zoo's neumf, wider
+    module["write_doc"]({"neumf64": wide}, doc)
+    text = doc.read_text()
+    assert "| neumf64 | `ncf` | 0.7300 / 0.4470 (Table 2, 64 factors) | 0.7100 / 0.4300 " in text
+    assert "| gmf (NeuMF's pre-training) |" in text and "| neumf (NeuMF" not in text
 
 
 @pytest.mark.slow
@@ -82,4 +89,4 @@ def test_paper_protocols_runs_neumf_with_pretraining(workbench_env, tmp_path) ->
     assert neumf["finished"] and set(neumf["curves"]) == {"gmf", "mlp", "neumf"}
     assert neumf["users"] == 60 and 0 <= neumf["last"]["hr_at_10"] <= 1
     assert 0 <= neumf["full_ndcg_at_10"] <= neumf["full_hr_at_10"] <= 1
-    assert "| neumf | `ncf` | 0.7300 / 0.4470 |" in doc.read_text()
+    assert "| neumf | `ncf` | 0.6840 / 0.4030 (Table 2, 8 factors) |" in doc.read_text()

@@ -102,6 +102,8 @@ COMMANDS: dict[str, Entry] = {
                                                "the checkout"),
     "python benchmarks/paper_protocols.py --models neumf": covered(
         "tests/test_benchmarks.py", "paper_protocols", "trains on ml1m for about an hour"),
+    "python benchmarks/paper_protocols.py --models neumf64": covered(
+        "tests/test_benchmarks.py", "neumf64", "trains on ml1m for hours"),
     "python benchmarks/paper_protocols.py --models sasrec": covered(
         "tests/test_benchmarks.py", "paper_protocols", "trains on ml1m for hours"),
     "workbench register-hybrid --dataset anime": covered(
