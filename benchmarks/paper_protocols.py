@@ -13,16 +13,15 @@
   dropout 0.2, Adam at 0.001, batch 128, 200 epochs, under the ``sasrec`` protocol (the last
   item among 100 never-rated items). Paper: HR@10 0.8245, NDCG@10 0.5905.
 
-All of them train on the ``leave_last_out`` training split of ``ml1m`` (every interaction but each
-user's latest) and are ranked on the test split's candidates that every zoo run uses
+All of them train on the ``leave_last_out`` training split of ``ml1m`` (every interaction
+but each user's latest) and are ranked on the test split's candidates that every zoo run uses
 (:mod:`workbench.collaborative.protocols`). Each epoch's sampled HR@10 / NDCG@10 is recorded
 (GMF's and MLP's too, while NeuMF pre-trains): the table gives the **last epoch** (what a
 user of these settings gets) and the **best epoch on the test items**, which is what the
 papers' code reports (it evaluates the test candidates every epoch and prints the best), so
 the two together show how much of a gap that selection explains. Full-ranking HR@10 /
-NDCG@10 of the last epoch sit beside them (of a stopped run: its latest epoch that ranked
-them, every 10th, named in the cell) (sampled metrics can reorder models: Krichene &
-Rendle 2020).
+NDCG@10 of the last epoch sit beside them (a stopped run shows its latest 10th epoch's, named
+in the cell); sampled metrics can reorder models (Krichene & Rendle 2020).
 
 Writes ``benchmarks/results/paper_protocols.json`` (each model's settings, curve, figures and
 seconds; models not rerun are kept) and the generated table in ``docs/collaborative.md``
