@@ -204,7 +204,7 @@ def pipeline_lock(settings: Settings | None = None) -> Iterator[None]:
 def run_pipeline(datasets: list[str] | None = None, jobs: int = 2,
                  settings: Settings | None = None, log: Callable[[str], Any] = print,
                  on_sweep: Callable[[Any], Any] | None = None) -> PipelineResult:
-    """Run the main job on ``datasets`` (default: movies and anime,
+    """Run the main job on ``datasets`` (default: movies, anime and ml1m,
     :data:`~workbench.data.registry.PIPELINE_DATASETS`); see the module docstring."""
     from contextlib import nullcontext
 
