@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 setup: $(STAMP) ## Create/refresh .venv (Python 3.11, CPU torch, pinned stack)
 
-pipeline: $(STAMP) ## The main job: data, indexes, default models, both default sweeps, summary
+pipeline: $(STAMP) ## The main job: data, indexes, default models, the default sweeps (movies, anime, ml1m), summary
 	$(BIN)/workbench pipeline
 
 MLFLOW_PORT ?= 5000
