@@ -323,7 +323,8 @@ def experiments_compare(
 @clean_errors
 def pipeline(
     datasets: Annotated[
-        list[str] | None, typer.Option("--dataset", "-d", help="Datasets (default: movies, anime, ml1m).")
+        list[str] | None,
+        typer.Option("--dataset", "-d", help="Datasets (default: movies, anime, ml1m)."),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Sweep variants in parallel.")] = 2,
     ray: Annotated[str | None, typer.Option(
