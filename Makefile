@@ -36,6 +36,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP) ## Create/refresh .venv (Python 3.11, CPU torch, pinned stack)
+	@# headers installed after the venv was made (the hint above): add the sansa model now
+	@if [ -f /usr/include/suitesparse/cholmod.h ] && ! $(BIN)/python -c "import sansa" 2>/dev/null; \
+	then echo "note: SuiteSparse headers found: installing the sansa model"; \
+	  $(BIN)/pip install -c requirements/constraints.txt -e ".[dev,scale]"; fi
 
 pipeline: $(STAMP) ## The main job: data, indexes, default models, the default sweeps (movies, anime, ml1m), summary
 	$(BIN)/workbench pipeline

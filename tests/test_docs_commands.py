@@ -188,9 +188,12 @@ COMMANDS: dict[str, Entry] = {
     "workbench experiments run tune -j 2 --only ease.dataset=ml1m": covered(
         "tests/experiments/test_sweeps.py", "only=", "ml1m's EASE study, minutes; --only on "
         "a toy sweep there"),
-    "workbench experiments run zoo -j 2 --only peers.dataset=ml1m,model=ease,seed=1": covered(
-        "tests/experiments/test_sweeps.py", "only=", "one ml1m zoo run; --only on a toy "
-        "sweep there"),
+    "workbench experiments run zoo -j 2 --only peers.dataset=ml1m": covered(
+        "tests/experiments/test_sweeps.py", "peers.dataset=ml1m", "the ml1m peers, 16 "
+        "minutes; the selector is checked on the zoo's grid there"),
+    "workbench experiments run zoo --only keras.dataset=ml1m,model=mf": covered(
+        "tests/experiments/test_sweeps.py", "keras.model=mf,dataset=ml1m", "one Keras model "
+        "on ml1m, 3 seeds, about 45 minutes; the selector is checked there"),
     "workbench experiments run zoo --only sequential": covered(
         "tests/experiments/test_sweeps.py", "only=", "SASRec on movies, 3 seeds; --only on a "
         "toy sweep there"),

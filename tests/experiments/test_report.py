@@ -175,3 +175,65 @@ def test_an_older_per_user_table_is_segmented_from_the_split(workbench_env) -> N
     users = long[long["kind"] == "user_segment"]
     assert users["n"].sum() == test["user_id"].nunique()
     assert set(long["segment"]) <= {*history_labels(), *ITEM_LABELS}
+
+
+def _zoo_run(settings, model: str, seed: int, values, variant: bool = True) -> None:
+    """A zoo run with a per-user test table (40 users, segment columns), as a sweep
+    variant of sweep 'zoo' (so a rerun of the variant replaces it)."""
+    import numpy as np
+    import pandas as pd
+
+    users = np.arange(len(values))
+    table = pd.DataFrame({"user_id": users, "ndcg_at_10": values, "recall_at_10": values,
+                          "history": 30, "user_segment": "21-50",
+                          "item_segment": np.where(users % 2, "head", "tail")})
+    tags = {TAG_SWEEP: "zoo", TAG_VARIANT: f"peers.model={model},seed={seed}"} if variant else {}
+    with tracking.start_run("zoo", params={"dataset": "movies", "model": model, "seed": seed},
+                            tags=tags, settings=settings):
+        mlflow.log_metrics({"test_full_ndcg_at_10": float(np.mean(values))})
+        mlflow.log_text(table.to_csv(index=False), "test_per_user.csv")
+
+
+def test_rows_of_two_stores_combine_through_the_archive(workbench_env, tmp_path,
+                                                        monkeypatch, caplog) -> None:
+    """The peers in one home, the blend in another: the second report reads the first's
+    archive (docs/results/<dataset>.json + per-user tables) with its own store, so one table
+    shows both, with p-values from the archived per-user tables; a variant rerun in the
+    store replaces its archived run; an unreadable archive is ignored with a warning."""
+    import numpy as np
+
+    from workbench.settings import get_settings
+
+    low = np.linspace(0.0, 0.2, 40)
+    _zoo_run(workbench_env, "ease", 1, low)
+    _zoo_run(workbench_env, "ease", 2, low + 0.5)  # replaced by its rerun below
+    out = tmp_path / "docs" / "results.md"
+    assert CliRunner().invoke(app, ["report", "--output", str(out)]).exit_code == 0
+    archive = tmp_path / "docs" / "results"
+    assert {p.name for p in archive.iterdir()} == {"movies.json", "movies.per_user.parquet"}
+    assert "archive of earlier stores" not in out.read_text()  # all of it from the store
+
+    second = tmp_path / "second-home"
+    second.mkdir()
+    monkeypatch.setenv("WORKBENCH_HOME", str(second))  # another home, an empty store
+    get_settings.cache_clear()
+    settings = get_settings()
+    for seed in (1, 2):
+        _zoo_run(settings, "blend", seed, low + 0.1)
+    _zoo_run(settings, "ease", 2, low)  # the rerun of a variant the archive holds
+    result = CliRunner().invoke(app, ["report", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "| blend | 2 | 0.2000 ± 0.0000 | best |" in text
+    assert "| ease | 2 | 0.1000 ± 0.0000 | 1e-08 |" in text  # paired over the archived users
+    assert "([`results/movies.json`](results/movies.json): 1 of the zoo's 4 runs)" in text
+    assert "| users by history: 21-50 | 40 | 0.2000 | 0.1000 (p=1e-08) |" in text
+
+    (archive / "movies.json").write_text("{not json")
+    for seed in (1, 2):
+        _zoo_run(settings, "blend", seed, low + 0.1, variant=False)
+    with caplog.at_level("WARNING"):
+        result = CliRunner().invoke(app, ["report", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ignoring the unreadable results archive" in caplog.text
+    assert "| ease | 1 | 0.1000 |" in out.read_text()  # the archived seed is gone

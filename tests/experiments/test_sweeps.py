@@ -184,6 +184,12 @@ def test_only_takes_a_variant_or_a_variant_group() -> None:
     assert len(one) == 3 * 8 * 3 + 1
     with pytest.raises(SweepError, match=r"no variant\(s\) \['pee'\]"):
         _selected(spec, variants, ["pee"])  # a prefix of a group name is not a group
+    ml1m = _selected(spec, variants, ["peers.dataset=ml1m", "keras.model=mf,dataset=ml1m"])
+    assert len(ml1m) == 8 * 3 + 3  # some grid keys, in any order
+    assert {v.name for v in ml1m} >= {"peers.dataset=ml1m,model=ease,seed=2",
+                                      "keras.seed=3,dataset=ml1m,model=mf"}
+    with pytest.raises(SweepError, match=r"\['keras.dataset=ml2m'\].*'peers', 'keras'"):
+        _selected(spec, variants, ["keras.dataset=ml2m"])
 
 
 @pytest.mark.reliability

@@ -7,6 +7,12 @@ the sections of the datasets its store holds (or those asked for with ``datasets
 keeps every other section of the page as it was: results of datasets run in different homes
 (ml1m's hour-long zoo on a bigger machine, movies and anime on a laptop) combine into one
 page without rerunning any of them. A page without markers (an older page) is replaced.
+Within a section, rows combine too: each regenerated section's runs, per-user tables and
+study rows are archived beside the page (``docs/results/<dataset>.json`` and
+``.per_user.parquet``: :mod:`workbench.experiments.archive`), and the next report of that
+dataset reads them with its own store, so the peers measured in one home and the Keras
+models in another make one table (a run or study the store holds replaces its archived
+copy; the section's stamp says how many runs came from the archive).
 
 Each section, from what the store holds (a part whose runs do not exist says so):
 
@@ -26,6 +32,7 @@ import datetime as dt
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench import WorkbenchError
 from workbench.data.registry import get_dataset
@@ -34,6 +41,9 @@ from workbench.settings import CHECKOUT, Settings, get_settings
 SWEEPS_DIR = CHECKOUT / "experiments"
 DEFAULT_OUTPUT = CHECKOUT / "docs" / "results.md"
 BLEND_BAR = 1.05  # the blend must beat the best single model by this factor (p < 0.05)
+if TYPE_CHECKING:
+    from workbench.experiments.archive import Archive
+
 _BLOCK = re.compile(r"<!-- report: (?P<name>[\w.-]+) -->\n.*?<!-- /report: (?P=name) -->\n",
                     re.S)
 
@@ -85,37 +95,41 @@ def blend_verdict(table) -> str:
                                                           "**not met**."))
 
 
-def _zoo(settings: Settings) -> dict[str, str]:
+def _zoo(runs, tables) -> str:
+    """One dataset's zoo table (from ``runs``, per-user tables read by ``tables``) and the
+    blend's verdict; empty when no run logged a zoo metric."""
     from workbench.experiments.results import DEFAULT_METRICS, results_table
 
+    if runs.empty:
+        return ""
     metrics = tuple(m for m in DEFAULT_METRICS if m != "test_rmse")
     try:
-        table = results_table("zoo", ("dataset", "model"), metrics, settings)
+        rows = results_table("zoo", ("dataset", "model"), metrics, runs=runs, tables=tables)
     except WorkbenchError:
-        return {}
-    out = {}
-    for dataset, rows in table.groupby("dataset"):
-        rows = rows.drop(columns="dataset")
-        out[str(dataset)] = markdown_table(rows) + "\n\n" + blend_verdict(rows)
-    return out
+        return ""
+    if rows.empty:
+        return ""
+    rows = rows.drop(columns="dataset")
+    return markdown_table(rows) + "\n\n" + blend_verdict(rows)
 
 
-def _segments(settings: Settings) -> dict[str, str]:
+def _segments(runs, tables, settings: Settings) -> str:
     from workbench.experiments.segments import segment_comparison, wide_table
 
+    if runs.empty:
+        return ""
     try:
-        tables = segment_comparison("zoo", 10, settings)
+        found = segment_comparison("zoo", 10, settings, runs=runs, tables=tables)
     except WorkbenchError:
-        return {}
-    return {dataset: "\n\n".join(
+        return ""
+    return "\n\n".join(
         f"#### Test {name} by segment\n\n" + markdown_table(wide_table(long, metric))
+        for long in found.values()
         for metric, name in (("ndcg_at_10", "NDCG@10"), ("recall_at_10", "Recall@10")))
-        for dataset, long in tables.items()}
 
 
-def _studies(settings: Settings) -> dict[str, str]:
-    import pandas as pd
-
+def _study_rows(settings: Settings) -> dict[str, list[dict]]:
+    """Per dataset, one row per model of ``experiments/tune.yaml`` that ran in this store."""
     from workbench.experiments.results import study_results
     from workbench.experiments.spec import load_sweep
 
@@ -134,7 +148,18 @@ def _studies(settings: Settings) -> dict[str, str]:
             "best val NDCG@10": best if isinstance(best, float) else float("nan"),
             "best parameters": ", ".join(f"{k}={v}" for k, v in
                                          (r.get("best_params") or {}).items())})
-    return {d: markdown_table(pd.DataFrame(r)) for d, r in rows.items()}
+    return rows
+
+
+def _store_runs(settings: Settings):
+    """The store's finished zoo runs with a dataset (None when it has none)."""
+    from workbench.experiments.results import finished_runs
+
+    try:
+        runs = finished_runs("zoo", settings)
+    except WorkbenchError:
+        return None
+    return runs.dropna(subset=["params.dataset"]) if "params.dataset" in runs.columns else None
 
 
 def _synthetic(dataset: str | None, settings: Settings) -> bool:
@@ -171,11 +196,11 @@ def _default_sweeps(settings: Settings) -> dict[str, str]:
     return {dataset: "\n\n".join(tables) for dataset, tables in out.items()}
 
 
-PARTS = (("The model zoo (test split)", _zoo, "No zoo runs of this dataset"),
-         ("The zoo by segment (test split)", _segments, "No per-segment results"),
-         ("Tuning studies (validation)", _studies, "No tuning study of this dataset"),
-         ("Default sweep: latest run of each variant", _default_sweeps,
-          "No default sweep run of this dataset"))
+PARTS = (("The model zoo (test split)", "No zoo runs of this dataset"),
+         ("The zoo by segment (test split)", "No per-segment results"),
+         ("Tuning studies (validation)", "No tuning study of this dataset"),
+         ("Default sweep: latest run of each variant", "No default sweep run of this dataset"))
+
 
 HEADER = """# Results
 
@@ -204,38 +229,90 @@ validation carve (used to choose), `test_*` the test split (reported once).
 """
 
 
-def dataset_sections(settings: Settings | None = None, datasets: list[str] | None = None
-                     ) -> dict[str, str]:
-    """The page's section of every dataset the store holds (real data only), or of each of
-    ``datasets`` (saying what it lacks), keyed by dataset, markers included. A named dataset
-    that the store does not hold and no spec declares is refused (:class:`WorkbenchError`
-    listing the known ones), so a typo cannot add an empty section."""
-    settings = settings or get_settings()
-    parts = [(title, build(settings), empty) for title, build, empty in PARTS]
-    held = sorted({d for _, found, _ in parts for d in found if not _synthetic(d, settings)})
+def _build(settings: Settings, datasets: list[str] | None, directory: Path | None
+           ) -> dict[str, tuple[str, Archive]]:
+    """Per dataset: its section (markers included) and the archive it was built from (the
+    store's zoo runs, studies and default sweep merged with ``directory``'s archive)."""
+    import pandas as pd
+
+    from workbench.experiments.archive import (
+        PER_USER_COLUMNS,
+        Archive,
+        archived_runs,
+        merge_runs,
+        merge_studies,
+        read_archive,
+    )
+    from workbench.experiments.results import DEFAULT_METRICS, latest_per_variant, per_user_table
+
+    store = _store_runs(settings)
+    studies, sweeps = _study_rows(settings), _default_sweeps(settings)
+    found = set(studies) | set(sweeps) | (set(store["params.dataset"]) if store is not None
+                                          else set())
+    held = sorted(d for d in found if not _synthetic(d, settings))
+    for name in set(datasets or ()) - set(held):  # a typo is refused, not given a section
+        get_dataset(name, settings)
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     home = f"sqlite:///{settings.home}/"
     stores = [uri.replace(home, "") for uri in (settings.mlflow_uri, settings.optuna_uri)]
-    for name in set(datasets or ()) - set(held):  # a typo is refused, not given a section
-        get_dataset(name, settings)
-    sections = {}
+    out = {}
     for dataset in datasets or held:
-        lines = [f"<!-- report: {dataset} -->", f"## {dataset}", "",
-                 f"Generated on {stamp} from the MLflow store `{stores[0]}` and the tuning "
-                 f"studies `{stores[1]}`.", ""]
-        for title, found, empty in parts:
-            lines += [f"### {title}", "", found.get(dataset, f"_{empty} in this store._"), ""]
-        sections[dataset] = "\n".join(lines) + f"<!-- /report: {dataset} -->\n"
-    return sections
+        old = read_archive(directory, dataset) if directory else Archive()
+        mine = (store[store["params.dataset"] == dataset] if store is not None
+                else pd.DataFrame())
+        runs = merge_runs(mine, old.runs)
+        if not runs.empty:
+            runs = latest_per_variant(runs)
+        ours = set(mine["run_id"]) if not mine.empty else set()
+
+        def tables(run_id: str, _old=old, _ours=ours):
+            return per_user_table(run_id) if run_id in _ours else _old.table(run_id)
+
+        study_rows = merge_studies(studies.get(dataset, []), old.studies)
+        parts = [_zoo(runs, tables), _segments(runs, tables, settings),
+                 markdown_table(pd.DataFrame(study_rows)) if study_rows else "",
+                 sweeps.get(dataset) or old.default_sweep]
+        source = (f"Generated on {stamp} from the MLflow store `{stores[0]}` and the tuning "
+                  f"studies `{stores[1]}`")
+        archived = len(runs) - len(set(runs["run_id"]) & ours) if not runs.empty else 0
+        if directory and (archived or len(study_rows) > len(studies.get(dataset, []))):
+            source += (f", with what they lack from the archive of earlier stores "
+                       f"([`{directory.name}/{dataset}.json`]({directory.name}/{dataset}.json):"
+                       f" {archived} of the zoo's {len(runs)} runs)")
+        lines = [f"<!-- report: {dataset} -->", f"## {dataset}", "", source + ".", ""]
+        for (title, empty), text in zip(PARTS, parts, strict=True):
+            lines += [f"### {title}", "", text or f"_{empty} in this store._", ""]
+        per_user = []
+        for run_id in (runs["run_id"] if not runs.empty else []):
+            table = tables(run_id)
+            if table is not None:
+                keep = [c for c in ("user_id", *PER_USER_COLUMNS) if c in table.columns]
+                per_user.append(table[keep].assign(run_id=run_id))
+        keep_metrics = tuple(m for m in DEFAULT_METRICS if m != "test_rmse")
+        archive = Archive(archived_runs(runs, keep_metrics) if not runs.empty else runs,
+                          pd.concat(per_user, ignore_index=True) if per_user else
+                          pd.DataFrame(), study_rows, parts[3])
+        out[dataset] = ("\n".join(lines) + f"<!-- /report: {dataset} -->\n", archive)
+    return out
 
 
-def results_markdown(settings: Settings | None = None, datasets: list[str] | None = None,
-                     previous: str = "") -> str:
-    """The results page: the sections of :func:`dataset_sections`, and every other
+def dataset_sections(settings: Settings | None = None, datasets: list[str] | None = None,
+                     archive: Path | None = None) -> dict[str, str]:
+    """The page's section of every dataset the store holds (real data only), or of each of
+    ``datasets`` (saying what it lacks), keyed by dataset, markers included; with the
+    results archive ``archive`` (a folder: :mod:`workbench.experiments.archive`), what the
+    store lacks comes from there. A named dataset that the store does not hold and no spec
+    declares is refused (:class:`WorkbenchError` listing the known ones), so a typo cannot
+    add an empty section."""
+    built = _build(settings or get_settings(), datasets, archive)
+    return {dataset: text for dataset, (text, _) in built.items()}
+
+
+def results_markdown(sections: dict[str, str], previous: str = "") -> str:
+    """The results page: ``sections`` (:func:`dataset_sections`), and every other
     dataset's section of ``previous`` (the page as it was) unchanged, by dataset name."""
     kept = {m["name"]: m.group(0) for m in _BLOCK.finditer(previous)}
-    fresh = dataset_sections(settings, datasets)
-    sections = {**kept, **fresh}
+    sections = {**kept, **sections}
     if not sections:
         return HEADER + ("\n_No results yet: no zoo run, tuning study or default sweep of a "
                          "real dataset in this store (`make pipeline`, then `workbench "
@@ -246,10 +323,16 @@ def results_markdown(settings: Settings | None = None, datasets: list[str] | Non
 def write_report(path: Path | None = None, settings: Settings | None = None,
                  datasets: list[str] | None = None) -> Path:
     """Write :func:`results_markdown` to ``path`` (default ``docs/results.md``) atomically,
-    keeping the sections of datasets this report does not regenerate."""
+    keeping the sections of datasets this report does not regenerate, and each regenerated
+    section's archive beside it (``docs/results/<dataset>.json``, ``.per_user.parquet``)."""
+    from workbench.experiments.archive import archive_dir, write_archive
     from workbench.storage import write_text
 
     path = Path(path) if path else DEFAULT_OUTPUT
+    directory = archive_dir(path)
+    built = _build(settings or get_settings(), datasets, directory)
+    for dataset, (_, archive) in built.items():
+        write_archive(directory, dataset, archive)
     previous = path.read_text(encoding="utf-8") if path.is_file() else ""
-    write_text(path, results_markdown(settings, datasets, previous))
+    write_text(path, results_markdown({d: text for d, (text, _) in built.items()}, previous))
     return path

@@ -55,6 +55,7 @@ def results_table(
     experiment: str, group_by: tuple[str, ...] = ("dataset", "model", "objective"),
     metrics: tuple[str, ...] = DEFAULT_METRICS, settings=None,
     significance: str | None = "test_full_ndcg_at_10", sweep: str | None = None,
+    runs=None, tables=None,
 ):
     """Mean ± sample standard deviation of ``metrics`` over the finished runs of
     ``experiment`` (each sweep variant's latest: :func:`latest_per_variant`), grouped by
@@ -67,10 +68,16 @@ def results_table(
     last key is the model): the best group by mean is marked, and every other one gets the
     p-value of a two-sided Wilcoxon signed-rank test of its per-user values (averaged over
     its runs) against the best's, paired by user (column ``p_vs_best``).
+
+    ``runs`` (MLflow's DataFrame) replaces the store's finished runs, and ``tables`` (run id
+    -> per-user table or None) the reading of their ``test_per_user.csv``: the results page
+    passes the store's runs with its archive's (:mod:`workbench.experiments.archive`).
     """
     import numpy as np
 
-    runs = latest_per_variant(finished_runs(experiment, settings, sweep))
+    if runs is None:
+        runs = finished_runs(experiment, settings, sweep)
+    runs = latest_per_variant(runs)
     keys = [f"params.{g}" for g in group_by]
     missing = [k for k in keys if k not in runs.columns]
     if missing:
@@ -106,7 +113,7 @@ def results_table(
                 continue
             best = block.loc[block["value"].idxmax()]
             per_user = {tuple(row[list(group_by)]): _per_user_mean(
-                runs, keys, tuple(row[list(group_by)]), significance) for _, row in
+                runs, keys, tuple(row[list(group_by)]), significance, tables) for _, row in
                 block.iterrows()}
             best_key = tuple(best[list(group_by)])
             for key, values in per_user.items():
@@ -120,30 +127,37 @@ def results_table(
     return table
 
 
-def _per_user_mean(runs, keys: list[str], key: tuple, metric: str):
-    """The per-user values of ``metric`` (from each run's test_per_user.csv), averaged over
-    the group's runs: a Series indexed by user id (None when no run logged the table)."""
-    import io
-
+def per_user_table(run_id: str):
+    """The per-user test table a run logged (``test_per_user.csv``) as a DataFrame; None
+    when it has none (an older run)."""
     import mlflow
+    import pandas as pd
+
+    try:
+        text = mlflow.artifacts.load_text(f"runs:/{run_id}/test_per_user.csv")
+    except Exception:  # a run without the table (an older run)
+        return None
+    return pd.read_csv(io.StringIO(text))
+
+
+def _per_user_mean(runs, keys: list[str], key: tuple, metric: str, tables=None):
+    """The per-user values of ``metric`` (from each run's per-user table, read by
+    ``tables``: :func:`per_user_table` by default), averaged over the group's runs: a Series
+    indexed by user id (None when no run logged the table)."""
     import pandas as pd
 
     column = metric.removeprefix("test_full_")
     rows = runs
     for k, v in zip(keys, key, strict=True):
         rows = rows[rows[k] == v]
-    tables = []
+    found = []
     for run_id in rows["run_id"]:
-        try:
-            text = mlflow.artifacts.load_text(f"runs:/{run_id}/test_per_user.csv")
-        except Exception:  # a run without the table (an older run) is skipped
-            continue
-        frame = pd.read_csv(io.StringIO(text))
-        if column in frame.columns:
-            tables.append(frame.set_index("user_id")[column])
-    if not tables:
+        frame = (tables or per_user_table)(run_id)
+        if frame is not None and column in frame.columns:
+            found.append(frame.set_index("user_id")[column])
+    if not found:
         return None
-    return pd.concat(tables, axis=1).mean(axis=1)
+    return pd.concat(found, axis=1).mean(axis=1)
 
 
 def _wilcoxon(values, best) -> str:

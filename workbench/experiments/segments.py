@@ -8,8 +8,6 @@ the current home (the same train and test rows the run was scored on)."""
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 
 from workbench import WorkbenchError
@@ -18,26 +16,23 @@ from workbench import segments as seg
 SEGMENT_COLUMNS = ("history", "item_popularity", "user_segment", "item_segment")
 
 
-def _run_tables(run_ids, metrics: tuple[str, ...]) -> pd.DataFrame | None:
-    """The per-user tables of ``run_ids`` averaged over runs (segment columns from the
-    first); None when no run logged one."""
-    import mlflow
+def _run_tables(run_ids, metrics: tuple[str, ...], tables=None) -> pd.DataFrame | None:
+    """The per-user tables of ``run_ids`` (read by ``tables``: the MLflow artifact by
+    default) averaged over runs (segment columns from the first); None when no run logged
+    one."""
+    from workbench.experiments.results import per_user_table
 
-    tables = []
+    found = []
     for run_id in run_ids:
-        try:
-            text = mlflow.artifacts.load_text(f"runs:/{run_id}/test_per_user.csv")
-        except Exception:  # a run without the table (an older run) is skipped
-            continue
-        frame = pd.read_csv(io.StringIO(text))
-        if all(m in frame.columns for m in metrics):
-            tables.append(frame)
-    if not tables:
+        frame = (tables or per_user_table)(run_id)
+        if frame is not None and all(m in frame.columns for m in metrics):
+            found.append(frame)
+    if not found:
         return None
-    values = pd.concat([t[["user_id", *metrics]] for t in tables]).groupby("user_id").mean()
-    extra = [c for c in SEGMENT_COLUMNS if c in tables[0].columns]
+    values = pd.concat([t[["user_id", *metrics]] for t in found]).groupby("user_id").mean()
+    extra = [c for c in SEGMENT_COLUMNS if c in found[0].columns]
     if extra:
-        values = values.join(tables[0].set_index("user_id")[extra])
+        values = values.join(found[0].set_index("user_id")[extra])
     return values.reset_index()
 
 
@@ -58,16 +53,21 @@ def _annotated(table: pd.DataFrame, dataset: str, split: str, settings, cache: d
     return seg.annotate(table, parts.train, parts.test)
 
 
-def segment_comparison(experiment: str = "zoo", k: int = 10, settings=None
-                       ) -> dict[str, pd.DataFrame]:
+def segment_comparison(experiment: str = "zoo", k: int = 10, settings=None, runs=None,
+                       tables=None) -> dict[str, pd.DataFrame]:
     """Per dataset (run parameter ``dataset``), a long table: ``model``, ``kind``,
     ``segment``, ``n`` (the model's users in the segment), mean ``ndcg_at_k`` and
     ``recall_at_k`` and their paired p-values against the best model (``p_ndcg_at_k``,
-    ``p_recall_at_k``; NaN for the best itself), best model first, then by overall NDCG."""
+    ``p_recall_at_k``; NaN for the best itself), best model first, then by overall NDCG.
+    ``runs`` and ``tables`` replace the store's runs and their per-user tables' reading, as
+    in :func:`~workbench.experiments.results.results_table`."""
     from workbench.experiments.results import finished_runs, latest_per_variant
 
     metrics = (f"ndcg_at_{k}", f"recall_at_{k}")
-    runs = latest_per_variant(finished_runs(experiment, settings))
+    read = tables
+    if runs is None:
+        runs = finished_runs(experiment, settings)
+    runs = latest_per_variant(runs)
     needed = ["params.dataset", "params.model"]
     if any(c not in runs.columns for c in needed):
         raise WorkbenchError(f"runs of {experiment!r} have no dataset and model parameters")
@@ -78,7 +78,7 @@ def segment_comparison(experiment: str = "zoo", k: int = 10, settings=None
     for dataset, rows in runs.groupby("params.dataset"):
         tables = {}
         for (model, split), group in rows.groupby(["params.model", "params.split"]):
-            table = _run_tables(group["run_id"], metrics)
+            table = _run_tables(group["run_id"], metrics, read)
             if table is None:
                 continue
             try:

@@ -170,20 +170,33 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
 
 def _selected(spec: SweepSpec, variants: list[Variant], only: Iterable[str] | None
               ) -> list[Variant]:
-    """The variants named in ``only``: a full name (``zoo.model=ease``) or a variant group
-    of the sweep file (``zoo``: each of its grid points)."""
+    """The variants named in ``only``: a full name (``zoo.model=ease``), a variant group of
+    the sweep file (``zoo``: each of its grid points), or a group with some of its grid keys
+    (``peers.dataset=ml1m``: every grid point of ``peers`` on ml1m, in any key order)."""
     if not only:
         return variants
     wanted = list(only)
 
     def chosen(variant: Variant, name: str) -> bool:
-        return variant.name == name or variant.name.startswith(name + ".")
+        if variant.name == name or variant.name.startswith(name + "."):
+            return True
+        group, _, pairs = name.partition(".")
+        own_group, _, own_pairs = variant.name.partition(".")
+        return (bool(pairs) and group == own_group
+                and set(_PAIR_SPLIT.split(pairs)) <= set(_PAIR_SPLIT.split(own_pairs)))
 
     unknown = sorted(w for w in set(wanted) if not any(chosen(v, w) for v in variants))
     if unknown:
-        raise SweepError(f"no variant(s) {unknown} in sweep {spec.name!r}; it has "
-                         f"{[v.name for v in variants]}")
+        groups = list(dict.fromkeys(v.name.partition(".")[0] for v in variants))
+        raise SweepError(f"no variant(s) {unknown} in sweep {spec.name!r}; its "
+                         f"{len(variants)} variant(s) are in the group(s) {groups}, e.g. "
+                         f"{variants[0].name!r} (all of them: --dry-run)")
     return [v for v in variants if any(chosen(v, w) for w in wanted)]
+
+
+_PAIR_SPLIT = re.compile(r",(?=[\w.]+=)")
+"""Splits a variant's ``key=value,key=value`` part at the commas that start a new key (a
+value may hold commas: ``mlp_layers=[64, 32]``)."""
 
 
 class _Runner:
