@@ -228,6 +228,7 @@ def test_rows_of_two_stores_combine_through_the_archive(workbench_env, tmp_path,
     assert "| ease | 2 | 0.1000 ± 0.0000 | 1e-08 |" in text  # paired over the archived users
     assert "([`results/movies.json`](results/movies.json): 1 of the zoo's 4 runs)" in text
     assert "| users by history: 21-50 | 40 | 0.2000 | 0.1000 (p=1e-08) |" in text
+    assert "No study of `blend`, `ease` here: the zoo ran them with the declared defaults" in text
 
     (archive / "movies.json").write_text("{not json")
     for seed in (1, 2):

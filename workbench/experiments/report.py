@@ -151,6 +151,23 @@ def _study_rows(settings: Settings) -> dict[str, list[dict]]:
     return rows
 
 
+def _studies_text(rows: list[dict], runs) -> str:
+    """The study table, and which zoo models ran without a study (their declared
+    defaults: on ml1m the Keras models, whose papers set them on that very file)."""
+    import pandas as pd
+
+    text = markdown_table(pd.DataFrame(rows)) if rows else ""
+    zoo = set(runs["params.model"].dropna()) if "params.model" in runs.columns else set()
+    untuned = sorted(zoo - {r.get("model") for r in rows} - {"popularity"})
+    if untuned:
+        text = (text or "_No tuning study of this dataset in this store._") + "\n\n" + (
+            f"No study of {', '.join(f'`{m}`' for m in untuned)} here: the zoo ran "
+            f"{'it' if len(untuned) == 1 else 'them'} with the declared defaults "
+            f"(`workbench collaborative models` lists them; docs/collaborative.md says where "
+            f"they come from).")
+    return text
+
+
 def _store_runs(settings: Settings):
     """The store's finished zoo runs with a dataset (None when it has none)."""
     from workbench.experiments.results import finished_runs
@@ -270,8 +287,7 @@ def _build(settings: Settings, datasets: list[str] | None, directory: Path | Non
 
         study_rows = merge_studies(studies.get(dataset, []), old.studies)
         parts = [_zoo(runs, tables), _segments(runs, tables, settings),
-                 markdown_table(pd.DataFrame(study_rows)) if study_rows else "",
-                 sweeps.get(dataset) or old.default_sweep]
+                 _studies_text(study_rows, runs), sweeps.get(dataset) or old.default_sweep]
         source = (f"Generated on {stamp} from the MLflow store `{stores[0]}` and the tuning "
                   f"studies `{stores[1]}`")
         archived = len(runs) - len(set(runs["run_id"]) & ours) if not runs.empty else 0
