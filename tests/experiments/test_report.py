@@ -188,8 +188,9 @@ def _zoo_run(settings, model: str, seed: int, values, variant: bool = True) -> N
                           "history": 30, "user_segment": "21-50",
                           "item_segment": np.where(users % 2, "head", "tail")})
     tags = {TAG_SWEEP: "zoo", TAG_VARIANT: f"peers.model={model},seed={seed}"} if variant else {}
-    with tracking.start_run("zoo", params={"dataset": "movies", "model": model, "seed": seed},
-                            tags=tags, settings=settings):
+    tuned = "-" if model == "blend" else "experiments/tuned/movies.yaml"
+    with tracking.start_run("zoo", params={"dataset": "movies", "model": model, "seed": seed,
+                                           "tuned_from": tuned}, tags=tags, settings=settings):
         mlflow.log_metrics({"test_full_ndcg_at_10": float(np.mean(values))})
         mlflow.log_text(table.to_csv(index=False), "test_per_user.csv")
 
@@ -228,7 +229,7 @@ def test_rows_of_two_stores_combine_through_the_archive(workbench_env, tmp_path,
     assert "| ease | 2 | 0.1000 ± 0.0000 | 1e-08 |" in text  # paired over the archived users
     assert "([`results/movies.json`](results/movies.json): 1 of the zoo's 4 runs)" in text
     assert "| users by history: 21-50 | 40 | 0.2000 | 0.1000 (p=1e-08) |" in text
-    assert "No study of `blend`, `ease` here: the zoo ran them with the declared defaults" in text
+    assert "Not tuned: `blend`; the zoo ran it with the declared defaults" in text
 
     (archive / "movies.json").write_text("{not json")
     for seed in (1, 2):

@@ -152,16 +152,19 @@ def _study_rows(settings: Settings) -> dict[str, list[dict]]:
 
 
 def _studies_text(rows: list[dict], runs) -> str:
-    """The study table, and which zoo models ran without a study (their declared
-    defaults: on ml1m the Keras models, whose papers set them on that very file)."""
+    """The study table, and which zoo models ran without tuned values (their runs'
+    ``tuned_from`` is ``-``: the declared defaults; on ml1m the Keras models, whose papers
+    set them on that very file)."""
     import pandas as pd
 
     text = markdown_table(pd.DataFrame(rows)) if rows else ""
-    zoo = set(runs["params.model"].dropna()) if "params.model" in runs.columns else set()
-    untuned = sorted(zoo - {r.get("model") for r in rows} - {"popularity"})
+    untuned = []
+    if {"params.model", "params.tuned_from"} <= set(runs.columns):
+        plain = runs[runs["params.tuned_from"].fillna("-") == "-"]
+        untuned = sorted(set(plain["params.model"].dropna()) - {"popularity"})
     if untuned:
         text = (text or "_No tuning study of this dataset in this store._") + "\n\n" + (
-            f"No study of {', '.join(f'`{m}`' for m in untuned)} here: the zoo ran "
+            f"Not tuned: {', '.join(f'`{m}`' for m in untuned)}; the zoo ran "
             f"{'it' if len(untuned) == 1 else 'them'} with the declared defaults "
             f"(`workbench collaborative models` lists them; docs/collaborative.md says where "
             f"they come from).")
