@@ -239,3 +239,13 @@ def test_rows_of_two_stores_combine_through_the_archive(workbench_env, tmp_path,
     assert result.exit_code == 0, result.output
     assert "ignoring the unreadable results archive" in caplog.text
     assert "| ease | 1 | 0.1000 |" in out.read_text()  # the archived seed is gone
+
+
+def test_a_study_in_the_store_replaces_its_archived_row() -> None:
+    from workbench.experiments.archive import merge_studies
+
+    archived = [{"model": "ease", "trials finished": "20 of 20"},
+                {"model": "bpr", "trials finished": "20 of 20"}]
+    merged = merge_studies([{"model": "ease", "trials finished": "3 of 20"}], archived)
+    assert merged == [{"model": "bpr", "trials finished": "20 of 20"},
+                      {"model": "ease", "trials finished": "3 of 20"}]

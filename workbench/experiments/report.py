@@ -294,10 +294,14 @@ def _build(settings: Settings, datasets: list[str] | None, directory: Path | Non
         source = (f"Generated on {stamp} from the MLflow store `{stores[0]}` and the tuning "
                   f"studies `{stores[1]}`")
         archived = len(runs) - len(set(runs["run_id"]) & ours) if not runs.empty else 0
-        if directory and (archived or len(study_rows) > len(studies.get(dataset, []))):
+        old_studies = len(study_rows) - len(studies.get(dataset, []))
+        if directory and (archived or old_studies):
+            counts = [f"{n} of the {what}" for n, what in (
+                (archived, f"zoo's {len(runs)} runs"),
+                (old_studies, f"{len(study_rows)} tuning studies")) if n]
             source += (f", with what they lack from the archive of earlier stores "
                        f"([`{directory.name}/{dataset}.json`]({directory.name}/{dataset}.json):"
-                       f" {archived} of the zoo's {len(runs)} runs)")
+                       f" {' and '.join(counts)})")
         lines = [f"<!-- report: {dataset} -->", f"## {dataset}", "", source + ".", ""]
         for (title, empty), text in zip(PARTS, parts, strict=True):
             lines += [f"### {title}", "", text or f"_{empty} in this store._", ""]
