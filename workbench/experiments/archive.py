@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.storage import write_json, write_parquet
+from workbench.storage import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def write_archive(directory: Path, dataset: str, archive: Archive) -> list[Path]
         "runs": records, "studies": archive.studies, "default_sweep": archive.default_sweep})
     written = [summary]
     if not archive.per_user.empty:
-        write_parquet(tables, archive.per_user)
+        with atomic_path(tables, suffix=".parquet") as tmp:  # zstd: half of snappy's size
+            archive.per_user.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
         written.append(tables)
     elif tables.is_file():
         tables.unlink()
