@@ -2,7 +2,9 @@
 driven by Playwright; type a query, check both columns, move alpha, take a screenshot.
 
 Runs on the toy dataset. ``make screenshot`` runs it against the real pipeline artifacts
-(``DASHBOARD_TEST_HOME``) and saves the README's screenshot (``DASHBOARD_SCREENSHOT``).
+(``DASHBOARD_TEST_HOME``) and saves the README's screenshot (``DASHBOARD_SCREENSHOT``); the
+datasets offered there are movies and anime, or the JSON list ``DASHBOARD_TEST_DATASETS``
+(``'["ml1m"]'``: ml1m alone, the first one shown).
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def voila(tmp_path, toy_template):
     real_home = os.environ.get("DASHBOARD_TEST_HOME")
     if real_home:
         env["WORKBENCH_HOME"] = real_home
-        env.setdefault("WORKBENCH_DASHBOARD_DATASETS", json.dumps(["movies", "anime"]))
+        # conftest clears WORKBENCH_* variables: the datasets come from DASHBOARD_TEST_DATASETS
+        env["WORKBENCH_DASHBOARD_DATASETS"] = os.environ.get(
+            "DASHBOARD_TEST_DATASETS", json.dumps(["movies", "anime"]))
     else:
         home = tmp_path / "home"
         home.mkdir()

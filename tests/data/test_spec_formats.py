@@ -81,6 +81,27 @@ def test_dat_files_without_header_in_latin1_and_gzip_prepare(tmp_path, home) -> 
     assert "Plot text: 2 of the 3 rated items (66.7%)" in " ".join(report.notes)
 
 
+def test_placeholder_texts_are_no_text(tmp_path, home) -> None:
+    """ml1m's abstracts hold stand-ins ("Abstract not found.", "Movie: X (1997), Genres:
+    [...]"): a ``placeholder`` pattern they match whole nulls them, counted."""
+    spec = _spec()
+    spec["items"]["columns"]["text"]["placeholder"] = r"Abstract not found\.|Movie: .*"
+    folder = tmp_path / "files"
+    _write(folder, spec)
+    texts = {**TEXTS, "1": "Abstract not found.", "4": " Movie: Café Society (2016) "}
+    (folder / "texts.json.gz").write_bytes(gzip.compress(json.dumps(texts).encode()))
+    register_spec(folder / "dats.yaml", home)
+    report = data.prepare("dats", home)
+    items = data.load_items("dats", home).set_index("item_id")
+    assert items["text"].isna().tolist() == [True, False, True, True]
+    issue = report.issues["texts.json.gz: placeholder text (matches 'Abstract not "
+                          "found\\\\.|Movie: .*')"]
+    assert (issue.action, issue.count) == ("nulled", 2)
+    spec["items"]["columns"]["text"]["placeholder"] = "(unclosed"
+    with pytest.raises(SpecError, match=r"placeholder.*not a regular expression"):
+        register_spec(_write(tmp_path / "bad", spec), home)
+
+
 def test_a_single_character_delimiter_without_header_and_a_quoted_field(tmp_path,
                                                                         home) -> None:
     spec = _spec()

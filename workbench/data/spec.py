@@ -38,6 +38,7 @@ are the user's; every error names the spec file, the key and the fix.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -134,11 +135,24 @@ class TitleColumn(BaseModel):
 
 class TextFile(BaseModel):
     """Item text kept in a JSON file of its own: one object, item id (a string, as JSON keys
-    are) -> text, e.g. ``{"1": "A cowboy doll ..."}``; items it lacks have no text."""
+    are) -> text, e.g. ``{"1": "A cowboy doll ..."}``; items it lacks have no text.
+    ``placeholder``: a regular expression; a text it matches whole (``Abstract not found.``)
+    is a stand-in, not a text: the item gets none, and the prepare report counts them."""
 
     model_config = ConfigDict(extra="forbid")
     file: Path
     format: Literal["json"] = "json"
+    placeholder: str | None = None
+
+    @field_validator("placeholder")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return pattern
 
 
 class ItemColumns(BaseModel):

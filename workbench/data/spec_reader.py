@@ -22,6 +22,7 @@ Rules (each counted in the prepare report under a named reason):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,8 @@ def _items(frame: pd.DataFrame, spec: DatasetSpec, report: PrepareReport) -> pd.
                      else pd.array([None] * n, dtype="string"))
     text_file = spec.layout.items.columns.text
     if isinstance(text_file, TextFile):
-        out["text"] = _text_from_file(text_file.file, ids, report).to_numpy()
+        out["text"] = _text_from_file(text_file.file, ids, report,
+                                      text_file.placeholder).to_numpy()
     out["year"] = (_years(frame[columns["year"]], report, f"{src} year") if "year" in columns
                    else pd.array([None] * n, dtype="Int64"))
     if "language" in columns:
@@ -163,10 +165,12 @@ def _split_year(title: pd.Series, report: PrepareReport, src: str
     return title.where(~found, parts["title"]), parts["year"].astype("string")
 
 
-def _text_from_file(path: Path, ids: pd.Series, report: PrepareReport) -> pd.Series:
+def _text_from_file(path: Path, ids: pd.Series, report: PrepareReport,
+                    placeholder: str | None = None) -> pd.Series:
     """The items' text from a JSON object item id -> text (:class:`TextFile`); entries
-    whose key is not a whole-number id, whose value is not text, or whose item is not in
-    the catalog are counted; the coverage is noted."""
+    whose key is not a whole-number id, whose value is not text, whose text ``placeholder``
+    matches whole (nulled), or whose item is not in the catalog are counted; the coverage is
+    noted."""
     import json
 
     from workbench.data.readers import PrepareError, open_source
@@ -189,6 +193,12 @@ def _text_from_file(path: Path, ids: pd.Series, report: PrepareReport) -> pd.Ser
     is_text = texts.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     report.record(f"{path.name}: value not a text", "skipped", int((whole & ~is_text).sum()))
     keep = whole & is_text
+    if placeholder:
+        stand_in = texts.map(lambda v: isinstance(v, str) and re.fullmatch(
+            placeholder, v.strip(), re.S) is not None).to_numpy(dtype=bool)
+        report.record(f"{path.name}: placeholder text (matches {placeholder!r})", "nulled",
+                      int((keep & stand_in).sum()), texts.index[keep & stand_in][:3])
+        keep &= ~stand_in
     by_id = pd.Series(texts.to_numpy()[keep], index=keys[keep].astype("int64"))
     by_id = by_id[~by_id.index.duplicated(keep="first")]
     off = ~by_id.index.isin(ids.astype("int64"))
