@@ -164,14 +164,16 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
             after = _ids(ai)
             assert after != before and len(after) >= 3
             page.screenshot(path=str(screenshot), full_page=False)
-            if real:  # the larger catalog: switch (a visible load), then time queries
+            offered = json.loads(os.environ.get("DASHBOARD_TEST_DATASETS", '["", "anime"]'))
+            if real and len(offered) > 1:  # the next catalog: switch (a visible load), time
+                other = offered[1]
                 page.locator(".widget-dropdown", has=page.locator(
-                    ".widget-label", has_text="Dataset")).locator("select").select_option(
-                    "anime")
-                expect(page.locator(".wb-note").first).to_contain_text("anime: answered in",
+                    ".widget-label", has_text="Dataset")).locator("select").select_option(other)
+                expect(page.locator(".wb-note").first).to_contain_text(f"{other}: answered in",
                                                                         timeout=120_000)
                 _answer(page, search, "a boy and a girl swap bodies in their dreams")
-                timings["anime_later_query_ms"] = _answer(page, search, "time travel thriller")
+                timings["second_dataset_later_query_ms"] = _answer(page, search,
+                                                                   "time travel thriller")
             # kernels: a page left (navigation, reload) shuts its kernel down (the check of
             # its request is off in voila.json, as Voila's beacon carries no XSRF token); a
             # kernel whose page never said goodbye is culled when idle (voila.json)
@@ -194,7 +196,7 @@ def test_dashboard_in_a_real_browser(voila, tmp_path) -> None:
     if real:  # the targets, on the real pipeline artifacts (`make screenshot`)
         assert timings["first_query_ms"] < 1000, timings
         assert timings["later_query_ms"] < 300, timings
-        assert timings["anime_later_query_ms"] < 300, timings
+        assert timings.get("second_dataset_later_query_ms", 0) < 300, timings
 
 
 def _check_token_and_host(url: str) -> None:

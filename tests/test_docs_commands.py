@@ -197,6 +197,10 @@ COMMANDS: dict[str, Entry] = {
     "workbench experiments run zoo --only sequential": covered(
         "tests/experiments/test_sweeps.py", "only=", "SASRec on movies, 3 seeds; --only on a "
         "toy sweep there"),
+    "DASHBOARD_TEST_HOME=$PWD DASHBOARD_TEST_DATASETS='[\"ml1m\"]' pytest "
+    "tests/test_dashboard_browser.py": covered(
+        "tests/test_dashboard_browser.py", "DASHBOARD_TEST_DATASETS", "the browser tests "
+        "themselves, on a home where the pipeline built ml1m"),
     "workbench experiments table zoo": run({"zoo": "toy_default"}, "p_vs_best"),
     "workbench experiments compare ncf_ablation --group-by dataset,model,tuned,"
     "params.early_stopping,params.negative_sampling": run({"ncf_ablation": "toy_default"},
