@@ -196,11 +196,11 @@ def _zoo_run(settings, model: str, seed: int, values, variant: bool = True) -> N
 
 
 def test_rows_of_two_stores_combine_through_the_archive(workbench_env, tmp_path,
-                                                        monkeypatch, caplog) -> None:
+                                                        monkeypatch) -> None:
     """The peers in one home, the blend in another: the second report reads the first's
     archive (docs/results/<dataset>.json + per-user tables) with its own store, so one table
     shows both, with p-values from the archived per-user tables; a variant rerun in the
-    store replaces its archived run; an unreadable archive is ignored with a warning."""
+    store replaces its archived run; an unreadable archive stops the report, named."""
     import numpy as np
 
     from workbench.settings import get_settings
@@ -232,13 +232,11 @@ def test_rows_of_two_stores_combine_through_the_archive(workbench_env, tmp_path,
     assert "Not tuned: `blend`; the zoo ran it with the declared defaults" in text
 
     (archive / "movies.json").write_text("{not json")
-    for seed in (1, 2):
-        _zoo_run(settings, "blend", seed, low + 0.1, variant=False)
-    with caplog.at_level("WARNING"):
-        result = CliRunner().invoke(app, ["report", "--output", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "ignoring the unreadable results archive" in caplog.text
-    assert "| ease | 1 | 0.1000 |" in out.read_text()  # the archived seed is gone
+    result = CliRunner().invoke(app, ["report", "--output", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the results archive" in result.output and "cannot be read" in result.output
+    assert (archive / "movies.json").read_text() == "{not json"  # left for the user to mend
+    assert "| blend | 2 | 0.2000 ± 0.0000 | best |" in out.read_text()  # the page untouched
 
 
 def test_a_study_in_the_store_replaces_its_archived_row() -> None:

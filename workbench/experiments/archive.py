@@ -17,22 +17,21 @@ writes back what the section now shows:
 - **the default sweep's table**: the store's if it has one.
 
 The archive holds only what the page shows (no models, no notebooks): those stay with MLflow.
-Its files are written atomically; a missing or unreadable archive is read as empty, with a
-warning, so a report never fails on it and the next report rewrites it.
+Its files are written atomically. A missing archive is an empty one; an unreadable one stops
+the report with one line naming the file (restore it from git, or delete it to start
+afresh), never silently replaced by what one store holds.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from workbench import WorkbenchError
 from workbench.storage import atomic_path, write_json
-
-log = logging.getLogger(__name__)
 
 PER_USER_COLUMNS = ("ndcg_at_10", "recall_at_10", "history", "item_popularity",
                     "user_segment", "item_segment")
@@ -68,8 +67,8 @@ def _paths(directory: Path, dataset: str) -> tuple[Path, Path]:
 
 
 def read_archive(directory: Path, dataset: str) -> Archive:
-    """The archive of ``dataset`` in ``directory`` (empty when there is none, or, with a
-    warning naming the file, when it cannot be read)."""
+    """The archive of ``dataset`` in ``directory`` (empty when there is none); one that
+    cannot be read is a :class:`WorkbenchError` naming the file."""
     summary, tables = _paths(directory, dataset)
     if not summary.is_file():
         return Archive()
@@ -81,10 +80,11 @@ def read_archive(directory: Path, dataset: str) -> Archive:
         per_user = pd.read_parquet(tables) if tables.is_file() else pd.DataFrame()
         return Archive(runs, per_user, list(doc.get("studies") or []),
                        str(doc.get("default_sweep") or ""))
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        log.warning("ignoring the unreadable results archive %s (%s); the next report "
-                    "rewrites it", summary, exc)
-        return Archive()
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise WorkbenchError(
+            f"the results archive {summary} (or {tables.name}) cannot be read ({exc}); restore "
+            f"it (git checkout -- {summary.parent}) or delete both files to start a new "
+            f"one") from None
 
 
 def write_archive(directory: Path, dataset: str, archive: Archive) -> list[Path]:
