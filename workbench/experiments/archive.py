@@ -118,11 +118,7 @@ def merge_runs(store: pd.DataFrame | None, archived: pd.DataFrame) -> pd.DataFra
     if archived.empty:
         return store
     archived = archived[~archived["run_id"].isin(store["run_id"])]
-    if archived.empty:
-        return store
-    columns = [c for c in archived.columns if c in store.columns or c.startswith(
-        ("params.", "metrics.", "tags."))]
-    return pd.concat([store, archived[columns]], ignore_index=True)
+    return store if archived.empty else pd.concat([store, archived], ignore_index=True)
 
 
 def merge_studies(store: list[dict], archived: list[dict]) -> list[dict]:

@@ -36,10 +36,13 @@ from typing import TYPE_CHECKING
 
 from workbench import WorkbenchError
 from workbench.data.registry import get_dataset
+from workbench.experiments.results import DEFAULT_METRICS
 from workbench.settings import CHECKOUT, Settings, get_settings
 
 SWEEPS_DIR = CHECKOUT / "experiments"
 DEFAULT_OUTPUT = CHECKOUT / "docs" / "results.md"
+ZOO_METRICS = tuple(m for m in DEFAULT_METRICS if m != "test_rmse")
+"""The zoo table's metrics (implicit models: no RMSE), also what its archive keeps."""
 BLEND_BAR = 1.05  # the blend must beat the best single model by this factor (p < 0.05)
 if TYPE_CHECKING:
     from workbench.experiments.archive import Archive
@@ -98,13 +101,13 @@ def blend_verdict(table) -> str:
 def _zoo(runs, tables) -> str:
     """One dataset's zoo table (from ``runs``, per-user tables read by ``tables``) and the
     blend's verdict; empty when no run logged a zoo metric."""
-    from workbench.experiments.results import DEFAULT_METRICS, results_table
+    from workbench.experiments.results import results_table
 
     if runs.empty:
         return ""
-    metrics = tuple(m for m in DEFAULT_METRICS if m != "test_rmse")
     try:
-        rows = results_table("zoo", ("dataset", "model"), metrics, runs=runs, tables=tables)
+        rows = results_table("zoo", ("dataset", "model"), ZOO_METRICS, runs=runs,
+                             tables=tables)
     except WorkbenchError:
         return ""
     if rows.empty:
@@ -265,7 +268,7 @@ def _build(settings: Settings, datasets: list[str] | None, directory: Path | Non
         merge_studies,
         read_archive,
     )
-    from workbench.experiments.results import DEFAULT_METRICS, latest_per_variant, per_user_table
+    from workbench.experiments.results import latest_per_variant, per_user_table
 
     store = _store_runs(settings)
     studies, sweeps = _study_rows(settings), _default_sweeps(settings)
@@ -287,8 +290,13 @@ def _build(settings: Settings, datasets: list[str] | None, directory: Path | Non
             runs = latest_per_variant(runs)
         ours = set(mine["run_id"]) if not mine.empty else set()
 
-        def tables(run_id: str, _old=old, _ours=ours):
-            return per_user_table(run_id) if run_id in _ours else _old.table(run_id)
+        read: dict[str, object] = {}  # each run's table once: p-values, segments, archive
+
+        def tables(run_id: str, _old=old, _ours=ours, _read=read):
+            if run_id not in _read:
+                _read[run_id] = (per_user_table(run_id) if run_id in _ours
+                                 else _old.table(run_id))
+            return _read[run_id]
 
         study_rows = merge_studies(studies.get(dataset, []), old.studies)
         parts = [_zoo(runs, tables), _segments(runs, tables, settings),
@@ -313,8 +321,7 @@ def _build(settings: Settings, datasets: list[str] | None, directory: Path | Non
             if table is not None:
                 keep = [c for c in ("user_id", *PER_USER_COLUMNS) if c in table.columns]
                 per_user.append(table[keep].assign(run_id=run_id))
-        keep_metrics = tuple(m for m in DEFAULT_METRICS if m != "test_rmse")
-        archive = Archive(archived_runs(runs, keep_metrics) if not runs.empty else runs,
+        archive = Archive(archived_runs(runs, ZOO_METRICS) if not runs.empty else runs,
                           pd.concat(per_user, ignore_index=True) if per_user else
                           pd.DataFrame(), study_rows, parts[3])
         out[dataset] = ("\n".join(lines) + f"<!-- /report: {dataset} -->\n", archive)
