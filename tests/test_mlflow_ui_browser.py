@@ -107,7 +107,7 @@ def test_the_mlflow_ui_opens_on_the_model_table(tmp_path) -> None:
                 rows = page.locator(".ag-center-cols-container [role=row]")
                 expect(rows).to_have_count(len(models), timeout=30_000)
                 for name in set(models):  # one row per run, each named by its run (a
-                    # variant rerun with --force keeps its earlier run: two rows, one name)
+                    # store older than supersede() may hold a forced rerun's earlier run)
                     links = page.get_by_role("link", name=name, exact=True)
                     expect(links).to_have_count(models.count(name))
                     expect(links.first).to_be_visible()

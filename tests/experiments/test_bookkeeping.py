@@ -43,3 +43,39 @@ def test_runs_left_running_by_a_killed_sweep_are_marked_killed(workbench_env) ->
     status = {r: client.get_run(r).info.status for r in (dead, child, alive, live_child, remote)}
     assert status == {dead: "KILLED", child: "KILLED", alive: "RUNNING",
                       live_child: "RUNNING", remote: "RUNNING"}
+
+
+def test_a_forced_rerun_supersedes_the_variants_earlier_run(workbench_env) -> None:
+    """Once a variant's rerun finished, its earlier FINISHED run (same name and hash) is
+    tagged with the rerun's id and soft-deleted (restorable); a trial of the same hash, another
+    variant and an unfinished run are left alone."""
+    from mlflow.entities import ViewType
+
+    from workbench.experiments.bookkeeping import TAG_SUPERSEDED, SweepRuns
+
+    experiment = tracking.set_experiment("forced", workbench_env)
+    client = mlflow.MlflowClient(workbench_env.mlflow_uri)
+    runs = SweepRuns(client, experiment, "forced")
+
+    def child(name: str, params_hash: str = "h1", status: str = "FINISHED") -> str:
+        run_id = client.create_run(experiment, tags=runs.child_tags(name, params_hash, name)
+                                   ).info.run_id
+        if status != "RUNNING":
+            client.set_terminated(run_id, status)
+        return run_id
+
+    old, trial, other = child("a"), child("a/trial-000"), child("b", "h2")
+    failed, new = child("a", status="FAILED"), child("a")
+    assert runs.supersede("a", "h1", new) == 1
+    deleted = client.get_run(old)
+    assert deleted.info.lifecycle_stage == "deleted"
+    assert deleted.data.tags[TAG_SUPERSEDED] == new
+    for kept in (new, trial, other, failed):
+        assert client.get_run(kept).info.lifecycle_stage == "active"
+    active = {r.info.run_id for r in client.search_runs([experiment], max_results=100)}
+    assert old not in active and new in active
+    everything = client.search_runs([experiment], run_view_type=ViewType.ALL, max_results=100)
+    assert old in {r.info.run_id for r in everything}  # nothing is removed
+    client.restore_run(old)
+    assert client.get_run(old).info.lifecycle_stage == "active"
+    assert runs.supersede("a", "h1", new) == 1  # idempotent on what is active

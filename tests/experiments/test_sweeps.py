@@ -89,6 +89,15 @@ def test_sweep_records_failure_runs_the_rest_and_resumes(workbench_env, tmp_path
     assert status == {"overview": "SKIPPED", "popularity": "SKIPPED", "broken": "FAILED"}
     plan = run_sweep(spec, workbench_env, dry_run=True, force=True, progress=False)
     assert {o.status for o in plan.outcomes} == {"PLANNED"}
+    forced = run_sweep(spec, workbench_env, only=["overview"], force=True, progress=False)
+    rerun = forced.outcomes[0].run_id
+    assert [o.status for o in forced.outcomes] == ["FINISHED"]
+    listed = client.search_runs([parent.info.experiment_id],
+                                filter_string="tags.`workbench.variant` = 'overview'")
+    assert [r.info.run_id for r in listed] == [rerun]  # the earlier run stepped aside
+    earlier = client.get_run(runs.loc["overview", "run_id"])
+    assert earlier.info.lifecycle_stage == "deleted"
+    assert earlier.data.tags["workbench.superseded_by"] == rerun
     with pytest.raises(SweepError, match=r"no variant\(s\) \['nope'\]"):
         run_sweep(spec, workbench_env, only=["nope"])
 

@@ -15,6 +15,9 @@ run per variant, skipping finished work, and cleaning up after killed sweeps.
   sweep process is gone (kill -9, a closed terminal; :func:`mark_orphaned_runs`), so nothing
   stays RUNNING forever; runs of a sweep still running are left alone. Ctrl-C marks this
   invocation's runs KILLED (:meth:`SweepRuns.interrupted`).
+- **Forced reruns**: once a variant run again with ``--force`` finishes, its earlier run is
+  superseded: tagged and soft-deleted, one row per variant in the UI
+  (:meth:`SweepRuns.supersede`; restorable).
 
 All of it happens in the sweep's own process, one call at a time: MLflow's SQLite store waits
 on locks (``busy_timeout``) while the notebooks' kernels log their own runs.
@@ -39,6 +42,8 @@ TAG_PARENT = "mlflow.parentRunId"
 TAG_SWEEP_PARENT = "workbench.sweep_parent"
 TAG_NODE = "workbench.node_id"
 """The Ray node a variant ran on (:mod:`workbench.experiments.ray_executor`)."""
+TAG_SUPERSEDED = "workbench.superseded_by"
+"""On a variant's earlier run once a rerun (``--force``) finished: the rerun's id."""
 
 
 def finished_hashes(client, experiment_id: str) -> dict[str, str]:
@@ -140,6 +145,23 @@ class SweepRuns:
                                                  f"node; the job was run again as {kept}")
                 self.client.set_terminated(run.info.run_id, "KILLED")
         return kept
+
+    def supersede(self, name: str, params_hash: str, run_id: str) -> int:
+        """Variant ``name`` ran again (``--force``) and FINISHED as ``run_id``: its earlier
+        FINISHED runs (same name and hash) are tagged :data:`TAG_SUPERSEDED` and moved to
+        MLflow's deleted runs, so the UI lists one row per variant. Nothing is removed: the
+        UI's "Deleted" filter shows them, ``mlflow runs restore`` brings one back, only
+        ``mlflow gc`` purges. How many."""
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=5000,
+            filter_string=f"tags.`{TAG_HASH}` = '{params_hash}' and "
+                          f"attributes.status = 'FINISHED'")
+        earlier = [r.info.run_id for r in runs
+                   if r.info.run_id != run_id and r.data.tags.get(TAG_VARIANT) == name]
+        for old in earlier:
+            self.client.set_tag(old, TAG_SUPERSEDED, run_id)
+            self.client.delete_run(old)
+        return len(earlier)
 
     def note_error(self, run_id: str, error: str) -> None:
         """Put ``error`` in a child run's ``workbench.error`` tag."""

@@ -141,23 +141,32 @@ def per_user_table(run_id: str):
 
 
 def _per_user_mean(runs, keys: list[str], key: tuple, metric: str, tables=None):
-    """The per-user values of ``metric`` (from each run's per-user table, read by
-    ``tables``: :func:`per_user_table` by default), averaged over the group's runs: a Series
-    indexed by user id (None when no run logged the table)."""
-    import pandas as pd
-
+    """The per-user values of ``metric`` averaged over the group's runs
+    (:func:`per_user_means`): a Series indexed by user id (None when no run logged it)."""
     column = metric.removeprefix("test_full_")
     rows = runs
     for k, v in zip(keys, key, strict=True):
         rows = rows[rows[k] == v]
+    means, _ = per_user_means(rows["run_id"], (column,), tables)
+    return None if means is None else means[column]
+
+
+def per_user_means(run_ids, metrics: tuple[str, ...], tables=None):
+    """Of the runs whose per-user table (read by ``tables``: :func:`per_user_table` by
+    default) has every one of ``metrics``: those columns averaged over the runs, indexed by
+    user id, and the first such table (its other columns: segments); ``(None, None)`` when no
+    run has them."""
+    import pandas as pd
+
     found = []
-    for run_id in rows["run_id"]:
+    for run_id in run_ids:
         frame = (tables or per_user_table)(run_id)
-        if frame is not None and column in frame.columns:
-            found.append(frame.set_index("user_id")[column])
+        if frame is not None and all(m in frame.columns for m in metrics):
+            found.append(frame)
     if not found:
-        return None
-    return pd.concat(found, axis=1).mean(axis=1)
+        return None, None
+    return (pd.concat([t[["user_id", *metrics]] for t in found]).groupby("user_id").mean(),
+            found[0])
 
 
 def _wilcoxon(values, best) -> str:

@@ -17,22 +17,17 @@ SEGMENT_COLUMNS = ("history", "item_popularity", "user_segment", "item_segment")
 
 
 def _run_tables(run_ids, metrics: tuple[str, ...], tables=None) -> pd.DataFrame | None:
-    """The per-user tables of ``run_ids`` (read by ``tables``: the MLflow artifact by
-    default) averaged over runs (segment columns from the first); None when no run logged
-    one."""
-    from workbench.experiments.results import per_user_table
+    """The per-user tables of ``run_ids`` averaged over runs
+    (:func:`~workbench.experiments.results.per_user_means`), with the segment columns of the
+    first; None when no run logged one."""
+    from workbench.experiments.results import per_user_means
 
-    found = []
-    for run_id in run_ids:
-        frame = (tables or per_user_table)(run_id)
-        if frame is not None and all(m in frame.columns for m in metrics):
-            found.append(frame)
-    if not found:
+    values, first = per_user_means(run_ids, metrics, tables)
+    if values is None:
         return None
-    values = pd.concat([t[["user_id", *metrics]] for t in found]).groupby("user_id").mean()
-    extra = [c for c in SEGMENT_COLUMNS if c in found[0].columns]
+    extra = [c for c in SEGMENT_COLUMNS if c in first.columns]
     if extra:
-        values = values.join(found[0].set_index("user_id")[extra])
+        values = values.join(first.set_index("user_id")[extra])
     return values.reset_index()
 
 

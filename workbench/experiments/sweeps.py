@@ -282,7 +282,9 @@ class _Runner:
                 yield v.name, job
 
         def taken(name: Hashable, result: JobResult) -> None:
-            self._record(by_name[name], name, result, *uids[name])
+            outcome = self._record(by_name[name], name, result, *uids[name])
+            if outcome.status == "FINISHED":  # a forced rerun: the earlier run steps aside
+                self.runs.supersede(name, by_name[name].params_hash, outcome.run_id)
             bar.update()
 
         try:
