@@ -199,6 +199,12 @@ def test_only_takes_a_variant_or_a_variant_group() -> None:
                                       "keras.seed=3,dataset=ml1m,model=mf"}
     with pytest.raises(SweepError, match=r"\['keras.dataset=ml2m'\].*'peers', 'keras'"):
         _selected(spec, variants, ["keras.dataset=ml2m"])
+    every = _selected(spec, variants, ["dataset=ml1m"])  # grid keys alone: every group's
+    assert len(every) == 8 * 3 + 5 * 3 + 3
+    assert {v.name.partition(".")[0] for v in every} == {"peers", "keras", "sequential"}
+    assert len(_selected(spec, variants, ["seed=2,dataset=ml1m"])) == 8 + 5 + 1
+    with pytest.raises(SweepError, match=r"\['dataset=ml2m'\]"):
+        _selected(spec, variants, ["dataset=ml2m"])
 
 
 @pytest.mark.reliability

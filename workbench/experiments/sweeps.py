@@ -171,8 +171,9 @@ def run_sweep(spec: SweepSpec, settings: Settings | None = None, jobs: int = 1,
 def _selected(spec: SweepSpec, variants: list[Variant], only: Iterable[str] | None
               ) -> list[Variant]:
     """The variants named in ``only``: a full name (``zoo.model=ease``), a variant group of
-    the sweep file (``zoo``: each of its grid points), or a group with some of its grid keys
-    (``peers.dataset=ml1m``: every grid point of ``peers`` on ml1m, in any key order)."""
+    the sweep file (``zoo``: each of its grid points), a group with some of its grid keys
+    (``peers.dataset=ml1m``: every grid point of ``peers`` on ml1m, in any key order), or
+    grid keys alone (``dataset=ml1m``: every group's grid points on ml1m)."""
     if not only:
         return variants
     wanted = list(only)
@@ -182,6 +183,8 @@ def _selected(spec: SweepSpec, variants: list[Variant], only: Iterable[str] | No
             return True
         group, _, pairs = name.partition(".")
         own_group, _, own_pairs = variant.name.partition(".")
+        if "=" in group:  # grid keys without a group: any group's
+            group, pairs = own_group, name
         return (bool(pairs) and group == own_group
                 and set(_PAIR_SPLIT.split(pairs)) <= set(_PAIR_SPLIT.split(own_pairs)))
 
