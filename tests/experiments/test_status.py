@@ -49,6 +49,11 @@ def test_status_lines_show_running_variants_beside_the_bar(tmp_path) -> None:
     (tmp_path / "c.progress").write_text("refit: epoch 6/12, val NDCG@10 0.0512")
     assert wide.text() == "1,movies,neumf: refit: epoch 6/12, val NDCG@10 0.0512"
     wide.close()
+    default = StatusLines(bar)  # the default width keeps the longest line's figure
+    default.add("zoo/sequential.seed=1,dataset=ml1m,model=sasrec", tmp_path / "d.progress")
+    (tmp_path / "d.progress").write_text("selection fit: epoch 49/100, val NDCG@10 0.0512")
+    assert default.text().endswith("val NDCG@10 0.0512")
+    default.close()
 
 
 def test_a_progress_file_that_cannot_be_written_never_fails_a_training(tmp_path) -> None:
