@@ -183,7 +183,7 @@ def test_a_broken_sweep_file_is_named_not_taken_for_a_missing_one(workbench_env)
     assert "broken.yaml" in result.output and "line" in result.output
 
 
-def test_only_takes_a_variant_or_a_variant_group() -> None:
+def test_only_takes_a_variant_or_a_variant_group(tmp_path) -> None:
     from workbench.experiments.sweeps import _selected
 
     spec = load_sweep(REPO / "experiments" / "zoo.yaml")
@@ -205,6 +205,27 @@ def test_only_takes_a_variant_or_a_variant_group() -> None:
     assert len(_selected(spec, variants, ["seed=2,dataset=ml1m"])) == 8 + 5 + 1
     with pytest.raises(SweepError, match=r"\['dataset=ml2m'\]"):
         _selected(spec, variants, ["dataset=ml2m"])
+
+    # dotted grid keys, values with dots, a top-level grid's group-less names
+    own = load_sweep(write_sweep(tmp_path, """
+experiment: sizes
+notebook: 03_train_collaborative
+parameters: {dataset: toy, model: mf}
+variants:
+  - name: paper
+  - name: wide
+    grid: {params.factors: [32, 64], params.lr: [0.001, 0.01]}
+grid: {seed: [1, 2]}
+"""))
+    names = {v.name for v in expand(own, REPO)}
+    assert {"wide.params.factors=32,params.lr=0.001", "seed=1"} <= names
+    assert {v.name for v in _selected(own, expand(own, REPO), ["params.factors=32"])} == {
+        "wide.params.factors=32,params.lr=0.001", "wide.params.factors=32,params.lr=0.01"}
+    assert len(_selected(own, expand(own, REPO), ["wide.params.lr=0.001"])) == 2
+    assert len(_selected(own, expand(own, REPO), ["params.lr=0.01,params.factors=64"])) == 1
+    assert [v.name for v in _selected(own, expand(own, REPO), ["seed=2"])] == ["seed=2"]
+    with pytest.raises(SweepError, match=r"\['params.lr=0'\].*\['paper', 'wide'\]"):
+        _selected(own, expand(own, REPO), ["params.lr=0"])
 
 
 @pytest.mark.reliability
@@ -251,3 +272,19 @@ def test_ctrl_c_stops_a_parallel_sweep_cleanly(workbench_env, tmp_path, moment) 
     runs = client.search_runs([experiment.experiment_id])
     assert runs and not [r for r in runs if r.info.status == "RUNNING"]
     assert any(r.info.status == "KILLED" for r in runs)
+
+
+def test_a_failed_supersede_is_a_note_not_the_end_of_the_sweep() -> None:
+    """Marking a rerun's earlier run superseded is a convenience: a store error there is a
+    note of the report, and the sweep's other variants go on."""
+    from workbench.experiments.sweeps import SweepReport, _Runner
+
+    class Runs:
+        def supersede(self, *args):
+            raise RuntimeError("database is locked\nsecond line")
+
+    sweep = _Runner.__new__(_Runner)
+    sweep.runs, sweep.report = Runs(), SweepReport("zoo")
+    sweep._supersede("a", "h1", "run")
+    assert sweep.report.notes == ["a: its earlier run was not marked superseded "
+                                  "(RuntimeError: database is locked)"]

@@ -15,9 +15,10 @@ run per variant, skipping finished work, and cleaning up after killed sweeps.
   sweep process is gone (kill -9, a closed terminal; :func:`mark_orphaned_runs`), so nothing
   stays RUNNING forever; runs of a sweep still running are left alone. Ctrl-C marks this
   invocation's runs KILLED (:meth:`SweepRuns.interrupted`).
-- **Forced reruns**: once a variant run again with ``--force`` finishes, its earlier run is
-  superseded: tagged and soft-deleted, one row per variant in the UI
-  (:meth:`SweepRuns.supersede`; restorable).
+- **Forced reruns**: once a variant run again with ``--force`` finishes, its earlier run of
+  the same parameters is superseded: tagged and soft-deleted, one row per variant in the UI
+  (:meth:`SweepRuns.supersede`; restorable; a run a registered model version came from keeps
+  only the tag).
 
 All of it happens in the sweep's own process, one call at a time: MLflow's SQLite store waits
 on locks (``busy_timeout``) while the notebooks' kernels log their own runs.
@@ -147,21 +148,27 @@ class SweepRuns:
         return kept
 
     def supersede(self, name: str, params_hash: str, run_id: str) -> int:
-        """Variant ``name`` ran again (``--force``) and FINISHED as ``run_id``: its earlier
-        FINISHED runs (same name and hash) are tagged :data:`TAG_SUPERSEDED` and moved to
-        MLflow's deleted runs, so the UI lists one row per variant. Nothing is removed: the
-        UI's "Deleted" filter shows them, ``mlflow runs restore`` brings one back, only
-        ``mlflow gc`` purges. How many."""
+        """Variant ``name`` of this sweep FINISHED as ``run_id`` (a ``--force`` rerun, or a
+        duplicate of concurrent invocations): its earlier FINISHED runs (same sweep, name and
+        hash) are tagged :data:`TAG_SUPERSEDED`, and moved to MLflow's deleted runs so the UI
+        lists one row per variant, unless a registered model version was logged from one
+        (the champion's source: ``mlflow gc`` would remove its files), which keeps only the
+        tag. Nothing is removed: the UI's "Deleted" filter shows them, ``mlflow runs
+        restore`` brings one back, only ``mlflow gc`` purges. How many were deleted."""
         runs = self.client.search_runs(
             [self.experiment_id], max_results=5000,
             filter_string=f"tags.`{TAG_HASH}` = '{params_hash}' and "
+                          f"tags.`{TAG_SWEEP}` = '{self.sweep}' and "
                           f"attributes.status = 'FINISHED'")
         earlier = [r.info.run_id for r in runs
                    if r.info.run_id != run_id and r.data.tags.get(TAG_VARIANT) == name]
+        deleted = 0
         for old in earlier:
             self.client.set_tag(old, TAG_SUPERSEDED, run_id)
-            self.client.delete_run(old)
-        return len(earlier)
+            if not self.client.search_model_versions(f"run_id = '{old}'"):
+                self.client.delete_run(old)
+                deleted += 1
+        return deleted
 
     def note_error(self, run_id: str, error: str) -> None:
         """Put ``error`` in a child run's ``workbench.error`` tag."""

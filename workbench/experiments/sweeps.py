@@ -177,23 +177,32 @@ def _selected(spec: SweepSpec, variants: list[Variant], only: Iterable[str] | No
     if not only:
         return variants
     wanted = list(only)
+    groups = sorted((g.name for g in spec.variants), key=len, reverse=True)
+
+    def split(name: str) -> tuple[str, str]:
+        """``(group, grid pairs)``: a name starting with a group of the file (``peers.`` or
+        ``peers``) is that group's; any other is grid pairs alone (``dataset=ml1m``, also a
+        variant of a top-level grid, whose name has no group; keys may hold dots)."""
+        for group in groups:
+            if name == group or name.startswith(group + "."):
+                return group, name[len(group) + 1:]
+        return "", name
 
     def chosen(variant: Variant, name: str) -> bool:
         if variant.name == name or variant.name.startswith(name + "."):
             return True
-        group, _, pairs = name.partition(".")
-        own_group, _, own_pairs = variant.name.partition(".")
-        if "=" in group:  # grid keys without a group: any group's
-            group, pairs = own_group, name
-        return (bool(pairs) and group == own_group
+        group, pairs = split(name)
+        own_group, own_pairs = split(variant.name)
+        return ("=" in pairs and group in ("", own_group)
                 and set(_PAIR_SPLIT.split(pairs)) <= set(_PAIR_SPLIT.split(own_pairs)))
 
     unknown = sorted(w for w in set(wanted) if not any(chosen(v, w) for v in variants))
     if unknown:
-        groups = list(dict.fromkeys(v.name.partition(".")[0] for v in variants))
+        where = (f"in the group(s) {[g.name for g in spec.variants]}" if spec.variants
+                 else "in its top-level grid")
         raise SweepError(f"no variant(s) {unknown} in sweep {spec.name!r}; its "
-                         f"{len(variants)} variant(s) are in the group(s) {groups}, e.g. "
-                         f"{variants[0].name!r} (all of them: --dry-run)")
+                         f"{len(variants)} variant(s) are {where}, e.g. {variants[0].name!r} "
+                         f"(all of them: --dry-run)")
     return [v for v in variants if any(chosen(v, w) for w in wanted)]
 
 
@@ -287,7 +296,7 @@ class _Runner:
         def taken(name: Hashable, result: JobResult) -> None:
             outcome = self._record(by_name[name], name, result, *uids[name])
             if outcome.status == "FINISHED":  # a forced rerun: the earlier run steps aside
-                self.runs.supersede(name, by_name[name].params_hash, outcome.run_id)
+                self._supersede(name, by_name[name].params_hash, outcome.run_id)
             bar.update()
 
         try:
@@ -379,6 +388,16 @@ class _Runner:
         outcome = Outcome(name, result.status, result.seconds, result.error, run_id, output)
         self.report.outcomes.append(outcome)
         return outcome
+
+    def _supersede(self, name: str, params_hash: str, run_id: str) -> None:
+        """:meth:`SweepRuns.supersede`, a convenience: a failure (a store still locked) is a
+        note of the report, never the end of the sweep's other variants."""
+        try:
+            self.runs.supersede(name, params_hash, run_id)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.report.notes.append(f"{name}: its earlier run was not marked superseded "
+                                     f"({type(exc).__name__}: {first})")
 
     def finish(self) -> None:
         from workbench.experiments.mlflow_ui import publish_model_table
