@@ -395,9 +395,12 @@ class _Runner:
         try:
             self.runs.supersede(name, params_hash, run_id)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            self.report.notes.append(f"{name}: its earlier run was not marked superseded "
-                                     f"({type(exc).__name__}: {first})")
+            self._note(f"{name}: its earlier run was not marked superseded", exc)
+
+    def _note(self, what: str, exc: Exception) -> None:
+        """A report note: ``what`` went wrong, with the error's type and first line."""
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        self.report.notes.append(f"{what} ({type(exc).__name__}: {first})")
 
     def finish(self) -> None:
         from workbench.experiments.mlflow_ui import publish_model_table
@@ -409,9 +412,7 @@ class _Runner:
             publish_model_table(self.runs.client, self.runs.experiment_id, self.spec.name,
                                 self.runs.parent_id)
         except Exception as exc:  # the artifact store, matplotlib, ...
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            self.report.notes.append(f"the model table was not logged to the parent run "
-                                     f"({type(exc).__name__}: {first})")
+            self._note("the model table was not logged to the parent run", exc)
 
 
 def _study_report(variant: Variant, study, status: str) -> tuple[Outcome, dict[str, Any]]:
