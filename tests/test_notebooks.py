@@ -262,3 +262,62 @@ def test_new_experiments_are_tagged_as_model_training(workbench_env) -> None:
     old = client.create_experiment("untagged")
     tracking.set_experiment("untagged", workbench_env)
     assert client.get_experiment(old).tags[tracking.EXPERIMENT_KIND] == "custom_model_development"
+
+
+def _kernels_that_die(monkeypatch, deaths: int) -> list[int]:
+    """The next ``deaths`` kernels launched exit at once (as one that lost a port race does),
+    saying so on stderr; returns the list of launches so far (one entry per launch)."""
+    import sys
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    launches: list[int] = []
+    launch = AsyncKernelManager._async_launch_kernel
+
+    async def flaky(self, kernel_cmd, **kw):
+        launches.append(1)
+        if len(launches) <= deaths:
+            kernel_cmd = [sys.executable, "-c",
+                          "import sys; sys.exit('zmq.error.ZMQError: Address already in use')"]
+        await launch(self, kernel_cmd, **kw)
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_launch_kernel", flaky)
+    return launches
+
+
+def _tiny_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print(x * 2)"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kernel_log", [False, True], ids=["plain", "quiet"])
+def test_a_kernel_that_dies_at_start_is_started_again(monkeypatch, tmp_path: Path,
+                                                       kernel_log: bool) -> None:
+    launches = _kernels_that_die(monkeypatch, deaths=2)
+    out = execute_notebook(_tiny_notebook(tmp_path / "t.ipynb"), tmp_path / "out.ipynb",
+                           {"x": 21}, kernel_log=tmp_path / "k.log" if kernel_log else None)
+    assert len(launches) == 3
+    cells = nbformat.read(out, as_version=4).cells
+    assert cells[-1].outputs[0]["text"] == "42\n"
+
+
+@pytest.mark.integration
+def test_a_kernel_that_always_dies_is_one_error_with_its_output(monkeypatch,
+                                                                 tmp_path: Path) -> None:
+    from workbench.experiments.notebooks import KERNEL_START_TRIES
+
+    launches = _kernels_that_die(monkeypatch, deaths=99)
+    with pytest.raises(NotebookError, match=r"t.ipynb: the python3 kernel died before it "
+                       r"answered, 3 starts in a row; the end of its output .*\n"
+                       r"(.*\n)*zmq.error.ZMQError: Address already in use") as err:
+        execute_notebook(_tiny_notebook(tmp_path / "t.ipynb"), tmp_path / "out.ipynb",
+                         kernel_log=tmp_path / "k.log")
+    assert len(launches) == KERNEL_START_TRIES == 3
+    assert err.value.__cause__ is None

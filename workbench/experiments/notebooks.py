@@ -4,6 +4,13 @@
 notebook without a ``parameters`` cell, or a parameter the notebook does not declare, is an
 error (papermill would inject it anyway and the notebook would ignore it). A failing cell
 becomes a :class:`NotebookError` naming the cell and the error.
+
+A kernel that dies before it answers its first request is started again (up to
+:data:`KERNEL_START_TRIES` times in all): no cell has run, so nothing is repeated. Parallel
+sweeps start many kernels at once, and one of them can lose a port race (jupyter_client picks
+free ports, then the kernel binds them; another process can take one in between); on a
+loaded machine that failed a trial now and then. A kernel that dies every time (a broken
+ipykernel) is one error with the last lines of the kernel's own output.
 """
 
 from __future__ import annotations
@@ -17,6 +24,12 @@ import nbformat
 
 from workbench import WorkbenchError
 from workbench.settings import CHECKOUT
+
+KERNEL_START_TRIES = 3
+"""Starts of a kernel that dies before answering, in all, before the notebook fails."""
+
+_DIED_AT_START = "Kernel died before replying to kernel_info"
+"""jupyter_client's message for a kernel whose process ended before it answered."""
 
 NOTEBOOKS_DIR = CHECKOUT / "notebooks"
 """The project's notebooks (code, shipped with the checkout; not under ``WORKBENCH_HOME``)."""
@@ -78,7 +91,6 @@ def execute_notebook(
     runs in ``cwd`` (default: the notebook's folder). With ``kernel_log``, the kernel's own
     output goes to that file (:func:`quiet_kernel_manager`). Returns the output path.
     """
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
     path = Path(notebook)
@@ -92,17 +104,42 @@ def execute_notebook(
         )
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        extra = ({"kernel_manager_class": quiet_kernel_manager(Path(kernel_log))}
-                 if kernel_log else {})
-        papermill.execute_notebook(
-            str(path), str(out), parameters=parameters, kernel_name=kernel_name,
-            cwd=str(cwd or path.parent), progress_bar=False, start_timeout=start_timeout,
-            **extra,
-        )
-    except PapermillExecutionError as exc:
-        raise NotebookError(
-            f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} "
-            f"(executed copy: {out})"
-        ) from None
-    return out
+    log = Path(kernel_log) if kernel_log else None
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            _papermill(path, out, parameters, kernel_name, Path(cwd or path.parent),
+                       start_timeout, log)
+            return out
+        except PapermillExecutionError as exc:
+            raise NotebookError(
+                f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} "
+                f"(executed copy: {out})"
+            ) from None
+        except RuntimeError as exc:
+            if _DIED_AT_START not in str(exc):
+                raise
+            if attempt == KERNEL_START_TRIES:
+                raise NotebookError(
+                    f"{path.name}: the {kernel_name} kernel died before it answered, "
+                    f"{KERNEL_START_TRIES} starts in a row{_tail(log)}"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _papermill(path: Path, out: Path, parameters: dict[str, Any], kernel_name: str, cwd: Path,
+               start_timeout: int, log: Path | None) -> None:
+    import papermill
+
+    extra = {"kernel_manager_class": quiet_kernel_manager(log)} if log else {}
+    papermill.execute_notebook(
+        str(path), str(out), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
+        progress_bar=False, start_timeout=start_timeout, **extra,
+    )
+
+
+def _tail(log: Path | None, lines: int = 5) -> str:
+    """The last lines of the kernel's own output, for an error message ('' when none)."""
+    if log is None or not log.is_file():
+        return ""
+    text = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    return f"; the end of its output ({log}):\n" + "\n".join(text) if text else ""
