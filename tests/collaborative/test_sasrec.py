@@ -70,6 +70,26 @@ def test_it_learns_the_direction_a_model_of_sets_cannot_see(trained) -> None:
     assert _hit_at_1(ease, test) < 0.7  # without the order: either end of the arc
 
 
+def test_states_are_the_networks_final_positions_and_follow_a_new_network(
+        trained, monkeypatch) -> None:
+    from workbench.collaborative.models import sasrec
+
+    monkeypatch.setattr(sasrec, "_SCORE_BATCH", 100)  # 240 users: blocks of 100, 100 and 40
+    model = trained[0]
+    users = np.arange(len(model.ids.users))
+    eager = np.asarray(model.network(model.sequences, training=False)[:, -1, :])
+    np.testing.assert_allclose(model.user_states(users), eager, rtol=1e-5, atol=1e-6)
+    weights = model.network.get_weights()
+    try:  # a restored network (as after load) is traced anew, not the old one's graph
+        model.network = model._build()
+        np.testing.assert_allclose(
+            model.user_states(users),
+            np.asarray(model.network(model.sequences, training=False)[:, -1, :]),
+            rtol=1e-5, atol=1e-6)
+    finally:
+        model.network.set_weights(weights)
+
+
 def test_save_and_load_score_the_same(trained, tmp_path) -> None:
     model = trained[0]
     model.save(tmp_path / "sasrec")
