@@ -61,6 +61,12 @@ ECHO_CHARS = 200
 """The most characters of a given value an error line echoes."""
 
 
+def first_line(exc: BaseException, default: str = "") -> str:
+    """The first line of ``exc``'s message, stripped (``default`` when it has none): what a
+    one-line error or a report note quotes of a library's exception."""
+    return (str(exc).strip().splitlines() or [default])[0]
+
+
 def short_repr(value: Any, limit: int = ECHO_CHARS) -> str:
     """``repr(value)`` for an error line, at most about ``limit`` characters: a longer string
     is cut and its length given (``'xxx...'... (300000 chars)``); a container is abbreviated

@@ -16,6 +16,7 @@ import socket
 from typing import Any
 
 from workbench import WorkbenchError
+from workbench.errors import first_line
 
 LOCAL = "local"
 """The address that starts a throwaway Ray instance on this machine (for one sweep, or one
@@ -62,7 +63,7 @@ def connect(address: str, cpus: int | None = None) -> bool:
         else:
             ray.init(address=address, **options)
     except Exception as exc:  # ConnectionError, AuthenticationError, version mismatch ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc, type(exc).__name__)
         raise RayUnavailable(f"cannot use the Ray cluster at {address}: {first[:300]}; "
                              f"{START_CLUSTER}") from None
     return True

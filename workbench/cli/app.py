@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from workbench import WorkbenchError
+from workbench.errors import first_line
 from workbench.hybrid.config import HybridConfig
 
 _HYBRID = HybridConfig.model_fields
@@ -113,7 +114,7 @@ def clean_errors(func: F) -> F:
             if disk_full(exc):
                 raise fail(_full_disk_line(exc)) from None
             where = _log_traceback(exc)
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc)
             raise fail(f"unexpected {type(exc).__name__}: {first} (traceback: {where})"
                         ) from None
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from workbench.collaborative.base import CollaborativeModel
 from workbench.collaborative.errors import CollaborativeError
+from workbench.errors import first_line
 from workbench.settings import Settings, get_settings
 from workbench.storage import file_lock, replace_folder
 
@@ -117,7 +118,7 @@ def downloaded(dataset: str, settings: Settings, version: str | None = None) -> 
             path = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
             problem = "" if (path / "config.json").is_file() else "the download holds no model"
         except Exception as exc:  # MLflow's error, or the files' (a store moved, deleted)
-            problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            problem = first_line(exc, type(exc).__name__)
             if not version:
                 raise CollaborativeError(
                     f"no champion model {name!r} in the MLflow registry at "

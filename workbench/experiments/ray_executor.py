@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import first_line
 from workbench.experiments.bookkeeping import TAG_NODE
 from workbench.experiments.executor import ExecutorScope, Job, JobResult, run_job
 from workbench.ray_connection import (  # noqa: F401 - the names sweeps have imported from here
@@ -80,7 +81,7 @@ def run_on_node(job: Job, run: Callable[[Job], JobResult] = run_job
 def _lost(exc: BaseException) -> str:
     """A task that ended in an exception (its worker or node lost past its retries, or
     cancelled) as one line."""
-    first = (str(exc).strip().splitlines() or [""])[0]
+    first = first_line(exc)
     return (f"the Ray task running it was lost ({type(exc).__name__}"
             + (f": {first[:300]}" if first else "") + ")")
 

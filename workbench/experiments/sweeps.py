@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import WorkbenchError
+from workbench.errors import first_line
 from workbench.experiments import tuning
 from workbench.experiments.bookkeeping import SweepRuns, finished_hashes
 from workbench.experiments.executor import KERNEL_LOG, Executor, Job, JobResult, LocalExecutor
@@ -399,8 +400,7 @@ class _Runner:
 
     def _note(self, what: str, exc: Exception) -> None:
         """A report note: ``what`` went wrong, with the error's type and first line."""
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        self.report.notes.append(f"{what} ({type(exc).__name__}: {first})")
+        self.report.notes.append(f"{what} ({type(exc).__name__}: {first_line(exc)[:200]})")
 
     def finish(self) -> None:
         from workbench.experiments.mlflow_ui import publish_model_table

@@ -43,6 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench import WorkbenchError
+from workbench.errors import first_line
 
 TAG_STUDY = "workbench.study"
 TAG_TRIAL = "workbench.trial"
@@ -200,7 +201,7 @@ def check_storage(uri: str, timeout_s: float = 5) -> None:
         finally:
             engine.dispose()
     except Exception as exc:  # OperationalError, ArgumentError, a missing driver ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc, type(exc).__name__)
         raise WorkbenchError(
             f"the Optuna storage {_shown(uri)} does not answer ({first[:200]}); start it "
             f"(`make tracking-server` creates its `optuna` database, docs/cluster.md) or unset "
