@@ -230,6 +230,8 @@ def test_rows_of_two_stores_combine_through_the_archive(workbench_env, tmp_path,
     assert "([`results/movies.json`](results/movies.json): 1 of the zoo's 4 runs)" in text
     assert "| users by history: 21-50 | 40 | 0.2000 | 0.1000 (p=1e-08) |" in text
     assert "Not tuned: `blend`; the zoo ran it with the declared defaults" in text
+    assert ("Tuned by studies not on this page: `ease` ran with the values in "
+            "`experiments/tuned/movies.yaml`") in text  # its study is in no store
 
     (archive / "movies.json").write_text("{not json")
     result = CliRunner().invoke(app, ["report", "--output", str(out)])

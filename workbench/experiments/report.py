@@ -155,16 +155,28 @@ def _study_rows(settings: Settings) -> dict[str, list[dict]]:
 
 
 def _studies_text(rows: list[dict], runs) -> str:
-    """The study table, and which zoo models ran without tuned values (their runs'
+    """The study table; which zoo models ran without tuned values (their runs'
     ``tuned_from`` is ``-``: the declared defaults; on ml1m the Keras models, whose papers
-    set them on that very file)."""
+    set them on that very file); and which ran with tuned values whose study is neither in
+    this store nor in the archive (a store that is gone: the values stay in
+    ``experiments/tuned/``, the trials do not)."""
     import pandas as pd
 
     text = markdown_table(pd.DataFrame(rows)) if rows else ""
-    untuned = []
+    untuned, unlisted = [], []
     if {"params.model", "params.tuned_from"} <= set(runs.columns):
-        plain = runs[runs["params.tuned_from"].fillna("-") == "-"]
-        untuned = sorted(set(plain["params.model"].dropna()) - {"popularity"})
+        source = runs["params.tuned_from"].fillna("-")
+        untuned = sorted(set(runs.loc[source == "-", "params.model"].dropna()) - {"popularity"})
+        studied = {row.get("model") for row in rows}
+        unlisted = sorted(set(runs.loc[source != "-", "params.model"].dropna()) - studied)
+    if unlisted:
+        chosen = runs.loc[runs["params.model"].isin(unlisted), "params.tuned_from"]
+        files = sorted({f"`experiments/tuned/{Path(f).name}`" for f in chosen.dropna()
+                        if f != "-"})
+        text = (text or "_No tuning study of this dataset in this store._") + "\n\n" + (
+            f"Tuned by studies not on this page: {', '.join(f'`{m}`' for m in unlisted)} "
+            f"ran with the values in {', '.join(files)}, chosen by studies whose store is "
+            f"gone (rerun one: `workbench experiments run tune --only MODEL.dataset=DATASET`).")
     if untuned:
         text = (text or "_No tuning study of this dataset in this store._") + "\n\n" + (
             f"Not tuned: {', '.join(f'`{m}`' for m in untuned)}; the zoo ran "
