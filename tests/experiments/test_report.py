@@ -249,3 +249,13 @@ def test_a_study_in_the_store_replaces_its_archived_row() -> None:
     merged = merge_studies([{"model": "ease", "trials finished": "3 of 20"}], archived)
     assert merged == [{"model": "bpr", "trials finished": "20 of 20"},
                       {"model": "ease", "trials finished": "3 of 20"}]
+
+
+def test_study_parameters_are_rounded_on_the_page() -> None:
+    """Archived study rows hold their values unrounded; the page shows 4 significant digits
+    and leaves integers, short decimals and names alone."""
+    from workbench.experiments.report import _rounded
+
+    shown = _rounded("params.l2=31.19890406724053, params.lr=1.2345678e-05, hidden=878, "
+                     "w=0.25, m=v1.123456")
+    assert shown == "l2=31.2, lr=1.235e-05, hidden=878, w=0.25, m=v1.123456"

@@ -154,6 +154,15 @@ def _study_rows(settings: Settings) -> dict[str, list[dict]]:
     return rows
 
 
+def _rounded(parameters: str) -> str:
+    """``parameters`` (``k=v, ...``) as the page shows them: each decimal to 4 significant
+    digits (archived study rows hold them unrounded) and without the search space's
+    ``params.`` prefix (``params.l2=31.19890406724053`` -> ``l2=31.2``)."""
+    parameters = re.sub(r"(^|, )params\.", r"\1", parameters)
+    return re.sub(r"(?<![\w.])\d+\.\d{5,}(?:e[-+]?\d+)?",
+                  lambda m: f"{float(m.group()):.4g}", parameters)
+
+
 def _studies_text(rows: list[dict], runs) -> str:
     """The study table; which zoo models ran without tuned values (their runs'
     ``tuned_from`` is ``-``: the declared defaults; on ml1m the Keras models, whose papers
@@ -162,6 +171,8 @@ def _studies_text(rows: list[dict], runs) -> str:
     ``experiments/tuned/``, the trials do not)."""
     import pandas as pd
 
+    rows = [{**row, "best parameters": _rounded(row["best parameters"])}
+            if isinstance(row.get("best parameters"), str) else row for row in rows]
     text = markdown_table(pd.DataFrame(rows)) if rows else ""
     untuned, unlisted = [], []
     if {"params.model", "params.tuned_from"} <= set(runs.columns):
@@ -181,8 +192,9 @@ def _studies_text(rows: list[dict], runs) -> str:
         text = (text or "_No tuning study of this dataset in this store._") + "\n\n" + (
             f"Not tuned: {', '.join(f'`{m}`' for m in untuned)}; the zoo ran "
             f"{'it' if len(untuned) == 1 else 'them'} with the declared defaults "
-            f"(`workbench collaborative models` lists them; docs/collaborative.md says where "
-            f"they come from).")
+            f"(`workbench collaborative models` lists them; [collaborative.md]"
+            f"(collaborative.md#hyperparameters-declared-defaults-tuned-values-overrides) says "
+            f"where they come from).")
     return text
 
 
@@ -250,18 +262,21 @@ carve (used to choose), `test_*` the test split (reported once).
 - **The model zoo**: test split (leave-last-out), full ranking, K=10; mean ± std over model
   seeds (`workbench experiments run zoo`); `p_vs_best`: paired Wilcoxon test of per-user test
   NDCG@10 against the best model of the dataset; `test_ncf_*`: the NCF paper's sampled
-  protocol (the held-out item among 99 never-rated items; docs/collaborative.md), beside the
-  full ranking it can reorder. Then the blend against the best single model (the bar: 1.05x
-  with p < 0.05).
+  protocol (the held-out item among 99 never-rated items;
+  [collaborative.md](collaborative.md#protocols-full-ranking-and-the-papers-sampled-ones)),
+  beside the full ranking it can reorder. Then the blend against the best single model (the
+  bar: 1.05x with p < 0.05).
 - **By segment**: the zoo's per-user test tables split by segment (mean over seeds per
   user, then over the segment's users); users by training interactions, the held-out item by
-  training popularity (`head`, `torso`, `tail`, `rare`, `cold`; docs/collaborative.md). `n`:
+  training popularity (`head`, `torso`, `tail`, `rare`, `cold`;
+  [collaborative.md](collaborative.md#segments-where-a-model-wins-and-where-it-loses)). `n`:
   the best model's users in the segment; `p`: paired Wilcoxon test against the best model of
   the dataset overall (marked `(best)`), on the users both share.
 - **Tuning studies**: validation NDCG@10, Optuna TPE, the same budget per model
   (`experiments/tune.yaml`; `workbench experiments best tune` adds parameter importances);
   the values models use are those in `experiments/tuned/`, written by
-  `workbench experiments best tune --write`.
+  `workbench experiments best tune --write`; below the table, the models that ran untuned
+  and those tuned by studies this page does not hold.
 - **Default sweep**: the latest run of each variant of `experiments/<dataset>_default.yaml`.
 """
 
