@@ -93,6 +93,29 @@ def test_the_blend_is_judged_against_the_best_single_model() -> None:
     assert "No blend" in blend_verdict(table("0.05", "1")[1:])
 
 
+def test_the_blend_is_also_judged_against_the_best_model_it_can_hold() -> None:
+    """When the best single model trains in epochs (which a blend refuses), the page adds the
+    blend against the best model that could be a member, with that pair's own p-value."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.experiments.report import _member_verdict
+
+    users = np.arange(30)
+    scores = {"r-blend": users / 100, "r-ease": users / 100 - 0.05, "r-sasrec": users / 10}
+    runs = pd.DataFrame({"run_id": list(scores), "params.model": ["blend", "ease", "sasrec"]})
+
+    def tables(run_id):
+        return pd.DataFrame({"user_id": users, "ndcg_at_10": scores[run_id]})
+
+    table = pd.DataFrame({"model": ["blend", "ease", "sasrec"],
+                          "test_full_ndcg_at_10": ["0.1450", "0.0950", "1.4500"]})
+    text = _member_verdict(table, runs, tables)
+    assert "(`ease`; `sasrec` trains in epochs" in text and "**1.526x**" in text
+    assert "p = 8.4e-07" in text  # every user ahead: paired, not the table's p_vs_best
+    assert _member_verdict(table[table["model"] != "sasrec"], runs, tables) == ""  # ease best
+
+
 def test_markdown_cells_are_escaped() -> None:
     import pandas as pd
 

@@ -123,7 +123,7 @@ def results_table(
                 if key == best_key:
                     table.loc[where, "p_vs_best"] = "best"
                 else:
-                    table.loc[where, "p_vs_best"] = _wilcoxon(values, per_user[best_key])
+                    table.loc[where, "p_vs_best"] = paired_wilcoxon(values, per_user[best_key])
     return table
 
 
@@ -169,7 +169,7 @@ def per_user_means(run_ids, metrics: tuple[str, ...], tables=None):
             found[0])
 
 
-def _wilcoxon(values, best) -> str:
+def paired_wilcoxon(values, best) -> str:
     """Two-sided Wilcoxon signed-rank p-value of ``values`` vs ``best``, paired by user."""
     from scipy.stats import wilcoxon
 
