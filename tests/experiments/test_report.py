@@ -24,6 +24,9 @@ def test_the_report_shows_what_the_store_holds(workbench_env, tmp_path) -> None:
     _run("movies-default", workbench_env, {"dataset": "movies", "model": "ease"},
          {"val_full_ndcg_at_10": 0.0664, "test_full_ndcg_at_10": 0.0538},
          {TAG_SWEEP: "movies_default", TAG_VARIANT: "zoo.model=ease"})
+    _run("movies-default", workbench_env, {"dataset": "movies", "model": "gmf"},
+         {"val_full_ndcg_at_10": 0.0401, "test_full_ndcg_at_10": 0.0301},
+         {TAG_SWEEP: "movies_default", TAG_VARIANT: "zoo.model=gmf"})  # since left the file
     out = tmp_path / "results.md"
     result = CliRunner().invoke(app, ["report", "--output", str(out)])
     assert result.exit_code == 0, result.output
@@ -31,6 +34,8 @@ def test_the_report_shows_what_the_store_holds(workbench_env, tmp_path) -> None:
     assert "<!-- report: movies -->\n## movies\n" in text  # one section per dataset
     assert "| ease | 2 | 0.0522 ± 0.0016 |" in text  # mean ± sample std of the runs
     assert "| zoo.model=ease | FINISHED | 0.0664 | 0.0538 |" in text
+    assert "zoo.model=gmf |" not in text
+    assert "_Left out: the runs of 1 variant(s) no longer in `movies_default.yaml`" in text
     assert "_No tuning study of this dataset in this store._" in text
     assert "do not edit by hand" in text and "`experiments/mlflow.db`" in text
     assert "## anime" not in text  # a dataset the store does not hold gets no section

@@ -255,8 +255,11 @@ def _synthetic(dataset: str | None, settings: Settings) -> bool:
 
 
 def _default_sweeps(settings: Settings) -> dict[str, str]:
+    """Per dataset, the latest run of each variant its ``*_default.yaml`` declares today; runs
+    of variants since removed from the file (the NCF family left the default sweeps for
+    ``zoo.yaml``) are left out, and the table says how many."""
     from workbench.experiments.results import sweep_runs
-    from workbench.experiments.spec import load_sweep
+    from workbench.experiments.spec import expand, load_sweep
 
     out: dict[str, list[str]] = {}
     seen = set()
@@ -269,11 +272,16 @@ def _default_sweeps(settings: Settings) -> dict[str, str]:
         seen.add(spec.name)
         try:
             runs = sweep_runs(spec, settings)
+            declared = {v.name for v in expand(spec)}
         except WorkbenchError:
             continue
+        gone = sorted(set(runs["variant"]) - declared)
+        runs = runs[runs["variant"].isin(declared)]
         columns = [c for c in spec.compare if c in runs.columns]
+        note = (f"\n\n_Left out: the runs of {len(gone)} variant(s) no longer in "
+                f"`{path.name}` ({', '.join(f'`{g}`' for g in gone)})._" if gone else "")
         out.setdefault(str(dataset), []).append(
-            f"`{spec.name}`\n\n" + markdown_table(runs[["variant", "status", *columns]]))
+            f"`{spec.name}`\n\n" + markdown_table(runs[["variant", "status", *columns]]) + note)
     return {dataset: "\n\n".join(tables) for dataset, tables in out.items()}
 
 
