@@ -129,8 +129,13 @@ def merge_studies(store: list[dict], archived: list[dict]) -> list[dict]:
 
 def archived_runs(runs: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
     """The columns of ``runs`` an archive keeps: run id, start time, parameters, the
-    workbench's tags, and ``metrics``."""
-    keep = [c for c in runs.columns if c in ("run_id", "start_time")
-            or c.startswith("params.") or c.startswith("tags.workbench.")
-            or c.removeprefix("metrics.") in metrics]
-    return runs[keep].dropna(axis=1, how="all").reset_index(drop=True)
+    workbench's tags, and ``metrics``; columns by name and rows by start time, so that a
+    report that adds nothing rewrites the archive byte for byte (MLflow's column order
+    varies from one search to the next)."""
+    keep = sorted((c for c in runs.columns if c.startswith("params.")
+                   or c.startswith("tags.workbench.") or c.removeprefix("metrics.") in metrics),
+                  key=lambda c: (not c.startswith("metrics."), c))
+    keep = [c for c in ("run_id", "start_time") if c in runs.columns] + keep
+    order = [c for c in ("start_time", "run_id") if c in runs.columns]
+    return (runs.sort_values(order) if order else runs)[keep].dropna(
+        axis=1, how="all").reset_index(drop=True)
