@@ -287,3 +287,21 @@ def test_study_parameters_are_rounded_on_the_page() -> None:
     shown = _rounded("params.l2=31.19890406724053, params.lr=1.2345678e-05, hidden=878, "
                      "w=0.25, m=v1.123456")
     assert shown == "l2=31.2, lr=1.235e-05, hidden=878, w=0.25, m=v1.123456"
+
+
+def test_the_archive_is_the_same_whatever_order_mlflow_gives() -> None:
+    """MLflow's column order varies between searches; the archive must not, so a report that
+    adds nothing leaves docs/results/<dataset>.json as it was (no churn in git)."""
+    import pandas as pd
+
+    from workbench.experiments.archive import archived_runs
+
+    runs = pd.DataFrame({"run_id": ["b", "a"], "params.seed": ["2", "1"],
+                         "metrics.test_full_ndcg_at_10": [0.2, 0.1], "params.model": ["x", "x"],
+                         "start_time": pd.to_datetime(["2026-12-05T02:00", "2026-12-05T01:00"],
+                                                      utc=True)})
+    first = archived_runs(runs, ("test_full_ndcg_at_10",))
+    shuffled = archived_runs(runs[runs.columns[::-1]].iloc[::-1], ("test_full_ndcg_at_10",))
+    assert first.to_json() == shuffled.to_json()
+    assert list(first.columns[:3]) == ["run_id", "start_time", "metrics.test_full_ndcg_at_10"]
+    assert list(first["run_id"]) == ["a", "b"]  # by start time
