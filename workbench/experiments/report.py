@@ -320,7 +320,11 @@ carve (used to choose), `test_*` the test split (reported once).
   the values models use are those in `experiments/tuned/`, written by
   `workbench experiments best tune --write`; below the table, the models that ran untuned
   and those tuned by studies this page does not hold.
-- **Default sweep**: the latest run of each variant of `experiments/<dataset>_default.yaml`.
+- **Default sweep**: the latest run of each variant of `experiments/<dataset>_default.yaml`,
+  with the columns of its `compare` list. The `hybrid-alpha` row's `test_ndcg_at_10` is the
+  hybrid's, scored on "more like this" requests against the held-out item
+  ([hybrid.md](hybrid.md#which-alpha-notebook-04)): not comparable with the zoo's full
+  ranking (`test_full_*`).
 """
 
 
