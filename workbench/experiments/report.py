@@ -272,9 +272,12 @@ def _default_sweeps(settings: Settings) -> dict[str, str]:
         seen.add(spec.name)
         try:
             runs = sweep_runs(spec, settings)
-            declared = {v.name for v in expand(spec)}
         except WorkbenchError:
             continue
+        try:
+            declared = {v.name for v in expand(spec)}
+        except WorkbenchError:  # a sweep that no longer expands: show every variant's run
+            declared = set(runs["variant"])
         gone = sorted(set(runs["variant"]) - declared)
         runs = runs[runs["variant"].isin(declared)]
         columns = [c for c in spec.compare if c in runs.columns]
