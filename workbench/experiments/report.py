@@ -74,15 +74,20 @@ def _mean(cell: object) -> float:
         return float("nan")
 
 
+def _ndcg_by_model(table) -> tuple[dict[str, float], dict[str, float]]:
+    """A zoo table's mean test NDCG@10 by model, and the same for its single models (the
+    blend and models without a figure left out)."""
+    means = {row["model"]: _mean(row["test_full_ndcg_at_10"]) for _, row in table.iterrows()}
+    return means, {m: v for m, v in means.items() if m != "blend" and v == v}
+
+
 def blend_verdict(table) -> str:
     """One dataset's zoo table (``results_table`` rows, one per model) -> a sentence on the
     blend against the best single model: the ratio of mean test NDCG@10 and the paired
     p-value, and whether the bar (:data:`BLEND_BAR`, p < 0.05) is met."""
-    metric = "test_full_ndcg_at_10"
-    means = {row["model"]: _mean(row[metric]) for _, row in table.iterrows()}
+    means, singles = _ndcg_by_model(table)
     if "blend" not in means or len(means) < 2:
         return "_No blend and single models to compare in this store._"
-    singles = {m: v for m, v in means.items() if m != "blend" and v == v}
     best = max(singles, key=singles.get)
     ratio = means["blend"] / singles[best]
     rows = table.set_index("model")["p_vs_best"] if "p_vs_best" in table.columns else {}
@@ -116,8 +121,7 @@ def _member_verdict(table, runs, tables) -> str:
                                   ("ndcg_at_10",), tables)
         return None if found is None else found["ndcg_at_10"]
 
-    means = {row["model"]: _mean(row["test_full_ndcg_at_10"]) for _, row in table.iterrows()}
-    singles = {m: v for m, v in means.items() if m != "blend" and v == v}
+    means, singles = _ndcg_by_model(table)
     if "blend" not in means or not singles or "params.model" not in runs.columns:
         return ""
     best = max(singles, key=singles.get)
