@@ -15,6 +15,7 @@ from workbench.cli.app import (
     clean_errors,
     collab_app,
 )
+from workbench.errors import first_line
 
 
 @collab_app.command("models")
@@ -62,7 +63,7 @@ def collaborative_train(
             params[name.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise WorkbenchError(f"--param {item!r}: the value is not valid YAML "
-                                 f"({str(exc).splitlines()[0]})") from None
+                                 f"({first_line(exc)})") from None
     result = train_collaborative(TrainTask(
         dataset=dataset, model=model, params=params, seed=seed, tuned=tuned, save_model=save,
         register_model=register, mlflow_experiment=experiment), log=typer.echo)

@@ -23,6 +23,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from workbench.collaborative.champion import ALIAS, champion_info
+from workbench.errors import first_line
 from workbench.hybrid.recommender import Recommendations, Recommender, RecommenderError
 from workbench.settings import Settings, get_settings
 
@@ -81,7 +82,7 @@ def load_model(dataset: str, name: str, settings: Settings | None = None):
             return load_champion(dataset, settings)
         model = CollaborativeModel.load(settings.model_dir(dataset, name))
     except CollaborativeError as exc:
-        problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+        problem = first_line(exc, type(exc).__name__)
         raise RecommenderError(f"model {name!r} of {dataset} could not be loaded ({problem}); "
                                f"{_available(dataset, names)}") from None
     if model.config.dataset != dataset:
