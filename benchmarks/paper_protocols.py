@@ -28,7 +28,7 @@ seconds; models not rerun are kept) and the generated table in ``docs/collaborat
 between its markers. Needs ``ml1m`` prepared in the home (``workbench data prepare ml1m``).
 
     .venv/bin/python benchmarks/paper_protocols.py --models neumf     # ~40 min on 2 cores
-    .venv/bin/python benchmarks/paper_protocols.py --models neumf64   # hours on 2 cores
+    .venv/bin/python benchmarks/paper_protocols.py --models neumf64   # ~1 h 50 min alone on 2 cores
     .venv/bin/python benchmarks/paper_protocols.py --models sasrec    # 89 min alone on 2 cores
     .venv/bin/python benchmarks/paper_protocols.py --models sasrec --epochs 30   # a shorter run
 """
